@@ -1,0 +1,56 @@
+# Everything a developer or CI needs: `make run` (the demo) and `make test` (every check).
+# Both set themselves up from the project's own files (uv.lock, specs/package-lock.json).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export NO_PROXY := 127.0.0.1,localhost
+export no_proxy := 127.0.0.1,localhost
+export UV_LINK_MODE := copy
+
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PY := .venv/bin/python
+SPECS := specs/node_modules/.package-lock.json
+
+.PHONY: help setup run test lint fmt typecheck imports pytest bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+$(SPECS): specs/package.json specs/package-lock.json
+	npm ci --prefix specs --no-audit --no-fund --loglevel=error
+
+setup: .venv/.synced $(SPECS) ## install the locked Python env and the official API descriptions
+
+run: setup ## the demo: sandbox seeded with the demo world, then a plan of desired_state/
+	$(PY) -m reconciler.demo
+
+test: setup lint typecheck imports pytest ## every check: ruff, mypy --strict, import-linter, pytest
+
+lint: setup ## ruff lint and format check
+	$(UV) run --frozen ruff check reconciler tests
+	$(UV) run --frozen ruff format --check reconciler tests
+
+fmt: setup ## format and auto-fix
+	$(UV) run --frozen ruff format reconciler tests
+	$(UV) run --frozen ruff check --fix reconciler tests
+
+typecheck: setup ## mypy --strict on reconciler/
+	$(UV) run --frozen mypy
+
+imports: setup ## layer contracts (import-linter)
+	$(UV) run --frozen lint-imports
+
+pytest: setup ## the test suite
+	$(UV) run --frozen pytest -q
+
+bench: setup ## benchmarks: API round trips and timings for large generated worlds
+	$(PY) -m reconciler.bench
+
+clean: ## remove the environment and caches
+	rm -rf .venv specs/node_modules .mypy_cache .ruff_cache .pytest_cache

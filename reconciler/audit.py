@@ -1,0 +1,1 @@
+"""Append-only, hash-chained JSONL audit log and its verifier."""

@@ -1,0 +1,1 @@
+"""The daemon: webhook, scheduler, metrics, git sync and the run lock."""

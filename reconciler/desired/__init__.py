@@ -1,0 +1,1 @@
+"""Load, validate and expand the desired-state repo (pure: no clock, no network)."""

@@ -1,0 +1,1 @@
+"""Apply a Plan: ordering, safety valves, retries, audit log."""

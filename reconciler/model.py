@@ -1,0 +1,695 @@
+"""Domain types shared by every layer: desired state, actual state, plans and findings.
+
+Everything here is an immutable value with no I/O. The desired-state loader builds the
+`DesiredState`, providers build `Snapshot` parts, the planner turns both into a `Plan`.
+Identifiers that humans type in several spellings (emails, GitHub logins) are normalised
+once, by `normalise_email` / `normalise_login`, at the boundary where they enter the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+
+
+def normalise_email(email: str) -> str:
+    """Emails compare case-insensitively (RFC 5321 local parts are case-sensitive in theory,
+    but Google Workspace treats them case-insensitively, and so must we)."""
+    return email.strip().lower()
+
+
+def normalise_login(login: str) -> str:
+    """GitHub logins are case-insensitive: `TYamada` and `tyamada` are one account."""
+    return login.strip().lower()
+
+
+# --------------------------------------------------------------------------------------------
+# Desired state: what organization.yaml, roles.yaml and people/*.yaml say.
+# --------------------------------------------------------------------------------------------
+
+
+class System(StrEnum):
+    """The three systems in scope; also the order of offboarding (sessions first)."""
+
+    GOOGLE = "google"
+    GITHUB = "github"
+    GCP = "gcp"
+
+
+class EmploymentType(StrEnum):
+    EMPLOYEE = "employee"
+    CONTRACTOR = "contractor"  # 業務委託: needs an NDA date (policy 第6.1条)
+    DIRECTOR = "director"  # 取締役 (e.g. internal audit team)
+
+
+class BindingMode(StrEnum):
+    """How a GCP resource's IAM policy is managed.
+
+    additive: only bindings the product created (for people in the repo) are removed.
+    authoritative: every user binding not in the repo is removed (service accounts,
+    groups, conditions and roles outside `managed_roles` are always preserved).
+    """
+
+    ADDITIVE = "additive"
+    AUTHORITATIVE = "authoritative"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a value came from in the desired-state repo, for errors and audit evidence."""
+
+    file: str
+    line: int  # 1-based
+    column: int = 1  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Employment:
+    type: EmploymentType
+    start: date
+    end: date | None = None  # last day of employment (inclusive)
+    nda: date | None = None  # date the NDA was signed (contractors)
+
+
+@dataclass(frozen=True)
+class ExtraGrant:
+    """A one-off role for one person, outside their standing roles (DESIGN 3)."""
+
+    role: str
+    approved_by: str  # person id of the approver (the security officer, policy 第5.2条1)
+    reason: str
+    expires: date | None = None  # last day the grant is valid (inclusive)
+    approved_on: date | None = None
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    email: str  # normalised primary Workspace email
+    employment: Employment
+    roles: tuple[str, ...] = ()
+    grants: tuple[ExtraGrant, ...] = ()
+    github: str | None = None  # normalised login
+    github_id: int | None = None  # stable numeric id, once known: survives renames
+    previous_github_logins: tuple[str, ...] = ()
+    recovery_email: str | None = None
+    department: str | None = None
+    title: str | None = None
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class GoogleGroupGrant:
+    group: str  # normalised group email
+    role: str = "MEMBER"  # MEMBER | MANAGER | OWNER
+
+
+@dataclass(frozen=True)
+class GitHubTeamGrant:
+    team: str  # team slug
+    role: str = "member"  # member | maintainer
+
+
+@dataclass(frozen=True)
+class GitHubGrant:
+    org_role: str = "member"  # member | admin
+    teams: tuple[GitHubTeamGrant, ...] = ()
+
+
+@dataclass(frozen=True)
+class GcpGrant:
+    resource: str  # projects/ID | folders/NUM | organizations/NUM
+    role: str  # roles/NAME | projects/ID/roles/NAME | organizations/NUM/roles/NAME
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    description: str = ""
+    privileged: bool = False  # only the security officer, or an approved time-boxed grant
+    google_groups: tuple[GoogleGroupGrant, ...] = ()
+    github: GitHubGrant | None = None
+    gcp: tuple[GcpGrant, ...] = ()
+    google_admin: bool = False  # Workspace super admin (privileged by nature)
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class GcpResourceScope:
+    resource: str
+    mode: BindingMode = BindingMode.ADDITIVE
+    environment: str | None = None  # dev | stg | prod (policy 第12.2条)
+    require_audit_logs: bool = True  # policy 第14.1条
+
+
+@dataclass(frozen=True)
+class GoogleScope:
+    customer: str  # Workspace customer id, or "my_customer"
+    domain: str
+    admin_subject: str | None = None  # the admin impersonated by domain-wide delegation
+
+
+@dataclass(frozen=True)
+class GitHubScope:
+    org: str
+
+
+@dataclass(frozen=True)
+class Systems:
+    google: GoogleScope | None = None
+    github: GitHubScope | None = None
+    gcp: tuple[GcpResourceScope, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProtectedAccount:
+    """A break-glass or bootstrap account the product never touches (DESIGN 6.4)."""
+
+    system: System
+    identity: str  # normalised email / login / IAM member
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class NonHumanAccount:
+    """A service account, bot or integration user, owned by a person (policy 第5.1条)."""
+
+    id: str
+    system: System
+    identity: str  # normalised email / login / service account email
+    owner: str  # person id
+    purpose: str = ""
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Per-run removal limits (DESIGN 6.3); offboarding is exempt."""
+
+    max_removals: int = 20
+    max_removal_ratio: float = 0.1  # of the grants the system holds
+    dormant_after_days: int = 90
+    stale_invitation_days: int = 7
+
+
+@dataclass(frozen=True)
+class Organization:
+    name: str
+    domains: tuple[str, ...]
+    timezone: str  # IANA name, e.g. Asia/Tokyo
+    security_officer: str  # person id (CTO, policy 第1.3条)
+    systems: Systems
+    offboarding_time: time = time(18, 0)  # local time access is cut on the last day
+    chief_officer: str | None = None  # 最高責任者 (CEO), lead of the internal audit
+    protected_accounts: tuple[ProtectedAccount, ...] = ()
+    non_human_accounts: tuple[NonHumanAccount, ...] = ()
+    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    organization: Organization
+    roles: Mapping[str, Role]
+    people: Mapping[str, Person]
+    commit: str | None = None  # git commit of the desired-state repo, when known
+
+    def person_by_email(self, email: str) -> Person | None:
+        wanted = normalise_email(email)
+        return next((p for p in self.people.values() if p.email == wanted), None)
+
+    def person_by_login(self, login: str) -> Person | None:
+        wanted = normalise_login(login)
+        return next(
+            (
+                p
+                for p in self.people.values()
+                if p.github == wanted or wanted in p.previous_github_logins
+            ),
+            None,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Grants: one unit of access, used for both desired and actual state.
+# --------------------------------------------------------------------------------------------
+
+
+class GrantKind(StrEnum):
+    GOOGLE_ACCOUNT = "google_account"  # target: domain; role: USER | ADMIN
+    GOOGLE_GROUP = "google_group"  # target: group email; role: MEMBER | MANAGER | OWNER
+    GITHUB_ORG = "github_org"  # target: org; role: member | admin
+    GITHUB_TEAM = "github_team"  # target: "org/team-slug"; role: member | maintainer
+    GITHUB_COLLABORATOR = "github_collaborator"  # target: org; role: outside
+    GCP_BINDING = "gcp_binding"  # target: resource; role: roles/...
+
+    @property
+    def system(self) -> System:
+        return System(self.value.split("_", 1)[0])
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One principal holding one role on one target.
+
+    `principal` is the normalised email (Google, GCP `user:` members) or login (GitHub).
+    Two grants are "the same access" when their `key` is equal; the role may then differ
+    (a role change), except for GCP where a principal holds each role as its own binding.
+    """
+
+    kind: GrantKind
+    target: str
+    principal: str
+    role: str
+
+    @property
+    def system(self) -> System:
+        return self.kind.system
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        role = self.role if self.kind is GrantKind.GCP_BINDING else ""
+        return (self.kind.value, self.target, self.principal, role)
+
+    def describe(self) -> str:
+        return f"{self.kind.value} {self.target} {self.role} for {self.principal}"
+
+
+class PersonStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    ACTIVE = "active"
+    DEPARTED = "departed"  # past the offboarding moment of their last day
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """A desired grant with the reason it exists (role or approved extra grant)."""
+
+    grant: Grant
+    person_id: str
+    via_role: str  # the role that yields it
+    approved_by: str | None = None  # set for extra grants
+    expires: date | None = None
+    reason: str | None = None
+    privileged: bool = False
+
+
+@dataclass(frozen=True)
+class PersonAccess:
+    person_id: str
+    status: PersonStatus
+    entitlements: tuple[Entitlement, ...] = ()
+    access_ends_at: datetime | None = None  # offboarding moment, when an end date is known
+
+
+@dataclass(frozen=True)
+class DesiredAccess:
+    """What everyone should hold at one moment: the expansion of a DesiredState."""
+
+    at: datetime  # timezone-aware
+    people: Mapping[str, PersonAccess]
+
+    def grants(self) -> frozenset[Grant]:
+        return frozenset(e.grant for p in self.people.values() for e in p.entitlements)
+
+
+# --------------------------------------------------------------------------------------------
+# Actual state: what providers read.
+# --------------------------------------------------------------------------------------------
+
+
+class AccountKind(StrEnum):
+    USER = "user"
+    SERVICE_ACCOUNT = "service_account"
+    BOT = "bot"
+
+
+@dataclass(frozen=True)
+class Account:
+    """An identity in one system, keyed by the system's stable id."""
+
+    system: System
+    id: str  # Google user id, GitHub numeric id, service account unique id
+    name: str  # normalised primary email / login
+    kind: AccountKind = AccountKind.USER
+    display_name: str = ""
+    suspended: bool = False
+    is_admin: bool = False  # Workspace super admin / GitHub org owner
+    two_factor_enrolled: bool | None = None  # None: the API did not say
+    two_factor_enforced: bool | None = None
+    last_login: datetime | None = None
+    created: datetime | None = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A pending or failed GitHub organisation invitation."""
+
+    id: int
+    org: str
+    login: str | None  # normalised; None when invited by email
+    email: str | None
+    role: str  # direct_member | admin | billing_manager
+    created_at: datetime
+    failed_at: datetime | None = None
+    failed_reason: str | None = None
+    inviter: str | None = None
+
+
+@dataclass(frozen=True)
+class OAuthToken:
+    user: str  # normalised email
+    client_id: str
+    display_text: str = ""
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppPassword:
+    user: str
+    code_id: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceAccountKey:
+    name: str  # projects/P/serviceAccounts/E/keys/K
+    key_type: str  # USER_MANAGED | SYSTEM_MANAGED
+    valid_after: datetime | None = None
+    valid_before: datetime | None = None
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    email: str
+    unique_id: str
+    project: str
+    display_name: str = ""
+    disabled: bool = False
+    keys: tuple[ServiceAccountKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class Binding:
+    role: str
+    members: tuple[
+        str, ...
+    ]  # as the API spells them: user:x, group:x, serviceAccount:x, deleted:...
+    condition: Mapping[str, str] | None = None  # title, expression, description
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    service: str
+    log_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IamPolicy:
+    resource: str
+    etag: str  # base64, opaque: sent back on write for read-modify-write
+    version: int
+    bindings: tuple[Binding, ...] = ()
+    audit_configs: tuple[AuditConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReadStatus:
+    """Whether one system was read completely. An incomplete read forbids removals there."""
+
+    system: System
+    complete: bool
+    problems: tuple[str, ...] = ()  # plain reasons, never secrets
+    api_calls: int = 0
+    round_trips: int = 0
+
+
+@dataclass(frozen=True)
+class GitHubOrgSettings:
+    org: str
+    id: int
+    two_factor_required: bool
+
+
+@dataclass(frozen=True)
+class SnapshotPart:
+    """What one provider read: merged into the Snapshot."""
+
+    system: System
+    status: ReadStatus
+    accounts: tuple[Account, ...] = ()
+    grants: tuple[Grant, ...] = ()
+    invitations: tuple[Invitation, ...] = ()
+    oauth_tokens: tuple[OAuthToken, ...] = ()
+    app_passwords: tuple[AppPassword, ...] = ()
+    service_accounts: tuple[ServiceAccount, ...] = ()
+    policies: tuple[IamPolicy, ...] = ()
+    github_org: GitHubOrgSettings | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The actual state of every system in scope, as read at `read_at`."""
+
+    read_at: datetime
+    parts: Mapping[System, SnapshotPart]
+
+    @classmethod
+    def of(cls, read_at: datetime, parts: Iterable[SnapshotPart]) -> Snapshot:
+        return cls(read_at=read_at, parts={p.system: p for p in parts})
+
+    def part(self, system: System) -> SnapshotPart | None:
+        return self.parts.get(system)
+
+    def is_complete(self, system: System) -> bool:
+        part = self.parts.get(system)
+        return part is not None and part.status.complete
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        return tuple(a for p in self._ordered() for a in p.accounts)
+
+    @property
+    def grants(self) -> tuple[Grant, ...]:
+        return tuple(g for p in self._ordered() for g in p.grants)
+
+    @property
+    def invitations(self) -> tuple[Invitation, ...]:
+        return tuple(i for p in self._ordered() for i in p.invitations)
+
+    @property
+    def policies(self) -> tuple[IamPolicy, ...]:
+        return tuple(x for p in self._ordered() for x in p.policies)
+
+    def _ordered(self) -> list[SnapshotPart]:
+        return [self.parts[s] for s in System if s in self.parts]
+
+    def fingerprint(self) -> str:
+        """A digest of the state the planner looks at (not read times or call counts), so a
+        saved plan can prove that nothing changed since it was made (DESIGN 6.6)."""
+        payload = {
+            s.value: _canonical(
+                {
+                    "complete": p.status.complete,
+                    "accounts": sorted(p.accounts, key=lambda a: a.id),
+                    "grants": sorted(p.grants),
+                    "invitations": sorted(p.invitations, key=lambda i: i.id),
+                    "tokens": sorted(p.oauth_tokens, key=lambda t: (t.user, t.client_id)),
+                    "asps": sorted(p.app_passwords, key=lambda a: (a.user, a.code_id)),
+                    "service_accounts": sorted(p.service_accounts, key=lambda a: a.email),
+                    "policies": sorted(p.policies, key=lambda x: x.resource),
+                    "github_org": p.github_org,
+                }
+            )
+            for s, p in sorted(self.parts.items())
+        }
+        return sha256_json(payload)
+
+
+# --------------------------------------------------------------------------------------------
+# Plans: actions and findings.
+# --------------------------------------------------------------------------------------------
+
+
+class ActionKind(StrEnum):
+    # Google Workspace
+    CREATE_ACCOUNT = "create_account"
+    SUSPEND_ACCOUNT = "suspend_account"
+    UNSUSPEND_ACCOUNT = "unsuspend_account"
+    SIGN_OUT = "sign_out"
+    REVOKE_TOKEN = "revoke_token"  # noqa: S105 - an action name, not a secret
+    DELETE_APP_PASSWORD = "delete_app_password"  # noqa: S105 - an action name
+    ADD_GROUP_MEMBER = "add_group_member"
+    CHANGE_GROUP_ROLE = "change_group_role"
+    REMOVE_GROUP_MEMBER = "remove_group_member"
+    # GitHub
+    INVITE_ORG_MEMBER = "invite_org_member"
+    CHANGE_ORG_ROLE = "change_org_role"
+    REMOVE_ORG_MEMBER = "remove_org_member"
+    CANCEL_INVITATION = "cancel_invitation"
+    ADD_TEAM_MEMBER = "add_team_member"
+    CHANGE_TEAM_ROLE = "change_team_role"
+    REMOVE_TEAM_MEMBER = "remove_team_member"
+    REMOVE_OUTSIDE_COLLABORATOR = "remove_outside_collaborator"
+    # GCP
+    ADD_BINDING = "add_binding"
+    REMOVE_BINDING = "remove_binding"
+
+    @property
+    def is_removal(self) -> bool:
+        return self in _REMOVALS
+
+
+_REMOVALS = frozenset(
+    {
+        ActionKind.SUSPEND_ACCOUNT,
+        ActionKind.SIGN_OUT,
+        ActionKind.REVOKE_TOKEN,
+        ActionKind.DELETE_APP_PASSWORD,
+        ActionKind.REMOVE_GROUP_MEMBER,
+        ActionKind.REMOVE_ORG_MEMBER,
+        ActionKind.CANCEL_INVITATION,
+        ActionKind.REMOVE_TEAM_MEMBER,
+        ActionKind.REMOVE_OUTSIDE_COLLABORATOR,
+        ActionKind.REMOVE_BINDING,
+    }
+)
+
+
+@dataclass(frozen=True, order=True)
+class Action:
+    """One idempotent change to one system.
+
+    `phase` orders execution (DESIGN 4): offboarding session cuts first, then additions
+    before removals so a transfer never leaves someone with nothing in between.
+    `params` carries the extra arguments an API call needs (old role, token client id,
+    invitation id, ...) as strings so the action serialises to JSON unchanged.
+    """
+
+    phase: int
+    system: System
+    kind: ActionKind
+    target: str
+    principal: str
+    role: str = ""
+    person_id: str | None = None
+    offboarding: bool = False
+    reason: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_removal(self) -> bool:
+        return self.kind.is_removal
+
+    def param(self, name: str, default: str = "") -> str:
+        return dict(self.params).get(name, default)
+
+    @property
+    def id(self) -> str:
+        """Stable identity of the change, for the audit log and idempotent re-runs."""
+        return sha256_json(
+            [self.system, self.kind, self.target, self.principal, self.role, list(self.params)]
+        )[:16]
+
+    def describe(self) -> str:
+        role = f" ({self.role})" if self.role else ""
+        return f"{self.kind.value} {self.principal} on {self.target}{role}"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A policy observation; each cites the policy article it serves (DESIGN 7)."""
+
+    code: str  # e.g. "leaver-has-access", "unmanaged-account"
+    severity: Severity
+    article: str  # e.g. "第5.2条3"
+    system: System | None
+    subject: str  # the account, grant or resource concerned
+    message: str
+    person_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The reviewable difference between desired and actual state: a value with a checksum."""
+
+    made_at: datetime
+    actions: tuple[Action, ...]
+    findings: tuple[Finding, ...]
+    state_fingerprint: str
+    desired_commit: str | None = None
+    incomplete_systems: tuple[System, ...] = ()
+    notes: tuple[str, ...] = ()  # removals held back by a safety rule, with the reason
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def content(self) -> dict[str, Any]:
+        return {
+            "made_at": self.made_at.isoformat(),
+            "desired_commit": self.desired_commit,
+            "state_fingerprint": self.state_fingerprint,
+            "incomplete_systems": [s.value for s in self.incomplete_systems],
+            "actions": [_canonical(a) for a in self.actions],
+            "findings": [_canonical(f) for f in self.findings],
+            "notes": list(self.notes),
+        }
+
+    @property
+    def checksum(self) -> str:
+        return sha256_json(self.content())
+
+
+# --------------------------------------------------------------------------------------------
+# Canonical JSON, used for checksums and fingerprints.
+# --------------------------------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _canonical(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, set | frozenset) else items
+    return value
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums and dates as plain JSON values."""
+    return _canonical(value)
+
+
+def sha256_json(value: Any) -> str:
+    data = json.dumps(_canonical(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(data.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Pure diff: desired access x Snapshot -> Plan."""

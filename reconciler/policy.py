@@ -1,0 +1,1 @@
+"""Pure policy checks producing Findings, each citing a policy article."""

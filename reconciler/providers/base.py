@@ -1,0 +1,33 @@
+"""The provider seam: what the executor and the CLI need from each system's provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from reconciler.model import Action, DesiredState, SnapshotPart, System
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What happened when one action was applied."""
+
+    action_id: str
+    ok: bool
+    changed: bool  # False when the system already matched (idempotent re-run)
+    message: str = ""
+    provider_time: datetime | None = None  # the system's own timestamp, when the API gives one
+
+
+class Provider(Protocol):
+    system: System
+
+    def read(self, desired: DesiredState) -> SnapshotPart:
+        """Read the system's actual state for everything in scope. Never raises for a
+        failed page: the part comes back with `status.complete = False` and the reason."""
+        ...
+
+    def apply(self, action: Action) -> ActionResult:
+        """Apply one action idempotently; raise a ProviderError subclass on failure."""
+        ...

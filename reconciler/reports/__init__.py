@@ -1,0 +1,1 @@
+"""Reports: drift, inventory, review, and their renderers."""

@@ -1,0 +1,230 @@
+"""The sandbox server: one HTTP port for every REST API plus the `/_sandbox/` control API,
+and one gRPC port for IAM Admin. Started by `reconciler sandbox` and by the test fixture.
+
+API modules register routes with `register(app)`; see `Sandbox.dispatch` for the order in
+which latency, faults, routing and the request log apply to every call (batch parts too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from reconciler.sandbox.http import (
+    FAULT_FIELDS,
+    FaultRule,
+    Request,
+    Response,
+    Route,
+    Router,
+    Telemetry,
+    parse_request,
+)
+
+Describer = Callable[[str], dict[str, Any]]
+
+
+class Sandbox:
+    """The emulator's state and request pipeline, independent of sockets (tests can call
+    `dispatch` directly, but product tests must go through real clients over HTTP)."""
+
+    def __init__(self, world: dict[str, Any] | None = None, latency_ms: int = 0) -> None:
+        self.lock = threading.RLock()
+        self.world: dict[str, Any] = {}
+        self.router = Router()
+        self.telemetry = Telemetry()
+        self.faults: list[FaultRule] = []
+        self.latency_ms = latency_ms
+        self.describers: list[Describer] = []
+        self.reset_hooks: list[Callable[[], None]] = []
+        self.grpc_address: str | None = None
+        self._register_all()
+        self.load_world(world or {})
+
+    # -- world ---------------------------------------------------------------------------
+    def load_world(self, world: dict[str, Any]) -> None:
+        with self.lock:
+            self.world = copy.deepcopy(world)
+            for hook in self.reset_hooks:
+                hook()
+
+    def _register_all(self) -> None:
+        from reconciler.sandbox import (
+            control,
+            github_graphql,
+            github_rest,
+            google_cloud,
+            google_directory,
+        )
+
+        for module in (control, google_directory, google_cloud, github_rest, github_graphql):
+            module.register(self)
+
+    # -- pipeline ------------------------------------------------------------------------
+    def add_route(
+        self,
+        method: str,
+        template: str,
+        handler: Callable[[Request], Response],
+        *,
+        name: str,
+        api: str,
+    ) -> None:
+        self.router.add(method, template, handler, name=name, api=api)
+
+    def dispatch(self, req: Request, *, in_batch: int | None = None) -> Response:
+        """Latency, then faults, then the route; every call is logged and counted."""
+        if self.latency_ms and not req.path.startswith("/_sandbox/"):
+            time.sleep(self.latency_ms / 1000)
+        matched = self.router.match(req.method, req.path)
+        route: Route | None = matched[0] if matched else None
+        if route is not None and route.api != "control":
+            fault = self._fault_for(req)
+            if fault is not None:
+                if fault.delay_ms:
+                    time.sleep(fault.delay_ms / 1000)
+                if fault.drop_connection or fault.status is not None:
+                    resp = Response(
+                        status=fault.status or 500,
+                        body=_fault_body(fault.body),
+                        headers={
+                            "Content-Type": "application/json; charset=utf-8",
+                            **fault.headers,
+                        },
+                        drop_connection=fault.drop_connection,
+                    )
+                    self.telemetry.record(req, route, resp.status, in_batch=in_batch)
+                    return resp
+        if matched is None:
+            resp = Response.json(
+                {"message": "Not Found", "sandbox": f"no route for {req.method} {req.path}"}, 404
+            )
+            self.telemetry.record(req, None, 404, in_batch=in_batch)
+            return resp
+        route, params = matched
+        req.params = params
+        seq = self.telemetry.record(req, route, 0, in_batch=in_batch)
+        try:
+            resp = route.handler(req)
+        except Exception as exc:  # an emulator bug must show as a 500, not a hung client
+            resp = Response.json({"message": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
+        with self.telemetry.lock:
+            self.telemetry.log[seq - 1].status = resp.status
+        return resp
+
+    def _fault_for(self, req: Request) -> FaultRule | None:
+        with self.lock:
+            for rule in self.faults:
+                if rule.matches(req.method, req.path) and rule.should_fire():
+                    return rule
+        return None
+
+    def add_fault(self, spec: dict[str, Any]) -> FaultRule:
+        unknown = set(spec) - FAULT_FIELDS
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        rule = FaultRule(**spec)
+        with self.lock:
+            self.faults.append(rule)
+        return rule
+
+    def describe(self, base_url: str) -> dict[str, Any]:
+        info: dict[str, Any] = {"base_url": base_url, "iam_grpc": self.grpc_address}
+        for describer in self.describers:
+            info.update(describer(base_url))
+        return info
+
+
+def _fault_body(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms to
+    # every keep-alive request (research/client_libs.md section 0).
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        req = parse_request(self.command, self.path, headers, body)
+        resp = self.server.sandbox.dispatch(req)
+        if resp.drop_connection:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(resp.status)
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
+        body_out = b"" if resp.status == 304 or self.command == "HEAD" else resp.body
+        self.send_header("Content-Length", str(len(body_out)))
+        self.end_headers()
+        if body_out:
+            self.wfile.write(body_out)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the request log lives in Telemetry, not on stderr
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        super().__init__(address, _Handler)
+
+
+class SandboxServer:
+    """Runs a Sandbox on 127.0.0.1: HTTP in a thread, gRPC (IAM Admin) on its own port."""
+
+    def __init__(
+        self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, grpc_port: int = 0
+    ) -> None:
+        self.sandbox = sandbox
+        self.http = _HTTPServer((host, port), sandbox)
+        self.host = host
+        self._thread = threading.Thread(
+            target=self.http.serve_forever, name="sandbox-http", daemon=True
+        )
+        from reconciler.sandbox import iam_grpc
+
+        self.grpc = iam_grpc.serve(sandbox, host, grpc_port)
+        sandbox.grpc_address = f"{host}:{self.grpc.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.http.server_address[1]}"
+
+    def start(self) -> SandboxServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+        self.grpc.stop()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
