@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 
@@ -521,6 +521,20 @@ class Snapshot:
 # --------------------------------------------------------------------------------------------
 # Plans: actions and findings.
 # --------------------------------------------------------------------------------------------
+
+
+class Phase(IntEnum):
+    """Execution order of actions (DESIGN 4): a leaver's sessions are cut first (Google),
+    then GitHub, then GCP; for everyone else additions come before role changes, and
+    removals come last, so a transfer never leaves someone without the access they need."""
+
+    OFFBOARD_GOOGLE = 0
+    OFFBOARD_GITHUB = 1
+    OFFBOARD_GCP = 2
+    CREATE_ACCOUNT = 10
+    ADD = 11
+    CHANGE = 20
+    REMOVE = 30
 
 
 class ActionKind(StrEnum):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from reconciler.model import Action, DesiredState, SnapshotPart, System
+from reconciler.model import Action, DesiredState, Person, SnapshotPart, System
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,12 @@ class Provider(Protocol):
     def read(self, desired: DesiredState) -> SnapshotPart:
         """Read the system's actual state for everything in scope. Never raises for a
         failed page: the part comes back with `status.complete = False` and the reason."""
+        ...
+
+    def read_person(self, person: Person) -> SnapshotPart:
+        """Read only what names one person, with reverse look-ups (groups of a user,
+        membership of a login, policies naming the user), so emergency offboarding costs
+        the same in a 10-person and a 10,000-person organisation."""
         ...
 
     def apply(self, action: Action) -> ActionResult:
