@@ -38,7 +38,7 @@ class RetryPolicy:
 
     def wait_for(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        backoff = min(self.max_wait, self.initial_wait * 2 ** (state.attempt_number - 1))
+        backoff = min(self.max_wait, self.initial_wait * 2.0 ** (state.attempt_number - 1))
         backoff += random.uniform(0, backoff / 2)  # noqa: S311 - jitter, not crypto
         hinted = exc.retry_after if isinstance(exc, TemporaryProviderError) else None
         if hinted is not None:
