@@ -1,0 +1,86 @@
+"""Read every system in scope concurrently into one Snapshot; called by the CLI and the daemon.
+
+Each provider already bounds its own concurrency per API (DESIGN 5b); the three systems are
+independent, so they are read in parallel. A provider that raises instead of returning an
+incomplete part (a bug, or an auth failure before the first page) still yields an
+*incomplete* part: a failed read must never look like an empty system (DESIGN 6.2).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+
+from reconciler.log import get_logger, redact_text
+from reconciler.model import DesiredState, Person, ReadStatus, Snapshot, SnapshotPart, System
+from reconciler.providers.base import Provider
+
+log = get_logger(__name__)
+
+ProgressFn = Callable[[System, str], None]
+
+
+def _safe_read(
+    system: System, read: Callable[[], SnapshotPart], on_progress: ProgressFn | None
+) -> SnapshotPart:
+    started = time.monotonic()
+    if on_progress:
+        on_progress(system, "reading")
+    try:
+        part = read()
+    except Exception as exc:  # any failure means "unknown", never "absent"
+        reason = redact_text(f"{type(exc).__name__}: {exc}")
+        log.error("read_failed", system=system.value, reason=reason)
+        part = SnapshotPart(
+            system=system, status=ReadStatus(system, complete=False, problems=(reason,))
+        )
+    log.info(
+        "read_done",
+        system=system.value,
+        complete=part.status.complete,
+        seconds=round(time.monotonic() - started, 3),
+        api_calls=part.status.api_calls,
+        round_trips=part.status.round_trips,
+    )
+    if on_progress:
+        on_progress(system, "complete" if part.status.complete else "incomplete")
+    return part
+
+
+def read_all(
+    providers: Mapping[System, Provider],
+    desired: DesiredState,
+    now: datetime,
+    *,
+    on_progress: ProgressFn | None = None,
+) -> Snapshot:
+    """Read all systems in parallel. `now` stamps the snapshot (the shell owns the clock)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(providers)), thread_name_prefix="read") as pool:
+        futures = {
+            system: pool.submit(_safe_read, system, partial(provider.read, desired), on_progress)
+            for system, provider in providers.items()
+        }
+        parts = [f.result() for f in futures.values()]
+    return Snapshot.of(now, parts)
+
+
+def read_person_everywhere(
+    providers: Mapping[System, Provider],
+    person: Person,
+    now: datetime,
+    *,
+    on_progress: ProgressFn | None = None,
+) -> Snapshot:
+    """Reverse look-ups for one person (emergency offboarding): cost independent of org size."""
+    with ThreadPoolExecutor(max_workers=max(1, len(providers)), thread_name_prefix="read") as pool:
+        futures = {
+            system: pool.submit(
+                _safe_read, system, partial(provider.read_person, person), on_progress
+            )
+            for system, provider in providers.items()
+        }
+        parts = [f.result() for f in futures.values()]
+    return Snapshot.of(now, parts)

@@ -1,0 +1,219 @@
+"""Plan renderers: a terminal view for people, Markdown for pull-request comments, JSON for tools.
+
+Pure: each function turns a Plan (and the desired state, for names) into a value; the CLI
+prints it. One renderer per format (STYLE: one way to do a thing).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from reconciler.model import (
+    Action,
+    ActionKind,
+    DesiredState,
+    Finding,
+    Plan,
+    Severity,
+    System,
+    to_jsonable,
+)
+
+PLAN_FORMAT = "reconciler.plan/v1"
+
+_SYMBOL = {True: ("-", "red"), False: ("+", "green")}
+_CHANGES = {ActionKind.CHANGE_GROUP_ROLE, ActionKind.CHANGE_ORG_ROLE, ActionKind.CHANGE_TEAM_ROLE}
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+_SYSTEM_LABEL = {System.GOOGLE: "Google Workspace", System.GITHUB: "GitHub", System.GCP: "GCP IAM"}
+UNMANAGED = "(not in the repo)"
+
+
+def _symbol(action: Action) -> tuple[str, str]:
+    if action.kind in _CHANGES:
+        return "~", "yellow"
+    return _SYMBOL[action.is_removal]
+
+
+def _person_label(person_id: str | None, desired: DesiredState | None) -> str:
+    if person_id is None:
+        return UNMANAGED
+    person = desired.people.get(person_id) if desired else None
+    return f"{person.name} ({person_id}, {person.email})" if person else person_id
+
+
+def group_by_person(actions: Iterable[Action]) -> dict[str | None, list[Action]]:
+    grouped: dict[str | None, list[Action]] = defaultdict(list)
+    for action in actions:
+        grouped[action.person_id].append(action)
+    return dict(sorted(grouped.items(), key=lambda kv: (kv[0] is None, kv[0] or "")))
+
+
+def summarise(plan: Plan) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for action in plan.actions:
+        counts["removals" if action.is_removal else "additions"] += 1
+        counts[f"system:{action.system.value}"] += 1
+        if action.offboarding:
+            counts["offboarding"] += 1
+    for finding in plan.findings:
+        counts[f"severity:{finding.severity.value}"] += 1
+    return dict(counts)
+
+
+def render_text(plan: Plan, desired: DesiredState | None = None) -> RenderableType:
+    """The rich terminal view: actions grouped by person and system, then findings."""
+    parts: list[RenderableType] = []
+    counts = summarise(plan)
+    head = Text()
+    head.append(f"{len(plan.actions)} changes", style="bold")
+    head.append(f"  (+{counts.get('additions', 0)} / -{counts.get('removals', 0)}")
+    head.append(f", {counts.get('offboarding', 0)} offboarding)")
+    head.append(f"   {len(plan.findings)} findings")
+    sev = [
+        f"{counts[f'severity:{s.value}']} {s.value}"
+        for s in Severity
+        if counts.get(f"severity:{s.value}")
+    ]
+    if sev:
+        head.append(f" ({', '.join(sev)})")
+    head.append(f"\nstate {plan.state_fingerprint[:12]}  plan {plan.checksum[:12]}", style="dim")
+    if plan.desired_commit:
+        head.append(f"  desired-state commit {plan.desired_commit[:12]}", style="dim")
+    parts.append(Panel(head, title="Plan", expand=False))
+    if plan.incomplete_systems:
+        names = ", ".join(_SYSTEM_LABEL[s] for s in plan.incomplete_systems)
+        parts.append(
+            Text(
+                f"⚠ incomplete read: {names} - removals held back there (DESIGN 6.2)", "bold yellow"
+            )
+        )
+    for note in plan.notes:
+        parts.append(Text(f"  note: {note}", "yellow"))
+
+    if plan.actions:
+        table = Table(title="Changes", title_justify="left", show_lines=False, expand=True)
+        table.add_column("person", overflow="fold", ratio=3)
+        table.add_column("system", ratio=2)
+        table.add_column("", width=1)
+        table.add_column("change", overflow="fold", ratio=6)
+        table.add_column("why", overflow="fold", ratio=4, style="dim")
+        for person_id, actions in group_by_person(plan.actions).items():
+            first = True
+            for action in actions:
+                symbol, style = _symbol(action)
+                label = _person_label(person_id, desired) if first else ""
+                change = Text(f"{action.kind.value} ", style=style)
+                change.append(action.principal if person_id is None else "", style="bold")
+                change.append(f"{' ' if person_id is None else ''}{action.target}")
+                if action.role:
+                    change.append(f" ({action.role})", style="italic")
+                why = ("offboarding; " if action.offboarding else "") + action.reason
+                table.add_row(label, _SYSTEM_LABEL[action.system], Text(symbol, style), change, why)
+                first = False
+            table.add_section()
+        parts.append(table)
+    else:
+        parts.append(Text("No changes: the systems match desired_state.", "bold green"))
+
+    if plan.findings:
+        table = Table(title="Findings", title_justify="left", expand=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("article", no_wrap=True)
+        table.add_column("finding", no_wrap=True)
+        table.add_column("subject", overflow="fold")
+        table.add_column("detail", overflow="fold", ratio=3)
+        for f in plan.findings:
+            table.add_row(
+                Text(f.severity.value, _SEVERITY_STYLE[f.severity]),
+                f.article,
+                f.code,
+                f.subject,
+                f.message,
+            )
+        parts.append(table)
+    return Group(*parts)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
+    """Markdown for a pull-request comment: summary, changes per person, findings."""
+    counts = summarise(plan)
+    lines = [
+        "## Access plan",
+        "",
+        f"**{len(plan.actions)} changes** (+{counts.get('additions', 0)}"
+        f" / -{counts.get('removals', 0)}, {counts.get('offboarding', 0)} offboarding),"
+        f" **{len(plan.findings)} findings**.  ",
+        f"State `{plan.state_fingerprint[:12]}`, plan checksum `{plan.checksum[:12]}`"
+        + (f", desired-state commit `{plan.desired_commit[:12]}`" if plan.desired_commit else "")
+        + ".",
+        "",
+    ]
+    if plan.incomplete_systems:
+        names = ", ".join(_SYSTEM_LABEL[s] for s in plan.incomplete_systems)
+        lines += [f"> ⚠️ Incomplete read of {names}: removals there are held back.", ""]
+    for note in plan.notes:
+        lines.append(f"- note: {_md_escape(note)}")
+    if plan.notes:
+        lines.append("")
+    if plan.actions:
+        lines += ["### Changes", ""]
+        for person_id, actions in group_by_person(plan.actions).items():
+            lines.append(f"**{_md_escape(_person_label(person_id, desired))}**")
+            lines.append("")
+            lines.append("| | system | change | target | role | why |")
+            lines.append("|---|---|---|---|---|---|")
+            for a in actions:
+                symbol, _ = _symbol(a)
+                why = ("offboarding; " if a.offboarding else "") + a.reason
+                lines.append(
+                    f"| `{symbol}` | {_SYSTEM_LABEL[a.system]} | {a.kind.value}"
+                    f" `{_md_escape(a.principal)}` | `{_md_escape(a.target)}`"
+                    f" | {_md_escape(a.role)} | {_md_escape(why)} |"
+                )
+            lines.append("")
+    else:
+        lines += ["No changes: the systems match desired_state.", ""]
+    if plan.findings:
+        lines += [
+            "### Findings",
+            "",
+            "| severity | article | finding | subject | detail |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {f.severity.value} | {f.article} | `{f.code}`"
+            f" | `{_md_escape(f.subject)}` | {_md_escape(f.message)} |"
+            for f in plan.findings
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plan_to_json(plan: Plan) -> dict[str, object]:
+    """The documented JSON form (docs/plan-format.md): content plus format tag and checksum."""
+    return {"format": PLAN_FORMAT, "checksum": plan.checksum, **plan.content()}
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(plan_to_json(plan), ensure_ascii=False, indent=2, sort_keys=False)
+
+
+def findings_to_json(findings: Iterable[Finding]) -> list[object]:
+    return [to_jsonable(f) for f in findings]
