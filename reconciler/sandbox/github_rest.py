@@ -1,12 +1,760 @@
-"""Placeholder: routes are added by the module's owner."""
+"""GitHub REST v3 emulation (org, members, memberships, invitations, teams, users, rate limit)
+over the world's "github" section; registered on the sandbox by `server.Sandbox`.
+
+What it reproduces, because the provider depends on it (docs/sandbox-github.md has the rest):
+Link-header pagination (per_page default 30, max 100), absolute "url" fields built from the
+Host header, rate-limit headers on every answer, ETag / If-None-Match -> 304 that costs no
+rate limit, GitHub's primary and secondary rate-limit 403s, and its 404 / 422 error shapes.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from reconciler.sandbox.http import Request, Response
 
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
 
+DOCS = "https://docs.github.com/rest"
+PRIMARY_LIMIT_MESSAGE = (
+    "API rate limit exceeded for installation. If you reach out to GitHub Support for help, "
+    "please include the request ID."
+)
+# GitHub's wording; PyGithub recognises it by its start (Requester.isSecondaryRateLimitError).
+SECONDARY_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+# Secondary limits (github/docs secondary-rate-limit reusable): 900 points per minute per REST
+# endpoint, 2,000 for GraphQL; GET costs 1 point, POST/PATCH/PUT/DELETE cost 5.
+SECONDARY_REST_POINTS_PER_MINUTE = 900
+SECONDARY_GRAPHQL_POINTS_PER_MINUTE = 2000
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 100
+ORG_ROLES = ("admin", "member")
+TEAM_ROLES = ("member", "maintainer")
+
+
+class GitHubError(Exception):
+    """Raised by handlers to answer with GitHub's error shape."""
+
+    def __init__(
+        self, status: int, message: str, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message, "documentation_url": DOCS}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        if self.status != 422:
+            body["status"] = str(self.status)
+        return body
+
+
+def not_found() -> GitHubError:
+    return GitHubError(404, "Not Found")
+
+
+def validation_failed(resource: str, field_name: str, code: str = "invalid") -> GitHubError:
+    """422 in GitHub's shape: {"message": "Validation Failed", "errors": [{resource, field,
+    code}]} (docs.github.com/rest/overview/resources-in-the-rest-api#client-errors)."""
+    return GitHubError(
+        422, "Validation Failed", [{"resource": resource, "field": field_name, "code": code}]
+    )
+
+
+@dataclass
+class RateState:
+    """One rate-limit resource ("core" or "graphql"): the primary budget for the hour and
+    the secondary per-endpoint points of the current minute."""
+
+    limit: int = 5000
+    remaining: int = 5000
+    reset: int = 0
+    window_start: float = 0.0
+    window_points: dict[str, int] = field(default_factory=dict)
+
+    def refresh(self, now: float) -> None:
+        if now >= self.reset:
+            self.remaining = self.limit
+            self.reset = int(now) + 3600
+        if now - self.window_start >= 60:
+            self.window_start = now
+            self.window_points = {}
+
+    def headers(self, resource: str) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": str(self.limit),
+            "x-ratelimit-remaining": str(max(self.remaining, 0)),
+            "x-ratelimit-used": str(self.limit - max(self.remaining, 0)),
+            "x-ratelimit-reset": str(self.reset),
+            "x-ratelimit-resource": resource,
+        }
+
+
+class GitHubWorld:
+    """Indices over app.world["github"], rebuilt on load and after each mutation, plus the
+    rate-limit state. Every access happens under app.lock."""
+
+    def __init__(self, app: Sandbox) -> None:
+        self.app = app
+        self.users_by_login: dict[str, dict[str, Any]] = {}
+        self.users_by_id: dict[int, dict[str, Any]] = {}
+        self.rates: dict[str, RateState] = {"core": RateState(), "graphql": RateState()}
+
+    @property
+    def data(self) -> dict[str, Any]:
+        section: dict[str, Any] = self.app.world.setdefault("github", {})
+        return section
+
+    @property
+    def loaded(self) -> bool:
+        return "github" in self.app.world and "org" in self.app.world["github"]
+
+    def on_load(self) -> None:
+        if "github" not in self.app.world:
+            self.users_by_login, self.users_by_id = {}, {}
+            self.rates = {"core": RateState(), "graphql": RateState()}
+            return
+        gh = self.data
+        gh.setdefault("users", [])
+        for key in ("members", "teams", "invitations", "failed_invitations"):
+            gh.setdefault(key, [])
+        gh.setdefault("outside_collaborators", [])
+        gh.setdefault("org", {}).setdefault("two_factor_requirement_enabled", False)
+        # Logins referenced without a user record get one, so small test worlds stay small.
+        known = {u["login"].lower() for u in gh["users"]}
+        referenced = [m["login"] for m in gh["members"]]
+        referenced += [m["login"] for t in gh["teams"] for m in t.get("members", [])]
+        referenced += list(gh["outside_collaborators"])
+        next_id = max([int(u["id"]) for u in gh["users"] if "id" in u] + [1000000]) + 1
+        for login in referenced:
+            if login.lower() not in known:
+                gh["users"].append({"login": login, "id": next_id})
+                known.add(login.lower())
+                next_id += 1
+        for u in gh["users"]:
+            if "id" not in u:
+                u["id"] = next_id
+                next_id += 1
+            u.setdefault("two_factor", True)
+        for t in gh["teams"]:
+            t.setdefault("members", [])
+            t.setdefault("privacy", "closed")
+            t.setdefault("name", t["slug"])
+        self.reindex()
+        self.rates = {}
+        for resource, key in (("core", "rate_limit"), ("graphql", "graphql_rate_limit")):
+            spec = gh.get(key) or gh.get("rate_limit") or {}
+            limit = int(spec.get("limit", 5000))
+            self.rates[resource] = RateState(
+                limit=limit,
+                remaining=int(spec.get("remaining", limit)),
+                reset=int(spec.get("reset", time.time() + 3600)),
+            )
+
+    def reindex(self) -> None:
+        users = self.data.get("users", [])
+        self.users_by_login = {u["login"].lower(): u for u in users}
+        self.users_by_id = {int(u["id"]): u for u in users}
+
+    def sync_rate_limit(self) -> None:
+        """Mirror the core budget into the world so GET /_sandbox/state shows it."""
+        core = self.rates["core"]
+        self.data["rate_limit"] = {
+            "limit": core.limit, "remaining": core.remaining, "reset": core.reset,
+        }  # fmt: skip
+
+    # -- look-ups --------------------------------------------------------------------------
+    def org(self, login: str) -> dict[str, Any]:
+        org: dict[str, Any] | None = self.data.get("org") if self.loaded else None
+        if org is None or org["login"].lower() != login.lower():
+            raise not_found()
+        return org
+
+    def org_by_id(self, org_id: str) -> dict[str, Any]:
+        org: dict[str, Any] | None = self.data.get("org") if self.loaded else None
+        if org is None or str(org.get("id")) != org_id:
+            raise not_found()
+        return org
+
+    def user(self, login: str) -> dict[str, Any]:
+        user = self.users_by_login.get(login.lower())
+        if user is None:
+            raise not_found()
+        return user
+
+    def member(self, login: str) -> dict[str, Any] | None:
+        return next((m for m in self.data["members"] if m["login"].lower() == login.lower()), None)
+
+    def team(self, slug: str) -> dict[str, Any]:
+        teams: list[dict[str, Any]] = self.data["teams"]
+        team = next((t for t in teams if t["slug"] == slug.lower()), None)
+        if team is None:
+            raise not_found()
+        return team
+
+    def team_by_id(self, team_id: str) -> dict[str, Any]:
+        teams: list[dict[str, Any]] = self.data["teams"]
+        team = next((t for t in teams if str(t["id"]) == team_id), None)
+        if team is None:
+            raise not_found()
+        return team
+
+    def pending_invitation(self, login: str) -> dict[str, Any] | None:
+        return next(
+            (
+                i
+                for i in self.data["invitations"]
+                if i.get("login") and i["login"].lower() == login.lower()
+            ),
+            None,
+        )
+
+
+# -- JSON shapes (components/schemas of @octokit/openapi) --------------------------------------
+
+
+def simple_user(base: str, user: dict[str, Any]) -> dict[str, Any]:
+    login = user["login"]
+    api = f"{base}/users/{login}"
+    return {
+        "login": login,
+        "id": int(user["id"]),
+        "node_id": f"U_{user['id']}",
+        "avatar_url": f"{base}/avatars/u/{user['id']}",
+        "gravatar_id": "",
+        "url": api,
+        "html_url": f"{base}/{login}",
+        "followers_url": f"{api}/followers",
+        "following_url": f"{api}/following{{/other_user}}",
+        "gists_url": f"{api}/gists{{/gist_id}}",
+        "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{api}/subscriptions",
+        "organizations_url": f"{api}/orgs",
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events{{/privacy}}",
+        "received_events_url": f"{api}/received_events",
+        "type": "User",
+        "site_admin": False,
+        "user_view_type": "public",
+    }
+
+
+def public_user(base: str, user: dict[str, Any]) -> dict[str, Any]:
+    body = simple_user(base, user)
+    stamp = user.get("created_at", "2020-01-01T00:00:00Z")
+    body.update(
+        name=user.get("name"), company=None, blog="", location=None, email=user.get("email"),
+        hireable=None, bio=None, twitter_username=None, public_repos=0, public_gists=0,
+        followers=0, following=0, created_at=stamp, updated_at=stamp,
+    )  # fmt: skip
+    return body
+
+
+def org_simple(base: str, org: dict[str, Any]) -> dict[str, Any]:
+    login = org["login"]
+    api = f"{base}/orgs/{login}"
+    return {
+        "login": login,
+        "id": int(org["id"]),
+        "node_id": f"O_{org['id']}",
+        "url": api,
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events",
+        "hooks_url": f"{api}/hooks",
+        "issues_url": f"{api}/issues",
+        "members_url": f"{api}/members{{/member}}",
+        "public_members_url": f"{api}/public_members{{/member}}",
+        "avatar_url": f"{base}/avatars/o/{org['id']}",
+        "description": org.get("description"),
+    }
+
+
+def org_full(base: str, org: dict[str, Any]) -> dict[str, Any]:
+    body = org_simple(base, org)
+    stamp = org.get("created_at", "2020-01-01T00:00:00Z")
+    body.update(
+        name=org.get("name"), html_url=f"{base}/{org['login']}", type="Organization",
+        has_organization_projects=True, has_repository_projects=True, public_repos=0,
+        public_gists=0, followers=0, following=0, created_at=stamp, updated_at=stamp,
+        archived_at=None, two_factor_requirement_enabled=bool(
+            org.get("two_factor_requirement_enabled", False)
+        ),
+    )  # fmt: skip
+    return body
+
+
+def team_json(base: str, org: dict[str, Any], team: dict[str, Any]) -> dict[str, Any]:
+    # Real GitHub answers with /organizations/{org_id}/team/{team_id} URLs, and PyGithub
+    # follows them for non-lazy teams (research/client_libs.md section 2).
+    api = f"{base}/organizations/{org['id']}/team/{team['id']}"
+    return {
+        "id": int(team["id"]),
+        "node_id": f"T_{team['id']}",
+        "url": api,
+        "html_url": f"{base}/orgs/{org['login']}/teams/{team['slug']}",
+        "name": team["name"],
+        "slug": team["slug"],
+        "description": team.get("description"),
+        "privacy": team.get("privacy", "closed"),
+        "notification_setting": "notifications_enabled",
+        "permission": "pull",
+        "members_url": f"{api}/members{{/member}}",
+        "repositories_url": f"{api}/repos",
+        "parent": None,
+        "type": "organization",
+        "organization_id": int(org["id"]),
+    }
+
+
+def team_full(base: str, org: dict[str, Any], team: dict[str, Any]) -> dict[str, Any]:
+    body = team_json(base, org, team)
+    body.pop("type")  # team-full's "type" is an enum of enterprise|organization, kept below
+    stamp = team.get("created_at", "2020-01-01T00:00:00Z")
+    body.update(
+        type="organization", members_count=len(team["members"]), repos_count=0,
+        created_at=stamp, updated_at=stamp, organization=org_full(base, org),
+    )  # fmt: skip
+    return body
+
+
+def org_membership(
+    base: str, org: dict[str, Any], user: dict[str, Any], role: str, state: str
+) -> dict[str, Any]:
+    return {
+        "url": f"{base}/orgs/{org['login']}/memberships/{user['login']}",
+        "state": state,
+        "role": role,
+        "organization_url": f"{base}/orgs/{org['login']}",
+        "organization": org_simple(base, org),
+        "user": simple_user(base, user),
+    }
+
+
+def invitation_json(gw: GitHubWorld, base: str, inv: dict[str, Any]) -> dict[str, Any]:
+    inviter = gw.users_by_login.get(str(inv.get("inviter") or "").lower()) or {
+        "login": inv.get("inviter") or "ghost",
+        "id": 10000,
+    }
+    org = gw.data["org"]
+    body: dict[str, Any] = {
+        "id": int(inv["id"]),
+        "node_id": f"OI_{inv['id']}",
+        "login": inv.get("login"),
+        "email": inv.get("email"),
+        "role": inv.get("role", "direct_member"),
+        "created_at": inv["created_at"],
+        "inviter": simple_user(base, inviter),
+        "team_count": len(inv.get("team_ids", [])),
+        "invitation_teams_url": f"{base}/organizations/{org['id']}/invitations/{inv['id']}/teams",
+        "invitation_source": "member",
+    }
+    if "failed_at" in inv:
+        body["failed_at"] = inv["failed_at"]
+        body["failed_reason"] = inv.get("failed_reason")
+    return body
+
+
+# -- plumbing ----------------------------------------------------------------------------------
+
+
+def paginate(req: Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    """Slice one page and build GitHub's Link header with absolute URLs on our own host
+    (PyGithub asserts that Link URLs point at its base_url host)."""
+    per_page = min(max(req.int_arg("per_page", DEFAULT_PER_PAGE), 1), MAX_PER_PAGE)
+    page = max(req.int_arg("page", 1), 1)
+    last = max((len(items) + per_page - 1) // per_page, 1)
+    chunk = items[(page - 1) * per_page : page * per_page]
+    query = {k: v[0] for k, v in req.query.items() if k not in ("page", "per_page")}
+
+    def url(n: int) -> str:
+        return f"{req.base_url}{req.path}?{urlencode({**query, 'page': n, 'per_page': per_page})}"
+
+    links = []
+    if page < last:
+        links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
+    if page > 1:
+        links += [f'<{url(1)}>; rel="first"', f'<{url(min(page - 1, last))}>; rel="prev"']
+    return chunk, ({"Link": ", ".join(links)} if links else {})
+
+
+def etag_of(body: bytes) -> str:
+    return 'W/"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+
+
+def spend_secondary(
+    rate: RateState, endpoint: str, method: str, per_minute: int, retry_after: int
+) -> Response | None:
+    cost = 5 if method in WRITE_METHODS else 1
+    used = rate.window_points.get(endpoint, 0) + cost
+    rate.window_points[endpoint] = used
+    if used > per_minute:
+        return Response.json(
+            {"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": DOCS},
+            403,
+            {"retry-after": str(retry_after)},
+        )
+    return None
+
+
+Body = tuple[int, Any, dict[str, str]]  # status, JSON payload (None = no body), headers
+
 
 def register(app: Sandbox) -> None:
-    """Register this API's routes on the sandbox."""
+    """Register the REST routes, the world loader and the discovery entries."""
+    gw = world_of(app)
+
+    def describe(base_url: str) -> dict[str, Any]:
+        with app.lock:
+            org = gw.data.get("org", {}).get("login") if gw.loaded else None
+        return {
+            "github_rest": base_url,
+            "github_graphql": base_url + "/graphql",
+            "github_org": org,
+        }
+
+    app.describers.append(describe)
+
+    def route(
+        method: str, template: str, name: str, fn: Callable[[Request], Body], *, free: bool = False
+    ) -> None:
+        def handler(req: Request) -> Response:
+            return serve(req, name, fn, free=free)
+
+        app.add_route(method, template, handler, name=f"github.{name}", api="github")
+
+    def serve(req: Request, name: str, fn: Callable[[Request], Body], *, free: bool) -> Response:
+        with app.lock:
+            rate = gw.rates["core"]
+            now = time.time()
+            rate.refresh(now)
+            limits = gw.data.get("secondary_rate_limit", {}) if gw.loaded else {}
+            if not free and rate.remaining <= 0:
+                resp = Response.json(
+                    {"message": PRIMARY_LIMIT_MESSAGE, "documentation_url": DOCS}, 403
+                )
+            else:
+                resp = spend_secondary(
+                    rate,
+                    name,
+                    req.method,
+                    int(limits.get("points_per_minute", SECONDARY_REST_POINTS_PER_MINUTE)),
+                    int(limits.get("retry_after", 60)),
+                ) or run(req, fn)
+                if resp.status == 200 and req.method == "GET":
+                    tag = etag_of(resp.body)
+                    resp.headers["ETag"] = tag
+                    if req.headers.get("if-none-match") == tag:
+                        # A 304 does not count against the primary limit (GitHub REST best
+                        # practices, "conditional requests").
+                        resp = Response.empty(304, {"ETag": tag})
+                        free = True
+                if not free:
+                    rate.remaining -= 1
+                    app.telemetry.add_points("core", 1)
+                if gw.loaded:
+                    gw.sync_rate_limit()
+            resp.headers.update(rate.headers("core"))
+            return resp
+
+    def run(req: Request, fn: Callable[[Request], Body]) -> Response:
+        try:
+            status, payload, headers = fn(req)
+        except GitHubError as exc:
+            return Response.json(exc.payload(), exc.status)
+        if payload is None:
+            return Response.empty(status, headers)
+        return Response.json(payload, status, headers)
+
+    # -- organisation --------------------------------------------------------------------
+    def get_org(req: Request) -> Body:
+        return 200, org_full(req.base_url, gw.org(req.params["org"])), {}
+
+    def list_members(req: Request) -> Body:
+        gw.org(req.params["org"])
+        role = req.arg("role", "all")
+        flt = req.arg("filter", "all")
+        if role not in ("all", "admin", "member"):
+            raise validation_failed("Organization", "role")
+        if flt not in ("all", "2fa_disabled", "2fa_insecure"):
+            raise validation_failed("Organization", "filter")
+        users = []
+        for m in gw.data["members"]:
+            user = gw.user(m["login"])
+            if role != "all" and m["role"] != role:
+                continue
+            if flt != "all" and user.get("two_factor", True):
+                continue
+            users.append(user)
+        page, headers = paginate(req, users)
+        return 200, [simple_user(req.base_url, u) for u in page], headers
+
+    def get_membership(req: Request) -> Body:
+        org = gw.org(req.params["org"])
+        user = gw.user(req.params["username"])
+        member = gw.member(user["login"])
+        if member is not None:
+            return 200, org_membership(req.base_url, org, user, member["role"], "active"), {}
+        inv = gw.pending_invitation(user["login"])
+        if inv is not None:
+            role = "admin" if inv.get("role") == "admin" else "member"
+            return 200, org_membership(req.base_url, org, user, role, "pending"), {}
+        raise not_found()
+
+    def put_membership(req: Request) -> Body:
+        org = gw.org(req.params["org"])
+        user = gw.user(req.params["username"])
+        body = req.json() or {}
+        role = body.get("role", "member")
+        if role not in ORG_ROLES:
+            raise validation_failed("Membership", "role")
+        member = gw.member(user["login"])
+        if member is not None:
+            member["role"] = role
+            return 200, org_membership(req.base_url, org, user, role, "active"), {}
+        # Inviting a non-member creates a pending invitation; the state stays "pending" until
+        # they accept (docs: "Set organization membership for a user").
+        inv = gw.pending_invitation(user["login"])
+        if inv is None:
+            inv = {
+                "id": next_invitation_id(),
+                "login": user["login"],
+                "email": None,
+                "created_at": iso_now(),
+                "inviter": first_admin(),
+                "team_ids": [],
+            }
+            gw.data["invitations"].append(inv)
+        inv["role"] = "admin" if role == "admin" else "direct_member"
+        return 200, org_membership(req.base_url, org, user, role, "pending"), {}
+
+    def delete_membership(req: Request) -> Body:
+        gw.org(req.params["org"])
+        user = gw.user(req.params["username"])
+        if not remove_member(user["login"]):
+            inv = gw.pending_invitation(user["login"])
+            if inv is None:
+                raise not_found()
+            gw.data["invitations"].remove(inv)
+        return 204, None, {}
+
+    def delete_member(req: Request) -> Body:
+        gw.org(req.params["org"])
+        user = gw.user(req.params["username"])
+        remove_member(user["login"])  # GitHub answers 204 for a non-member too
+        return 204, None, {}
+
+    def remove_member(login: str) -> bool:
+        """Leaving the org also leaves every team (GitHub removes team memberships)."""
+        member = gw.member(login)
+        if member is None:
+            return False
+        gw.data["members"].remove(member)
+        for team in gw.data["teams"]:
+            team["members"] = [m for m in team["members"] if m["login"].lower() != login.lower()]
+        return True
+
+    def next_invitation_id() -> int:
+        ids = [int(i["id"]) for i in gw.data["invitations"] + gw.data["failed_invitations"]]
+        return max([*ids, 5000000]) + 1
+
+    def first_admin() -> str | None:
+        return next((m["login"] for m in gw.data["members"] if m["role"] == "admin"), None)
+
+    def list_invitations(req: Request) -> Body:
+        gw.org(req.params["org"])
+        page, headers = paginate(req, gw.data["invitations"])
+        return 200, [invitation_json(gw, req.base_url, i) for i in page], headers
+
+    def list_failed_invitations(req: Request) -> Body:
+        gw.org(req.params["org"])
+        page, headers = paginate(req, gw.data["failed_invitations"])
+        return 200, [invitation_json(gw, req.base_url, i) for i in page], headers
+
+    def delete_invitation(req: Request) -> Body:
+        gw.org(req.params["org"])
+        inv = next(
+            (i for i in gw.data["invitations"] if str(i["id"]) == req.params["invitation_id"]),
+            None,
+        )
+        if inv is None:
+            raise not_found()
+        gw.data["invitations"].remove(inv)
+        return 204, None, {}
+
+    def list_outside(req: Request) -> Body:
+        gw.org(req.params["org"])
+        users = [gw.user(login) for login in gw.data["outside_collaborators"]]
+        page, headers = paginate(req, users)
+        return 200, [simple_user(req.base_url, u) for u in page], headers
+
+    def delete_outside(req: Request) -> Body:
+        gw.org(req.params["org"])
+        user = gw.user(req.params["username"])
+        if gw.member(user["login"]) is not None:
+            # GitHub refuses to treat a member as an outside collaborator.
+            raise GitHubError(422, "You cannot specify an organization member to remove as an "
+                                   "outside collaborator.")  # fmt: skip
+        gw.data["outside_collaborators"] = [
+            c for c in gw.data["outside_collaborators"] if c.lower() != user["login"].lower()
+        ]
+        return 204, None, {}
+
+    # -- teams ---------------------------------------------------------------------------
+    def find_team(req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        if "org_id" in req.params:
+            org = gw.org_by_id(req.params["org_id"])
+            return org, gw.team_by_id(req.params["team_id"])
+        org = gw.org(req.params["org"])
+        return org, gw.team(req.params["team_slug"])
+
+    def list_teams(req: Request) -> Body:
+        org = gw.org(req.params["org"])
+        page, headers = paginate(req, gw.data["teams"])
+        return 200, [team_json(req.base_url, org, t) for t in page], headers
+
+    def get_team(req: Request) -> Body:
+        org, team = find_team(req)
+        return 200, team_full(req.base_url, org, team), {}
+
+    def list_team_members(req: Request) -> Body:
+        _, team = find_team(req)
+        role = req.arg("role", "all")
+        if role not in ("all", *TEAM_ROLES):
+            raise validation_failed("Team", "role")
+        users = [gw.user(m["login"]) for m in team["members"] if role in ("all", m.get("role"))]
+        page, headers = paginate(req, users)
+        return 200, [simple_user(req.base_url, u) for u in page], headers
+
+    def team_membership_json(req: Request, org: dict[str, Any], team: dict[str, Any],
+                             login: str, role: str) -> dict[str, Any]:  # fmt: skip
+        return {
+            "url": f"{req.base_url}/organizations/{org['id']}/team/{team['id']}/memberships/"
+            f"{login}",
+            "role": role,
+            "state": "active",
+        }
+
+    def get_team_membership(req: Request) -> Body:
+        org, team = find_team(req)
+        user = gw.user(req.params["username"])
+        m = next((m for m in team["members"] if m["login"].lower() == user["login"].lower()),
+                 None)  # fmt: skip
+        if m is None:
+            raise not_found()
+        return 200, team_membership_json(req, org, team, user["login"], m["role"]), {}
+
+    def put_team_membership(req: Request) -> Body:
+        org, team = find_team(req)
+        user = gw.user(req.params["username"])
+        role = (req.json() or {}).get("role", "member")
+        if role not in TEAM_ROLES:
+            raise validation_failed("TeamMember", "role")
+        if gw.member(user["login"]) is None:
+            # Adding a non-member to a team sends an org invitation on GitHub; the product
+            # never relies on that, so the sandbox answers like an org that forbids it.
+            raise GitHubError(422, "User is not a member of the organization.")
+        m = next((m for m in team["members"] if m["login"].lower() == user["login"].lower()),
+                 None)  # fmt: skip
+        if m is None:
+            team["members"].append({"login": user["login"], "role": role})
+        else:
+            m["role"] = role
+        return 200, team_membership_json(req, org, team, user["login"], role), {}
+
+    def delete_team_membership(req: Request) -> Body:
+        _, team = find_team(req)
+        user = gw.user(req.params["username"])
+        before = len(team["members"])
+        team["members"] = [
+            m for m in team["members"] if m["login"].lower() != user["login"].lower()
+        ]
+        if len(team["members"]) == before:
+            raise not_found()
+        return 204, None, {}
+
+    # -- users and rate limit ------------------------------------------------------------
+    def get_user(req: Request) -> Body:
+        return 200, public_user(req.base_url, gw.user(req.params["username"])), {}
+
+    def get_user_by_id(req: Request) -> Body:
+        try:
+            user = gw.users_by_id.get(int(req.params["account_id"]))
+        except ValueError:
+            user = None
+        if user is None:
+            raise not_found()
+        return 200, public_user(req.base_url, user), {}
+
+    def get_rate_limit(req: Request) -> Body:
+        def one(resource: str) -> dict[str, int]:
+            r = gw.rates[resource]
+            r.refresh(time.time())
+            return {"limit": r.limit, "remaining": max(r.remaining, 0),
+                    "used": r.limit - max(r.remaining, 0), "reset": r.reset}  # fmt: skip
+
+        return 200, {"resources": {"core": one("core"), "graphql": one("graphql")},
+                     "rate": one("core")}, {}  # fmt: skip
+
+    org_p = "/orgs/{org}"
+    for method, path, name, fn in (
+        ("GET", org_p, "orgs.get", get_org),
+        ("GET", f"{org_p}/members", "orgs.members.list", list_members),
+        ("DELETE", f"{org_p}/members/{{username}}", "orgs.members.delete", delete_member),
+        ("GET", f"{org_p}/memberships/{{username}}", "orgs.memberships.get", get_membership),
+        ("PUT", f"{org_p}/memberships/{{username}}", "orgs.memberships.put", put_membership),
+        ("DELETE", f"{org_p}/memberships/{{username}}", "orgs.memberships.delete",
+         delete_membership),
+        ("GET", f"{org_p}/invitations", "orgs.invitations.list", list_invitations),
+        ("DELETE", f"{org_p}/invitations/{{invitation_id}}", "orgs.invitations.delete",
+         delete_invitation),
+        ("GET", f"{org_p}/failed_invitations", "orgs.failed_invitations.list",
+         list_failed_invitations),
+        ("GET", f"{org_p}/outside_collaborators", "orgs.outside_collaborators.list",
+         list_outside),
+        ("DELETE", f"{org_p}/outside_collaborators/{{username}}",
+         "orgs.outside_collaborators.delete", delete_outside),
+        ("GET", f"{org_p}/teams", "teams.list", list_teams),
+        ("GET", "/users/{username}", "users.get", get_user),
+        ("GET", "/user/{account_id}", "users.get_by_id", get_user_by_id),
+    ):  # fmt: skip
+        route(method, path, name, fn)
+    route("GET", "/rate_limit", "rate_limit.get", get_rate_limit, free=True)
+    for prefix in ("/orgs/{org}/teams/{team_slug}", "/organizations/{org_id}/team/{team_id}"):
+        route("GET", prefix, "teams.get", get_team)
+        route("GET", f"{prefix}/members", "teams.members.list", list_team_members)
+        for method, fn in (
+            ("GET", get_team_membership),
+            ("PUT", put_team_membership),
+            ("DELETE", delete_team_membership),
+        ):
+            route(method, f"{prefix}/memberships/{{username}}",
+                  f"teams.memberships.{method.lower()}", fn)  # fmt: skip
+
+
+def iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+_WORLDS: weakref.WeakKeyDictionary[Sandbox, GitHubWorld] = weakref.WeakKeyDictionary()
+
+
+def world_of(app: Sandbox) -> GitHubWorld:
+    """The one GitHubWorld of a sandbox, shared by the REST and GraphQL modules."""
+    gw = _WORLDS.get(app)
+    if gw is None:
+        gw = _WORLDS[app] = GitHubWorld(app)
+        app.reset_hooks.append(gw.on_load)
+    return gw
