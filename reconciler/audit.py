@@ -1,1 +1,384 @@
-"""Append-only, hash-chained JSONL audit log and its verifier."""
+"""Append-only, hash-chained JSONL audit log and its verifier; written by the executor, read by
+`reconciler audit` and by auditors.
+
+Each line is one JSON record. `hash` is the sha256 of the record's canonical JSON without the
+`hash` key; `prev_hash` is the previous record's `hash` (GENESIS for the first record of the
+file); `seq` counts 1..n across every run that appended to the file. Editing, deleting,
+inserting or reordering a record therefore breaks the chain at (or right after) that record,
+and `verify` names it. The chain proves integrity, not authenticity: whoever can rewrite the
+whole file can recompute it, so operators anchor the head hash elsewhere (docs/audit-log.md).
+
+Standard library only (DESIGN 2): the auditors' tooling must be able to read this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64  # prev_hash of the first record in a file
+
+
+class RecordType(StrEnum):
+    RUN_START = "run-start"
+    INTENT = "intent"
+    RESULT = "result"
+    RUN_END = "run-end"
+    OFFBOARDING_COMPLETE = "offboarding-complete"
+
+
+class AuditLogError(Exception):
+    """The log cannot be appended to safely (e.g. a truncated last line awaiting repair)."""
+
+
+class Problem(StrEnum):
+    HASH_MISMATCH = "hash mismatch"  # the record was edited after it was written
+    BROKEN_CHAIN = "broken chain"  # prev_hash is not the previous record's hash
+    SEQ_GAP = "seq gap"  # seq is not the previous seq + 1
+    UNPARSEABLE = "unparseable"  # a complete line that is not a JSON record
+    TRUNCATED_TAIL = "truncated tail"  # the last line was cut short by a crash mid-write
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation that is hashed and written: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One parsed line of the log."""
+
+    line: int  # 1-based line number in the file
+    data: Mapping[str, Any]
+
+    @property
+    def seq(self) -> int | None:
+        seq = self.data.get("seq")
+        return seq if isinstance(seq, int) else None
+
+    @property
+    def type(self) -> str:
+        return str(self.data.get("type", ""))
+
+    @property
+    def run_id(self) -> str:
+        return str(self.data.get("run_id", ""))
+
+    @property
+    def person_id(self) -> str | None:
+        value = self.data.get("person_id")
+        return str(value) if value is not None else None
+
+    @property
+    def action(self) -> Mapping[str, Any] | None:
+        value = self.data.get("action")
+        return value if isinstance(value, Mapping) else None
+
+    @property
+    def result(self) -> Mapping[str, Any] | None:
+        value = self.data.get("result")
+        return value if isinstance(value, Mapping) else None
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        value = self.data.get("details")
+        return value if isinstance(value, Mapping) else {}
+
+    @property
+    def action_id(self) -> str | None:
+        for part in (self.action, self.result):
+            if part is not None and part.get("id", part.get("action_id")) is not None:
+                return str(part.get("id", part.get("action_id")))
+        return None
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    line: int
+    seq: int | None
+    problems: tuple[Problem, ...]
+    detail: str
+
+    def describe(self) -> str:
+        seq = f"seq {self.seq}" if self.seq is not None else "seq unknown"
+        what = ", ".join(p.value for p in self.problems)
+        return f"line {self.line} ({seq}): {what}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    path: Path
+    records: int  # complete, parseable records read
+    head_hash: str  # hash of the last good record (GENESIS for an empty log)
+    head_seq: int  # seq of the last good record (0 for an empty log)
+    first_bad: BadRecord | None = None
+    truncated_tail: BadRecord | None = None  # reported apart: a crash, not tampering
+    unfinished_intents: tuple[AuditRecord, ...] = ()  # intents with no result (crashed run)
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None and self.truncated_tail is None
+
+    @property
+    def tampered(self) -> bool:
+        return self.first_bad is not None
+
+    def describe(self) -> str:
+        if self.first_bad is not None:
+            return f"{self.path}: TAMPERED at {self.first_bad.describe()}"
+        if self.truncated_tail is not None:
+            return (
+                f"{self.path}: {self.records} records verified, but the last line is "
+                f"incomplete ({self.truncated_tail.describe()}); a crash cut it short. "
+                "`reconciler audit repair` moves it aside after you have looked at it."
+            )
+        return f"{self.path}: OK, {self.records} records, chain intact, head {self.head_hash}"
+
+
+def _split_lines(raw: bytes) -> tuple[list[bytes], bytes | None]:
+    """Complete (newline-terminated) lines, and the unterminated tail if there is one."""
+    if not raw:
+        return [], None
+    parts = raw.split(b"\n")
+    tail = parts.pop()  # b"" when the file ends with a newline
+    return parts, (tail if tail else None)
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _check(
+    data: dict[str, Any] | None, line_no: int, prev_hash: str, prev_seq: int
+) -> BadRecord | None:
+    if data is None:
+        return BadRecord(line_no, None, (Problem.UNPARSEABLE,), "not a JSON object")
+    seq = data.get("seq") if isinstance(data.get("seq"), int) else None
+    problems: list[Problem] = []
+    details: list[str] = []
+    if data.get("hash") != record_hash(data):
+        problems.append(Problem.HASH_MISMATCH)
+        details.append("its content does not match its hash (the record was edited)")
+    if data.get("prev_hash") != prev_hash:
+        problems.append(Problem.BROKEN_CHAIN)
+        details.append(
+            "prev_hash is not the hash of the record before it (a record before this "
+            "line was deleted, inserted or moved)"
+        )
+    if seq != prev_seq + 1:
+        problems.append(Problem.SEQ_GAP)
+        details.append(f"expected seq {prev_seq + 1}, found {seq}")
+    if not problems:
+        return None
+    return BadRecord(line_no, seq, tuple(problems), "; ".join(details))
+
+
+def verify(path: Path | str) -> VerifyReport:
+    """Check every record's hash, the chain and the sequence; name the first bad record."""
+    path = Path(path)
+    raw = path.read_bytes() if path.exists() else b""
+    lines, tail = _split_lines(raw)
+    prev_hash, prev_seq, count = GENESIS, 0, 0
+    records: list[AuditRecord] = []
+    first_bad: BadRecord | None = None
+    for index, line in enumerate(lines, start=1):
+        data = _parse(line)
+        bad = _check(data, index, prev_hash, prev_seq)
+        if bad is not None:
+            first_bad = bad
+            break
+        assert data is not None
+        records.append(AuditRecord(index, data))
+        prev_hash, prev_seq, count = data["hash"], data["seq"], count + 1
+    truncated: BadRecord | None = None
+    if first_bad is None and tail is not None:
+        # A line without its newline is what a crash between write() and the newline leaves
+        # behind (appends write the whole line at once, so it is the last line only).
+        data = _parse(tail)
+        seq = data.get("seq") if data is not None and isinstance(data.get("seq"), int) else None
+        truncated = BadRecord(
+            len(lines) + 1,
+            seq,
+            (Problem.TRUNCATED_TAIL,),
+            f"{len(tail)} bytes without a terminating newline",
+        )
+    return VerifyReport(
+        path=path,
+        records=count,
+        head_hash=prev_hash,
+        head_seq=prev_seq,
+        first_bad=first_bad,
+        truncated_tail=truncated,
+        unfinished_intents=tuple(find_unfinished_intents(records)),
+    )
+
+
+def find_unfinished_intents(records: list[AuditRecord]) -> Iterator[AuditRecord]:
+    """Intents with no result in the same run: the action may or may not have happened (a
+    crash); the next run re-reads the systems and converges, since every action is idempotent."""
+    done = {(r.run_id, r.action_id) for r in records if r.type == RecordType.RESULT}
+    for record in records:
+        if record.type == RecordType.INTENT and (record.run_id, record.action_id) not in done:
+            yield record
+
+
+def read_records(path: Path | str) -> list[AuditRecord]:
+    """Every complete, parseable record, in file order (for `audit show` and reports).
+    Use `verify` to know whether they can be trusted."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines, _ = _split_lines(path.read_bytes())
+    out: list[AuditRecord] = []
+    for index, line in enumerate(lines, start=1):
+        data = _parse(line)
+        if data is not None:
+            out.append(AuditRecord(index, data))
+    return out
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    repaired: bool
+    message: str
+    saved_to: Path | None = None
+
+
+def repair_truncated_tail(path: Path | str) -> RepairResult:
+    """Move an incomplete last line aside to `<log>.truncated-<n>` so appends can resume.
+
+    Explicit only (an operator command), never automatic: the operator should see that a crash
+    happened. Refuses when the rest of the log does not verify, so repair cannot hide tampering.
+    """
+    path = Path(path)
+    report = verify(path)
+    if report.first_bad is not None:
+        return RepairResult(False, f"refused: the log is tampered: {report.describe()}")
+    if report.truncated_tail is None:
+        return RepairResult(False, "nothing to repair: the last line is complete")
+    raw = path.read_bytes()
+    cut = raw.rfind(b"\n") + 1  # 0 when the only line is the broken one
+    n = 1
+    while (aside := path.with_name(f"{path.name}.truncated-{n}")).exists():
+        n += 1
+    aside.write_bytes(raw[cut:])
+    with path.open("r+b") as handle:
+        handle.truncate(cut)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return RepairResult(
+        True,
+        f"moved the incomplete line {report.truncated_tail.line} "
+        f"({len(raw) - cut} bytes) to {aside}",
+        aside,
+    )
+
+
+class AuditLog:
+    """Appends records to one JSONL file, continuing its chain and sequence.
+
+    One writer at a time is guaranteed by the run lock (DESIGN 6.8), so the head is read
+    once, on the first append, and then kept in memory.
+    """
+
+    def __init__(self, path: Path | str, clock: Callable[[], datetime] | None = None) -> None:
+        self.path = Path(path)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._head: tuple[int, str] | None = None
+
+    def _load_head(self) -> tuple[int, str]:
+        report = verify(self.path)
+        if report.truncated_tail is not None:
+            raise AuditLogError(
+                f"{self.path} ends with an incomplete line from a crash "
+                f"({report.truncated_tail.describe()}); inspect it and run "
+                "`reconciler audit repair` before applying changes"
+            )
+        if report.first_bad is not None:
+            # Appending after a tampered record would bury the evidence under new records.
+            raise AuditLogError(f"refusing to append to a tampered log: {report.describe()}")
+        return report.head_seq, report.head_hash
+
+    def append(
+        self,
+        type: RecordType,
+        *,
+        run_id: str,
+        actor: str,
+        desired_commit: str | None = None,
+        approver: str | None = None,
+        person_id: str | None = None,
+        action: Mapping[str, Any] | None = None,
+        result: Mapping[str, Any] | None = None,
+        provider_time: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
+        ts: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Write one record and fsync it before returning: an intent must be on disk before
+        the action it announces is sent, or a crash could hide an action that happened."""
+        if self._head is None:
+            self._head = self._load_head()
+        seq, prev_hash = self._head
+        record: dict[str, Any] = {
+            "seq": seq + 1,
+            "prev_hash": prev_hash,
+            "type": RecordType(type).value,
+            "run_id": run_id,
+            "ts": _iso(ts or self.clock()),
+            "provider_time": _iso(provider_time) if provider_time else None,
+            "desired_commit": desired_commit,
+            "actor": actor,
+            "approver": approver,
+            "person_id": person_id,
+            "action": dict(action) if action is not None else None,
+            "result": dict(result) if result is not None else None,
+            "details": dict(details) if details else {},
+        }
+        record["hash"] = record_hash(record)
+        line = (canonical_json(record) + "\n").encode()
+        created = not self.path.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND: one write() per record, so a crash leaves at most one partial last line.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_dir(self.path.parent)  # make the new file's directory entry durable too
+        self._head = (record["seq"], record["hash"])
+        return record
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("audit timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat()
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some platforms cannot open directories; the data itself is synced
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

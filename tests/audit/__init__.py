@@ -1,0 +1,1 @@
+"""Tests of the hash-chained audit log and its CLI."""
