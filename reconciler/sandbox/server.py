@@ -60,11 +60,19 @@ class Sandbox:
             control,
             github_graphql,
             github_rest,
+            google_auth,
             google_cloud,
             google_directory,
         )
 
-        for module in (control, google_directory, google_cloud, github_rest, github_graphql):
+        for module in (
+            control,
+            google_auth,
+            google_directory,
+            google_cloud,
+            github_rest,
+            github_graphql,
+        ):
             module.register(self)
 
     # -- pipeline ------------------------------------------------------------------------
