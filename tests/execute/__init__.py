@@ -1,0 +1,1 @@
+"""Tests of the executor, the run lock and saved plans."""
