@@ -1,12 +1,387 @@
-"""Placeholder: routes are added by the module's owner."""
+"""GitHub GraphQL v4 emulation at POST /graphql: queries are validated against GitHub's own
+schema (npm @octokit/graphql-schema) and executed over the world's "github" section; registered
+on the sandbox by `server.Sandbox`, used by the GitHub provider's member and team reads.
+
+Reproduced rules (docs.github.com, "Rate limits and query limits for the GraphQL API"):
+every connection needs `first` or `last` in 1..100; a query may ask for at most 500,000 nodes;
+its cost is the number of connection requests / 100, rounded, minimum 1, charged to the
+"graphql" budget; errors come back as HTTP 200 with {"errors": [...]} like GitHub.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import base64
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.sandbox.github_rest import (
+    DOCS,
+    SECONDARY_GRAPHQL_POINTS_PER_MINUTE,
+    GitHubWorld,
+    spend_secondary,
+    world_of,
+)
+from reconciler.sandbox.http import Request, Response
 
 if TYPE_CHECKING:
+    from graphql import GraphQLSchema
+
     from reconciler.sandbox.server import Sandbox
+
+SCHEMA_PATH = Path(
+    os.environ.get(
+        "RECONCILER_GITHUB_GRAPHQL_SCHEMA",
+        Path(__file__).resolve().parents[2]
+        / "specs/node_modules/@octokit/graphql-schema/schema.json",
+    )
+)
+MAX_PAGE = 100
+MAX_NODES = 500_000
+
+_schema: GraphQLSchema | None = None
+_schema_lock = threading.Lock()
+
+
+class SchemaMissingError(RuntimeError):
+    """The official schema is not installed (it comes from npm via `make setup`)."""
+
+
+def load_schema() -> GraphQLSchema:
+    """GitHub's schema, built once per process on first use (~0.15 s) so the sandbox itself
+    starts fast. graphql-core rejects the published schema under strict validation
+    (research/client_libs.md addendum), hence assume_valid=True."""
+    global _schema  # noqa: PLW0603 - a process-wide cache of an immutable schema
+    with _schema_lock:
+        if _schema is None:
+            from graphql import build_client_schema
+
+            if not SCHEMA_PATH.exists():
+                raise SchemaMissingError(
+                    f"GitHub GraphQL schema not found at {SCHEMA_PATH}; run `make setup` "
+                    "(npm ci --prefix specs) to install @octokit/graphql-schema"
+                )
+            data = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+            _schema = build_client_schema(data.get("data", data), assume_valid=True)
+        return _schema
+
+
+class QueryError(Exception):
+    """A GitHub-style GraphQL error: {"type": ..., "message": ..., "path"?: ...}."""
+
+    def __init__(self, message: str, type_: str, path: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.path = path
+
+
+def encode_cursor(index: int) -> str:
+    return base64.b64encode(f"cursor:v2:{index}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """-1 for no cursor; index of the item the cursor points at otherwise."""
+    if not cursor:
+        return -1
+    try:
+        return int(base64.b64decode(cursor).decode().rsplit(":", 1)[1])
+    except (ValueError, IndexError) as exc:
+        message = f"`{cursor}` does not appear to be a valid cursor."
+        raise QueryError(message, "INVALID_CURSOR_ARGUMENTS") from exc
+
+
+def connection(items: list[Any], args: dict[str, Any], make_edge: Any) -> dict[str, Any]:
+    """Relay cursor pagination over a list: first/after or last/before."""
+    start = decode_cursor(args.get("after")) + 1
+    end = decode_cursor(args.get("before")) if args.get("before") else len(items)
+    window = list(range(start, max(start, end)))
+    if args.get("first") is not None:
+        selected = window[: args["first"]]
+    else:
+        selected = window[-args["last"] :] if args.get("last") else window
+    edges = [make_edge(i, items[i]) for i in selected]
+    return {
+        "totalCount": len(items),
+        "edges": edges,
+        "nodes": [e["node"] for e in edges],
+        "pageInfo": {
+            "hasNextPage": bool(selected) and selected[-1] < len(items) - 1,
+            "hasPreviousPage": bool(selected) and selected[0] > 0,
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+def plan_cost(document: Any, variables: dict[str, Any]) -> tuple[int, int]:
+    """(cost, node count) the way GitHub computes them: each connection is requested once per
+    node of its parent connections, assuming every page is full; cost = requests / 100,
+    rounded, minimum 1. Also enforces the first/last bounds before anything executes."""
+    from graphql.language import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
+    from graphql.utilities import value_from_ast_untyped
+
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    requests = 0
+    nodes = 0
+
+    def walk(selection_set: Any, multiplier: int, path: list[str]) -> None:
+        nonlocal requests, nodes
+        if selection_set is None:
+            return
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                args = {
+                    a.name.value: value_from_ast_untyped(a.value, variables)
+                    for a in sel.arguments or ()
+                }
+                name = sel.name.value
+                inner = multiplier
+                if _is_connection(sel):
+                    size = _page_size(name, args, path)
+                    requests += multiplier
+                    inner = multiplier * size
+                    nodes += inner
+                walk(sel.selection_set, inner, [*path, name])
+            elif hasattr(sel, "type_condition"):  # inline fragment
+                walk(sel.selection_set, multiplier, path)
+            else:  # fragment spread
+                walk(fragments[sel.name.value].selection_set, multiplier, path)
+
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            walk(definition.selection_set, 1, [])
+    if nodes > MAX_NODES:
+        raise QueryError(
+            f"By the time this query traverses to the last connection, it is requesting up "
+            f"to {nodes} possible nodes which exceeds the maximum limit of {MAX_NODES}.",
+            "MAX_NODE_LIMIT_EXCEEDED",
+        )
+    return max(1, round(requests / 100)), nodes
+
+
+def _is_connection(field: Any) -> bool:
+    """Connections are the fields whose selection asks for edges, nodes or pageInfo."""
+    if field.selection_set is None:
+        return False
+    names = {getattr(s, "name", None) and s.name.value for s in field.selection_set.selections}
+    return bool(names & {"edges", "nodes", "pageInfo", "totalCount"})
+
+
+def _page_size(name: str, args: dict[str, Any], path: list[str]) -> int:
+    first, last = args.get("first"), args.get("last")
+    if first is None and last is None:
+        raise QueryError(
+            f"You must provide a `first` or `last` value to properly paginate the `{name}` "
+            "connection.",
+            "MISSING_PAGINATION_BOUNDARIES",
+            [*path, name],
+        )
+    for arg, value in (("first", first), ("last", last)):
+        if value is None:
+            continue
+        if not isinstance(value, int) or value < 1:
+            raise QueryError(
+                f"`{arg}` on the `{name}` connection must be between 1 and {MAX_PAGE}.",
+                "INVALID_PAGINATION_ARGUMENT",
+                [*path, name],
+            )
+        if value > MAX_PAGE:
+            raise QueryError(
+                f"Requesting {value} records on the `{name}` connection exceeds the `{arg}` "
+                f"limit of {MAX_PAGE} records.",
+                "EXCESSIVE_PAGINATION",
+                [*path, name],
+            )
+    return int(first if first is not None else last)  # type: ignore[arg-type]  # one is set
+
+
+def resolve_root(gw: GitHubWorld, rate: dict[str, Any]) -> dict[str, Any]:
+    """Plain dicts and callables: graphql-core's default resolver reads keys and calls
+    callables with the field's arguments."""
+    gh = gw.data if gw.loaded else {}
+
+    def user_node(login: str) -> dict[str, Any]:
+        u = gw.user(login)
+        return {
+            "login": u["login"], "databaseId": int(u["id"]), "name": u.get("name"),
+            "email": u.get("email") or "", "id": f"U_{u['id']}",
+        }  # fmt: skip
+
+    def org_node(org: dict[str, Any]) -> dict[str, Any]:
+        def members_with_role(info: Any, **args: Any) -> dict[str, Any]:
+            def edge(i: int, m: dict[str, Any]) -> dict[str, Any]:
+                user = gw.user(m["login"])
+                return {
+                    "cursor": encode_cursor(i),
+                    "role": m["role"].upper(),
+                    "hasTwoFactorEnabled": bool(user.get("two_factor", True)),
+                    "node": user_node(m["login"]),
+                }
+
+            return connection(gh["members"], args, edge)
+
+        def teams(info: Any, **args: Any) -> dict[str, Any]:
+            selected = gh["teams"]
+            logins = {x.lower() for x in args.get("userLogins") or ()}
+            if logins:
+                selected = [
+                    t for t in selected if any(m["login"].lower() in logins for m in t["members"])
+                ]
+            return connection(selected, args, lambda i, t: {"cursor": encode_cursor(i),
+                                                            "node": team_node(t)})  # fmt: skip
+
+        return {
+            "login": org["login"],
+            "id": f"O_{org['id']}",
+            "databaseId": int(org["id"]),
+            "name": org.get("name"),
+            "requiresTwoFactorAuthentication": bool(org.get("two_factor_requirement_enabled")),
+            "membersWithRole": members_with_role,
+            "teams": teams,
+        }
+
+    def team_node(team: dict[str, Any]) -> dict[str, Any]:
+        def members(info: Any, **args: Any) -> dict[str, Any]:
+            # Child teams are not emulated, so IMMEDIATE, CHILD_TEAM-free ALL are the same.
+            chosen = [
+                m for m in team["members"]
+                if args.get("role") is None or m["role"].upper() == args["role"]
+            ]  # fmt: skip
+            return connection(
+                chosen,
+                args,
+                lambda i, m: {"cursor": encode_cursor(i), "role": m["role"].upper(),
+                              "node": user_node(m["login"])},
+            )  # fmt: skip
+
+        return {
+            "slug": team["slug"],
+            "id": f"T_{team['id']}",
+            "databaseId": int(team["id"]),
+            "name": team["name"],
+            "privacy": "SECRET" if team.get("privacy") == "secret" else "VISIBLE",
+            "members": members,
+        }
+
+    def organization(info: Any, login: str) -> dict[str, Any]:
+        org = gh.get("org")
+        if org is None or org["login"].lower() != login.lower():
+            raise QueryError(
+                f"Could not resolve to an Organization with the login of '{login}'.",
+                "NOT_FOUND",
+                ["organization"],
+            )
+        return org_node(org)
+
+    def user(info: Any, login: str) -> dict[str, Any]:
+        if login.lower() not in gw.users_by_login:
+            raise QueryError(
+                f"Could not resolve to a User with the login of '{login}'.", "NOT_FOUND", ["user"]
+            )
+        return user_node(login)
+
+    return {"organization": organization, "user": user, "rateLimit": lambda info, **a: rate}
 
 
 def register(app: Sandbox) -> None:
-    """Register this API's routes on the sandbox."""
+    """Register POST /graphql on the sandbox."""
+    gw = world_of(app)
+
+    def graphql_endpoint(req: Request) -> Response:
+        with app.lock:
+            rate = gw.rates["graphql"]
+            rate.refresh(time.time())
+            resp = execute(req, rate)
+            if resp.status == 200 and gw.loaded:
+                gw.sync_rate_limit()
+            resp.headers.update(rate.headers("graphql"))
+            return resp
+
+    def execute(req: Request, rate: Any) -> Response:
+        from graphql import GraphQLError, execute_sync, parse, validate
+        from graphql.language import OperationDefinitionNode, OperationType
+
+        try:
+            schema = load_schema()
+        except SchemaMissingError as exc:
+            return Response.json({"message": str(exc), "documentation_url": DOCS}, 500)
+        try:
+            payload = req.json()
+            query, variables = payload["query"], payload.get("variables") or {}
+        except (ValueError, KeyError, TypeError):
+            problem = {"message": "Problems parsing JSON", "documentation_url": DOCS}
+            return Response.json(problem, 400)
+        limits = gw.data.get("secondary_rate_limit", {}) if gw.loaded else {}
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return errors([{"message": exc.message, "locations": _locations(exc)}])
+        mutation = any(
+            isinstance(d, OperationDefinitionNode) and d.operation is OperationType.MUTATION
+            for d in document.definitions
+        )
+        limited = spend_secondary(
+            rate,
+            "graphql",
+            "POST" if mutation else "GET",  # a query costs 1 secondary point, a mutation 5
+            int(limits.get("graphql_points_per_minute", SECONDARY_GRAPHQL_POINTS_PER_MINUTE)),
+            int(limits.get("retry_after", 60)),
+        )
+        if limited is not None:
+            return limited
+        problems = validate(schema, document)
+        if problems:
+            return errors([{"message": e.message, "locations": _locations(e)} for e in problems])
+        if mutation:
+            return errors([{"type": "FORBIDDEN", "message": "The sandbox emulates no mutations."}])
+        try:
+            cost, node_count = plan_cost(document, variables)
+        except QueryError as exc:
+            return errors([_query_error(exc)])
+        if rate.remaining < cost:
+            # GitHub answers an exhausted GraphQL budget with 200 and a RATE_LIMITED error.
+            return errors([{"type": "RATE_LIMITED",
+                            "message": "API rate limit exceeded for installation."}])  # fmt: skip
+        rate.remaining -= cost
+        app.telemetry.add_points("graphql", cost)
+        reset_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rate.reset))
+        limit_info = {"cost": cost, "limit": rate.limit, "remaining": rate.remaining,
+                      "used": rate.limit - rate.remaining, "resetAt": reset_at,
+                      "nodeCount": node_count}  # fmt: skip
+        result = execute_sync(
+            schema, document, root_value=resolve_root(gw, limit_info), variable_values=variables
+        )
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [
+                _query_error(e.original_error, e)
+                if isinstance(e.original_error, QueryError)
+                else {"message": e.message, "locations": _locations(e), "path": e.path}
+                for e in result.errors
+            ]
+        return Response.json(body)
+
+    app.add_route("POST", "/graphql", graphql_endpoint, name="github.graphql", api="github")
+
+
+def errors(items: list[dict[str, Any]]) -> Response:
+    return Response.json({"errors": items})
+
+
+def _locations(exc: Any) -> list[dict[str, int]]:
+    return [{"line": loc.line, "column": loc.column} for loc in exc.locations or ()]
+
+
+def _query_error(exc: QueryError, gql: Any = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": exc.type, "message": str(exc)}
+    path = gql.path if gql is not None and gql.path else exc.path
+    if path:
+        out["path"] = path
+    if gql is not None:
+        out["locations"] = _locations(gql)
+    return out
