@@ -1,1 +1,987 @@
-"""Pure policy checks producing Findings, each citing a policy article."""
+"""Pure policy checks turning desired state x Snapshot into Findings that cite the policy
+article they serve (DESIGN 7); called by the planner (`reconciler.plan`) and by reports.
+
+Also home of the small shared vocabulary both the checks and the planner need, so the two can
+never disagree about it: who a principal is (`Identities`), which groups, teams and GCP roles
+the product manages (`ManagedScope`), and which accounts it must never touch (`Untouchables`).
+Every function here is pure: no I/O, and "now" is always a parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reconciler.model import (
+    Account,
+    AccountKind,
+    DesiredAccess,
+    DesiredState,
+    EmploymentType,
+    Entitlement,
+    Finding,
+    Grant,
+    GrantKind,
+    Invitation,
+    Person,
+    PersonStatus,
+    Severity,
+    Snapshot,
+    System,
+    normalise_email,
+    normalise_login,
+)
+
+# GCP roles that are privileged by nature (policy 第10.2条): they administer IAM itself or the
+# whole resource hierarchy. Roles marked `privileged: true` in roles.yaml are added to these.
+PRIVILEGED_GCP_ROLES = frozenset(
+    {
+        "roles/owner",
+        "roles/resourcemanager.organizationAdmin",
+        "roles/resourcemanager.folderAdmin",
+        "roles/resourcemanager.projectIamAdmin",
+        "roles/iam.securityAdmin",
+        "roles/iam.organizationRoleAdmin",
+        "roles/iam.serviceAccountTokenCreator",
+        "roles/billing.admin",
+    }
+)
+
+# Local parts that name a function rather than a person (policy 第5.1条: personal accounts
+# only). A listed non-human account (organization.yaml) is exempt: it has an owning person.
+SHARED_LOCAL_PARTS = frozenset(
+    {
+        "admin",
+        "administrator",
+        "accounts",
+        "billing",
+        "contact",
+        "dev",
+        "developers",
+        "devteam",
+        "general",
+        "hr",
+        "info",
+        "noreply",
+        "no-reply",
+        "office",
+        "ops",
+        "postmaster",
+        "root",
+        "sales",
+        "shared",
+        "staff",
+        "support",
+        "team",
+        "test",
+        "webmaster",
+    }
+)
+_SHARED_WORD = re.compile(r"(^|[-_.])(team|shared|common|group)([-_.]|$)")
+
+# Google's audit log types that must all be enabled for allServices (policy 第14.1条).
+REQUIRED_AUDIT_LOG_TYPES = frozenset({"ADMIN_READ", "DATA_READ", "DATA_WRITE"})
+
+EXPIRING_SOON_DAYS = 7  # an extra grant ending within a week is worth a heads-up
+
+GROUP_ROLE_RANK = {"MEMBER": 0, "MANAGER": 1, "OWNER": 2}
+ORG_ROLE_RANK = {"member": 0, "admin": 1}
+TEAM_ROLE_RANK = {"member": 0, "maintainer": 1}
+
+
+def higher_role(kind: GrantKind, a: str, b: str) -> str:
+    """The stronger of two roles for one (kind, target): two roles asking for the same group
+    or team yield the stronger membership, never two conflicting actions."""
+    ranks = {
+        GrantKind.GOOGLE_GROUP: GROUP_ROLE_RANK,
+        GrantKind.GITHUB_ORG: ORG_ROLE_RANK,
+        GrantKind.GITHUB_TEAM: TEAM_ROLE_RANK,
+    }.get(kind, {})
+    return a if ranks.get(a, -1) >= ranks.get(b, -1) else b
+
+
+def gcp_user(email: str) -> str:
+    """The IAM member string of a Workspace user, as the snapshot spells it."""
+    return f"user:{normalise_email(email)}"
+
+
+def email_domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
+
+
+def in_domains(address: str, domains: Iterable[str]) -> bool:
+    """True when the address belongs to one of the domains or a subdomain of one."""
+    domain = email_domain(address)
+    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in domains))
+
+
+def status_of(access: DesiredAccess, person_id: str) -> PersonStatus:
+    """A person the expansion does not mention is treated as not started: nothing is created
+    for them and nothing of theirs is removed as a leaver's (the safe default)."""
+    entry = access.people.get(person_id)
+    return entry.status if entry is not None else PersonStatus.NOT_STARTED
+
+
+# --------------------------------------------------------------------------------------------
+# Who is who: matching accounts and principals to people.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GitHubMatch:
+    """How a person's GitHub identity resolved against the snapshot."""
+
+    login: str | None  # the login to act on now, or None when it cannot be trusted
+    account: Account | None
+    renamed_from: str | None = None  # the repo's login, when the account now has another
+    squatter: Account | None = None  # another account holding the repo's login
+
+
+@dataclass(frozen=True)
+class Identities:
+    """Matches snapshot principals to people (DESIGN 4).
+
+    Google: primary email or any alias of the person's account. GitHub: the stable numeric id
+    when the person file has `github_id` (a renamed login is followed; an account that took the
+    old login with a different id is a stranger), else the login. GCP: `user:<email>` for any
+    of the person's Google addresses. `previous_github_logins` are NOT matched: without an id a
+    former login proves nothing, since anyone may have registered it since.
+    """
+
+    google_accounts: Mapping[str, Account]  # person id -> their Workspace account
+    email_owner: Mapping[str, str]  # any address (primary or alias) -> person id
+    github: Mapping[str, GitHubMatch]  # person id -> match
+    login_owner: Mapping[str, str]  # GitHub login (as it is now) -> person id
+
+    @classmethod
+    def build(cls, desired: DesiredState, snapshot: Snapshot) -> Identities:
+        google_part = snapshot.part(System.GOOGLE)
+        github_part = snapshot.part(System.GITHUB)
+        g_accounts = google_part.accounts if google_part else ()
+        h_accounts = github_part.accounts if github_part else ()
+
+        by_address: dict[str, Account] = {}
+        for account in g_accounts:
+            for alias in account.aliases:
+                by_address.setdefault(normalise_email(alias), account)
+        for account in g_accounts:  # primary addresses win over aliases
+            by_address[normalise_email(account.name)] = account
+
+        google_accounts: dict[str, Account] = {}
+        email_owner: dict[str, str] = {}
+        for person in sorted(desired.people.values(), key=lambda p: p.id):
+            email_owner.setdefault(person.email, person.id)
+            found = by_address.get(person.email)
+            if found is not None:
+                google_accounts[person.id] = found
+                for address in (found.name, *found.aliases):
+                    email_owner.setdefault(normalise_email(address), person.id)
+
+        gh_by_id = {a.id: a for a in h_accounts}
+        gh_by_login = {normalise_login(a.name): a for a in h_accounts}
+        github: dict[str, GitHubMatch] = {}
+        login_owner: dict[str, str] = {}
+        for person in sorted(desired.people.values(), key=lambda p: p.id):
+            match = _match_github(person, gh_by_id, gh_by_login)
+            if match is None:
+                continue
+            github[person.id] = match
+            if match.login is not None:
+                login_owner.setdefault(match.login, person.id)
+        return cls(google_accounts, email_owner, github, login_owner)
+
+    def person_of_email(self, address: str) -> str | None:
+        return self.email_owner.get(normalise_email(address))
+
+    def person_of_login(self, login: str) -> str | None:
+        return self.login_owner.get(normalise_login(login))
+
+    def person_of_member(self, member: str) -> str | None:
+        """The person an IAM member string names (only `user:` members name people)."""
+        if not member.startswith("user:"):
+            return None
+        return self.person_of_email(member.removeprefix("user:"))
+
+    def person_of_grant(self, grant: Grant) -> str | None:
+        if grant.kind in (GrantKind.GOOGLE_ACCOUNT, GrantKind.GOOGLE_GROUP):
+            return self.person_of_email(grant.principal)
+        if grant.kind is GrantKind.GCP_BINDING:
+            return self.person_of_member(grant.principal)
+        return self.person_of_login(grant.principal)
+
+    def addresses_of(self, person: Person) -> frozenset[str]:
+        """Every Google address of the person: primary email plus their account's aliases."""
+        account = self.google_accounts.get(person.id)
+        extra = (account.name, *account.aliases) if account else ()
+        return frozenset({person.email, *(normalise_email(a) for a in extra)})
+
+
+def _match_github(
+    person: Person, by_id: Mapping[str, Account], by_login: Mapping[str, Account]
+) -> GitHubMatch | None:
+    if person.github is None and person.github_id is None:
+        return None
+    repo_login = normalise_login(person.github) if person.github else None
+    holder = by_login.get(repo_login) if repo_login else None
+    if person.github_id is None:
+        return GitHubMatch(login=repo_login, account=holder)
+    own = by_id.get(str(person.github_id))
+    squatter = holder if holder is not None and holder.id != str(person.github_id) else None
+    if own is not None:
+        current = normalise_login(own.name)
+        renamed = repo_login if repo_login and repo_login != current else None
+        return GitHubMatch(login=current, account=own, renamed_from=renamed, squatter=squatter)
+    # Our id is not in the org. The repo's login is usable for an invitation only while no
+    # account with another id holds it: inviting it would invite whoever owns it now.
+    return GitHubMatch(login=None if squatter else repo_login, account=None, squatter=squatter)
+
+
+# --------------------------------------------------------------------------------------------
+# What the product manages, and what it never touches.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManagedScope:
+    """Where the product is authoritative (DESIGN 4, "unmanaged access").
+
+    - Google groups: the membership of every group some role references is managed (members
+      not in the repo are removed); other groups are reported on, never changed.
+    - GitHub: the org is authoritative for members when some role grants GitHub access, and
+      so are the teams roles reference; outside collaborators are reported (they are granted
+      per repository, which the product does not manage) except a leaver's, which are removed.
+    - GCP: on every resource in scope the product manages the roles that roles.yaml assigns on
+      that resource (`roles[resource]`). Only `user:` members of unconditional bindings of
+      those roles are ever removed; serviceAccount:, group:, domain:, deleted: members and
+      conditional bindings are preserved. On an `authoritative` resource a user binding of a
+      managed role that nobody in the repo is entitled to is removed; on an `additive` resource
+      only bindings of people in the repo are corrected, strangers are reported.
+    """
+
+    groups: frozenset[str]
+    org: str | None
+    org_authoritative: bool
+    teams: frozenset[str]  # "org/slug"
+    roles: Mapping[str, frozenset[str]]  # GCP resource -> managed roles
+    authoritative_resources: frozenset[str]
+    resources: frozenset[str]  # GCP resources in scope
+
+    @classmethod
+    def of(cls, desired: DesiredState) -> ManagedScope:
+        systems = desired.organization.systems
+        org = normalise_login(systems.github.org) if systems.github else None
+        groups = {normalise_email(g.group) for r in desired.roles.values() for g in r.google_groups}
+        teams = {
+            f"{org}/{t.team.lower()}"
+            for r in desired.roles.values()
+            if r.github is not None
+            for t in r.github.teams
+        }
+        roles: dict[str, set[str]] = {}
+        for role in desired.roles.values():
+            for g in role.gcp:
+                roles.setdefault(g.resource, set()).add(g.role)
+        return cls(
+            groups=frozenset(groups),
+            org=org,
+            org_authoritative=org is not None
+            and any(r.github is not None for r in desired.roles.values()),
+            teams=frozenset(teams) if org else frozenset(),
+            roles={k: frozenset(v) for k, v in roles.items()},
+            authoritative_resources=frozenset(
+                s.resource for s in systems.gcp if s.mode.value == "authoritative"
+            ),
+            resources=frozenset(s.resource for s in systems.gcp),
+        )
+
+    def manages_gcp_role(self, resource: str, role: str) -> bool:
+        return role in self.roles.get(resource, frozenset())
+
+
+@dataclass(frozen=True)
+class Untouchables:
+    """Protected (break-glass) and non-human accounts: never in an action (DESIGN 6.4).
+
+    An identity is protected in every system where its string appears, not only in the system
+    it is listed under: a break-glass Workspace admin's `user:` binding on a project is just as
+    much the way back in after a mistake.
+    """
+
+    protected: frozenset[str]
+    non_human: frozenset[str]
+
+    @classmethod
+    def of(cls, desired: DesiredState) -> Untouchables:
+        org = desired.organization
+        return cls(
+            protected=frozenset(_identity_forms(p.identity) for p in org.protected_accounts),
+            non_human=frozenset(_identity_forms(n.identity) for n in org.non_human_accounts),
+        )
+
+    def is_protected(self, principal: str) -> bool:
+        return _identity_forms(principal) in self.protected
+
+    def is_non_human(self, principal: str) -> bool:
+        return _identity_forms(principal) in self.non_human
+
+    def untouchable(self, principal: str) -> bool:
+        return self.is_protected(principal) or self.is_non_human(principal)
+
+
+def _identity_forms(identity: str) -> str:
+    """One comparable form for emails, logins and IAM members (`user:x`, `serviceAccount:x`)."""
+    value = identity.strip().lower()
+    kind, sep, rest = value.partition(":")
+    if sep and kind in {"user", "serviceaccount", "group"}:
+        return rest
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# The checks.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Findings:
+    items: list[Finding] = field(default_factory=list)
+
+    def add(  # noqa: PLR0917 - positional in Finding's field order, so a call reads as the row
+        self,
+        code: str,
+        severity: Severity,
+        article: str,
+        system: System | None,
+        subject: str,
+        message: str,
+        person_id: str | None = None,
+    ) -> None:
+        self.items.append(Finding(code, severity, article, system, subject, message, person_id))
+
+
+def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    """Most severe first, then by code and subject, so the same inputs give the same report."""
+    unique = set(findings)
+    return tuple(
+        sorted(
+            unique,
+            key=lambda f: (
+                f.severity.rank,
+                f.code,
+                f.subject,
+                f.system.value if f.system else "",
+                f.person_id or "",
+                f.message,
+            ),
+        )
+    )
+
+
+def check_findings(
+    desired: DesiredState, access: DesiredAccess, snapshot: Snapshot, now: datetime
+) -> tuple[Finding, ...]:
+    """Every policy observation about desired and actual state at `now`, sorted."""
+    ctx = _Context(
+        desired=desired,
+        access=access,
+        snapshot=snapshot,
+        now=now,
+        ids=Identities.build(desired, snapshot),
+        scope=ManagedScope.of(desired),
+        untouchables=Untouchables.of(desired),
+    )
+    out = _Findings()
+    _check_people(ctx, out)
+    _check_accounts(ctx, out)
+    _check_github(ctx, out)
+    _check_google_groups(ctx, out)
+    _check_gcp(ctx, out)
+    _check_privileged(ctx, out)
+    return sort_findings(out.items)
+
+
+@dataclass(frozen=True)
+class _Context:
+    desired: DesiredState
+    access: DesiredAccess
+    snapshot: Snapshot
+    now: datetime
+    ids: Identities
+    scope: ManagedScope
+    untouchables: Untouchables
+
+    def accounts(self, system: System) -> tuple[Account, ...]:
+        part = self.snapshot.part(system)
+        return part.accounts if part else ()
+
+    def grants(self, kind: GrantKind) -> list[Grant]:
+        part = self.snapshot.part(kind.system)
+        return sorted(g for g in (part.grants if part else ()) if g.kind is kind)
+
+    def status(self, person_id: str) -> PersonStatus:
+        return status_of(self.access, person_id)
+
+    def entitlements(self, person_id: str) -> tuple[Entitlement, ...]:
+        entry = self.access.people.get(person_id)
+        return entry.entitlements if entry else ()
+
+
+def access_held(ids: Identities, snapshot: Snapshot, person: Person) -> list[str]:
+    """Plain descriptions of everything the person still holds anywhere (for leavers and
+    people who have not started yet)."""
+    held: list[str] = []
+    addresses = ids.addresses_of(person)
+    account = ids.google_accounts.get(person.id)
+    if account is not None and not account.suspended:
+        held.append("an active Google account")
+    match = ids.github.get(person.id)
+    login = match.login if match else None
+    members = {gcp_user(a) for a in addresses}
+    for grant in snapshot.grants:
+        if grant.kind is GrantKind.GOOGLE_ACCOUNT:
+            continue
+        if grant.kind is GrantKind.GOOGLE_GROUP and grant.principal in addresses:
+            held.append(f"group {grant.target}")
+        elif grant.kind.system is System.GITHUB and login and grant.principal == login:
+            held.append(f"GitHub {grant.kind.value.removeprefix('github_')} {grant.target}")
+        elif grant.kind is GrantKind.GCP_BINDING and grant.principal in members:
+            held.append(f"{grant.role} on {grant.target}")
+    part = snapshot.part(System.GOOGLE)
+    if part is not None:
+        tokens = [t for t in part.oauth_tokens if t.user in addresses]
+        asps = [a for a in part.app_passwords if a.user in addresses]
+        if tokens:
+            held.append(f"{len(tokens)} OAuth token(s)")
+        if asps:
+            held.append(f"{len(asps)} app password(s)")
+    for inv in pending_invitations_of(snapshot, login, addresses):
+        held.append(f"a pending GitHub invitation to {inv.org}")
+    for policy in snapshot.policies:
+        for binding in policy.bindings:
+            if binding.condition and members.intersection(m.lower() for m in binding.members):
+                held.append(f"conditional {binding.role} on {policy.resource}")
+    return held
+
+
+def pending_invitations_of(
+    snapshot: Snapshot, login: str | None, addresses: Iterable[str]
+) -> list[Invitation]:
+    """Pending (not failed) org invitations addressed to the login or one of the emails."""
+    wanted = {normalise_email(a) for a in addresses}
+    return sorted(
+        (
+            i
+            for i in snapshot.invitations
+            if i.failed_at is None
+            and (
+                (login is not None and i.login == login)
+                or (i.email is not None and normalise_email(i.email) in wanted)
+            )
+        ),
+        key=lambda i: i.id,
+    )
+
+
+def _check_people(ctx: _Context, out: _Findings) -> None:
+    today = ctx.now.date()
+    for person in sorted(ctx.desired.people.values(), key=lambda p: p.id):
+        status = ctx.status(person.id)
+        if status is PersonStatus.DEPARTED:
+            _check_leaver(ctx, out, person)
+        elif status is PersonStatus.NOT_STARTED:
+            held = access_held(ctx.ids, ctx.snapshot, person)
+            if held:
+                out.add(
+                    "access-before-start",
+                    Severity.MEDIUM,
+                    "第5.2条1",
+                    None,
+                    person.email,
+                    f"{person.id} starts on {person.employment.start} but already holds: "
+                    + ", ".join(held),
+                    person.id,
+                )
+        if status is not PersonStatus.DEPARTED and (
+            person.employment.type is EmploymentType.CONTRACTOR
+            and (person.employment.nda is None or person.employment.nda > person.employment.start)
+        ):
+            out.add(
+                "contractor-nda",
+                Severity.HIGH,
+                "第6.1条",
+                None,
+                person.email,
+                f"contractor {person.id} has no NDA signed on or before the start date "
+                f"{person.employment.start}",
+                person.id,
+            )
+        for ent in ctx.entitlements(person.id):
+            if ent.approved_by is None or ent.expires is None:
+                continue
+            left = (ent.expires - today).days
+            if 0 <= left <= EXPIRING_SOON_DAYS:
+                out.add(
+                    "expiring-grant",
+                    Severity.INFO,
+                    "第5.2条1",
+                    ent.grant.system,
+                    ent.grant.describe(),
+                    f"{person.id}'s grant via {ent.via_role} ends on {ent.expires} "
+                    f"({left} day(s) left); renew it with a new approval if still needed",
+                    person.id,
+                )
+        match = ctx.ids.github.get(person.id)
+        if match is not None and match.renamed_from is not None and match.account is not None:
+            out.add(
+                "github-login-renamed",
+                Severity.INFO,
+                "第5.2条2",
+                System.GITHUB,
+                match.account.name,
+                f"{person.id}'s GitHub account {person.github_id} is now called "
+                f"{match.account.name} (the repo says {match.renamed_from}); "
+                "update the person file",
+                person.id,
+            )
+        if match is not None and match.squatter is not None:
+            out.add(
+                "github-login-taken",
+                Severity.HIGH,
+                "第5.1条",
+                System.GITHUB,
+                match.squatter.name,
+                f"the login {match.squatter.name} in {person.id}'s file now belongs to another "
+                f"GitHub account (id {match.squatter.id}, not {person.github_id}); it is given "
+                "nothing on their behalf",
+                person.id,
+            )
+    people = ctx.desired.people
+    for nh in ctx.desired.organization.non_human_accounts:
+        owner = people.get(nh.owner)
+        if owner is None or ctx.status(owner.id) is PersonStatus.DEPARTED:
+            why = "is not in the repo" if owner is None else "has left"
+            out.add(
+                "non-human-owner-departed",
+                Severity.HIGH,
+                "第5.1条",
+                nh.system,
+                nh.identity,
+                f"non-human account {nh.id} ({nh.identity}) is owned by {nh.owner}, who {why}; "
+                "assign a new owner or disable it",
+                nh.owner if owner else None,
+            )
+
+
+def _check_leaver(ctx: _Context, out: _Findings, person: Person) -> None:
+    held = access_held(ctx.ids, ctx.snapshot, person)
+    if not held:
+        return
+    entry = ctx.access.people.get(person.id)
+    ends = entry.access_ends_at if entry else None
+    if ends is not None:
+        hours = (ctx.now - ends).total_seconds() / 3600
+        overdue = hours > 0
+        when = f"{hours:.1f} hours past the offboarding time {ends.isoformat()}"
+    else:
+        overdue, when = True, "with no recorded offboarding time"
+    out.add(
+        "leaver-has-access",
+        Severity.CRITICAL if overdue else Severity.HIGH,
+        "第5.2条3",
+        None,
+        person.email,
+        f"{person.id} has left but still holds {', '.join(held)} ({when})",
+        person.id,
+    )
+    members = {gcp_user(a) for a in ctx.ids.addresses_of(person)}
+    for policy in ctx.snapshot.policies:
+        for binding in policy.bindings:
+            named = members.intersection(m.lower() for m in binding.members)
+            if binding.condition and named:
+                out.add(
+                    "leaver-conditional-binding",
+                    Severity.HIGH,
+                    "第5.2条3",
+                    System.GCP,
+                    f"{policy.resource} {binding.role} {sorted(named)[0]}",
+                    f"{person.id} is named in a conditional binding of {binding.role} on "
+                    f"{policy.resource} ({binding.condition.get('title', 'untitled')}); the "
+                    "product does not edit conditional bindings: remove it by hand",
+                    person.id,
+                )
+
+
+def _check_accounts(ctx: _Context, out: _Findings) -> None:
+    org = ctx.desired.organization
+    limit = timedelta(days=org.limits.dormant_after_days)
+    for account in sorted(ctx.accounts(System.GOOGLE), key=lambda a: a.name):
+        if account.suspended or account.kind is not AccountKind.USER:
+            continue
+        name = account.name
+        owner = ctx.ids.person_of_email(name)
+        untouchable = ctx.untouchables.untouchable(name)
+        if owner is None and not untouchable:
+            out.add(
+                "unmanaged-account",
+                Severity.HIGH,
+                "第5.1条",
+                System.GOOGLE,
+                name,
+                f"Workspace account {name} belongs to nobody in the repo; add a person file, "
+                "list it as protected or non-human, or suspend it by hand",
+            )
+        local = name.split("@", 1)[0]
+        if not untouchable and (local in SHARED_LOCAL_PARTS or _SHARED_WORD.search(local)):
+            out.add(
+                "shared-account",
+                Severity.MEDIUM,
+                "第5.1条",
+                System.GOOGLE,
+                name,
+                f"{name} looks like a shared account; personal accounts only, or list it as "
+                "a non-human account with an owner",
+                owner,
+            )
+        departed = owner is not None and ctx.status(owner) is PersonStatus.DEPARTED
+        if account.two_factor_enrolled is False and not departed:
+            out.add(
+                "2sv-not-enrolled",
+                Severity.CRITICAL if account.is_admin else Severity.HIGH,
+                "第12.5条" if account.is_admin else "第5.3条",
+                System.GOOGLE,
+                name,
+                f"{name} has not enrolled in 2-Step Verification"
+                + (" and is a super admin" if account.is_admin else ""),
+                owner,
+            )
+        if not untouchable and not departed:
+            last = account.last_login
+            if last is None and account.created is not None and ctx.now - account.created > limit:
+                out.add(
+                    "dormant-account",
+                    Severity.MEDIUM,
+                    "第5.2条2",
+                    System.GOOGLE,
+                    name,
+                    f"{name} has never signed in since {account.created.date()}",
+                    owner,
+                )
+            elif last is not None and ctx.now - last > limit:
+                out.add(
+                    "dormant-account",
+                    Severity.MEDIUM,
+                    "第5.2条2",
+                    System.GOOGLE,
+                    name,
+                    f"{name} last signed in on {last.date()}, more than "
+                    f"{org.limits.dormant_after_days} days ago",
+                    owner,
+                )
+
+
+def _check_github(ctx: _Context, out: _Findings) -> None:
+    part = ctx.snapshot.part(System.GITHUB)
+    if part is None:
+        return
+    limits = ctx.desired.organization.limits
+    if part.github_org is not None and not part.github_org.two_factor_required:
+        out.add(
+            "org-2fa-not-required",
+            Severity.HIGH,
+            "第5.3条",
+            System.GITHUB,
+            part.github_org.org,
+            f"the GitHub organisation {part.github_org.org} does not require two-factor "
+            "authentication for its members",
+        )
+    for account in sorted(part.accounts, key=lambda a: a.name):
+        owner = ctx.ids.person_of_login(account.name)
+        departed = owner is not None and ctx.status(owner) is PersonStatus.DEPARTED
+        if account.two_factor_enrolled is False and not departed:
+            out.add(
+                "2sv-not-enrolled",
+                Severity.CRITICAL if account.is_admin else Severity.HIGH,
+                "第12.5条" if account.is_admin else "第5.3条",
+                System.GITHUB,
+                account.name,
+                f"GitHub member {account.name} has no two-factor authentication",
+                owner,
+            )
+    for grant in ctx.grants(GrantKind.GITHUB_ORG):
+        if ctx.ids.person_of_login(grant.principal) is None and not (
+            ctx.untouchables.untouchable(grant.principal)
+        ):
+            out.add(
+                "unmanaged-account",
+                Severity.HIGH,
+                "第5.1条",
+                System.GITHUB,
+                grant.principal,
+                f"GitHub {grant.role} {grant.principal} of {grant.target} is not in the repo"
+                + ("; the plan removes them" if ctx.scope.org_authoritative else ""),
+            )
+    for grant in ctx.grants(GrantKind.GITHUB_COLLABORATOR):
+        owner = ctx.ids.person_of_login(grant.principal)
+        if owner is not None and ctx.status(owner) is PersonStatus.DEPARTED:
+            continue  # the leaver finding covers it and the plan removes it
+        if ctx.untouchables.untouchable(grant.principal):
+            continue
+        out.add(
+            "unmanaged-grant",
+            Severity.MEDIUM,
+            "第5.1条",
+            System.GITHUB,
+            grant.describe(),
+            f"{grant.principal} is an outside collaborator on repositories of {grant.target}; "
+            "repository access is granted by hand, so confirm it is approved",
+            owner,
+        )
+    for inv in sorted(part.invitations, key=lambda i: i.id):
+        who = inv.login or inv.email or str(inv.id)
+        owner = (ctx.ids.person_of_login(inv.login) if inv.login else None) or (
+            ctx.ids.person_of_email(inv.email) if inv.email else None
+        )
+        if inv.failed_at is not None:
+            out.add(
+                "failed-invitation",
+                Severity.LOW,
+                "第5.2条1",
+                System.GITHUB,
+                who,
+                f"the invitation of {who} to {inv.org} failed on {inv.failed_at.date()} "
+                f"({inv.failed_reason or 'no reason given'}); GitHub does not resend it",
+                owner,
+            )
+            continue
+        age = ctx.now - inv.created_at
+        if age > timedelta(days=limits.stale_invitation_days):
+            out.add(
+                "stale-invitation",
+                Severity.LOW,
+                "第5.2条2",
+                System.GITHUB,
+                who,
+                f"the invitation of {who} to {inv.org} has been pending for {age.days} days",
+                owner,
+            )
+        if owner is None and not ctx.untouchables.untouchable(who):
+            out.add(
+                "unmanaged-grant",
+                Severity.MEDIUM,
+                "第5.1条",
+                System.GITHUB,
+                f"invitation {inv.org} {who}",
+                f"{who} has a pending invitation to {inv.org} but is not in the repo",
+            )
+
+
+def _check_google_groups(ctx: _Context, out: _Findings) -> None:
+    org = ctx.desired.organization
+    user_accounts = {a.name for a in ctx.accounts(System.GOOGLE)}
+    groups = {g.target for g in ctx.grants(GrantKind.GOOGLE_GROUP)}
+    for grant in ctx.grants(GrantKind.GOOGLE_GROUP):
+        owner = ctx.ids.person_of_email(grant.principal)
+        if not in_domains(grant.principal, org.domains):
+            out.add(
+                "external-member",
+                Severity.MEDIUM,
+                "第6.1条",
+                System.GOOGLE,
+                grant.describe(),
+                f"{grant.principal} is outside the organisation's domains and is a "
+                f"{grant.role} of {grant.target}; confirm an NDA covers them",
+                owner,
+            )
+        if (
+            grant.target in ctx.scope.groups
+            and owner is None
+            and grant.principal not in user_accounts
+            and in_domains(grant.principal, org.domains)
+            and not ctx.untouchables.untouchable(grant.principal)
+        ):
+            kind = "nested group" if grant.principal in groups else "member"
+            out.add(
+                "unmanaged-grant",
+                Severity.MEDIUM,
+                "第5.1条",
+                System.GOOGLE,
+                grant.describe(),
+                f"{kind} {grant.principal} of the managed group {grant.target} is not in the "
+                "repo and is not a known user, so it is left in place; review it",
+            )
+
+
+def _check_gcp(ctx: _Context, out: _Findings) -> None:
+    desired = ctx.access.grants()
+    scopes = {s.resource: s for s in ctx.desired.organization.systems.gcp}
+    for policy in sorted(ctx.snapshot.policies, key=lambda p: p.resource):
+        scope = scopes.get(policy.resource)
+        for binding in policy.bindings:
+            for member in sorted({m.lower() for m in binding.members}):
+                if member.startswith("deleted:"):
+                    out.add(
+                        "deleted-principal",
+                        Severity.MEDIUM,
+                        "第5.2条2",
+                        System.GCP,
+                        f"{policy.resource} {binding.role} {member}",
+                        f"{binding.role} on {policy.resource} still names a deleted principal",
+                    )
+                if (
+                    scope is not None
+                    and scope.environment == "prod"
+                    and binding.role == "roles/owner"
+                ):
+                    out.add(
+                        "owner-on-prod",
+                        Severity.HIGH,
+                        "第12.2条",
+                        System.GCP,
+                        f"{policy.resource} roles/owner {member}",
+                        f"{member} holds roles/owner on the production resource "
+                        f"{policy.resource}; use narrower roles and time-boxed elevation",
+                        ctx.ids.person_of_member(member),
+                    )
+        if scope is not None and scope.require_audit_logs:
+            enabled = {
+                t for c in policy.audit_configs if c.service == "allServices" for t in c.log_types
+            }
+            missing = sorted(REQUIRED_AUDIT_LOG_TYPES - enabled)
+            if missing:
+                out.add(
+                    "audit-logs-disabled",
+                    Severity.HIGH,
+                    "第14.1条",
+                    System.GCP,
+                    policy.resource,
+                    f"{policy.resource} does not log {', '.join(missing)} for allServices",
+                )
+    for grant in ctx.grants(GrantKind.GCP_BINDING):
+        if grant.target not in ctx.scope.resources or not grant.principal.startswith("user:"):
+            continue
+        if grant in desired or ctx.untouchables.untouchable(grant.principal):
+            continue
+        owner = ctx.ids.person_of_member(grant.principal)
+        status = ctx.status(owner) if owner else None
+        if status in (PersonStatus.DEPARTED, PersonStatus.NOT_STARTED):
+            continue  # covered by the leaver / before-start findings
+        managed = ctx.scope.manages_gcp_role(grant.target, grant.role)
+        removed = managed and (
+            owner is not None or grant.target in ctx.scope.authoritative_resources
+        )
+        if not removed:
+            out.add(
+                "unmanaged-grant",
+                Severity.MEDIUM,
+                "第5.1条",
+                System.GCP,
+                grant.describe(),
+                f"{grant.principal} holds {grant.role} on {grant.target}, which the repo does "
+                "not grant"
+                + (
+                    " and the product does not manage (role not in roles.yaml)"
+                    if not managed
+                    else " (additive resource: reported, not removed)"
+                ),
+                owner,
+            )
+    part = ctx.snapshot.part(System.GCP)
+    for sa in sorted(part.service_accounts if part else (), key=lambda s: s.email):
+        keys = [k for k in sa.keys if k.key_type == "USER_MANAGED" and not k.disabled]
+        if keys:
+            out.add(
+                "user-managed-key",
+                Severity.HIGH,
+                "第4.1条",
+                System.GCP,
+                sa.email,
+                f"service account {sa.email} has {len(keys)} user-managed key(s); keys "
+                "belong in the secret manager or should be replaced by workload identity",
+            )
+
+
+def privileged_gcp_roles(desired: DesiredState) -> frozenset[str]:
+    """Built-in admin roles plus every GCP role granted by a role marked `privileged`."""
+    marked = {g.role for r in desired.roles.values() if r.privileged for g in r.gcp}
+    return PRIVILEGED_GCP_ROLES | marked
+
+
+def _approved_time_boxed(ctx: _Context, person_id: str | None, kind: GrantKind, *keys: str) -> bool:
+    """True when the person holds the privilege through an approved grant that expires: the
+    only way someone other than the security officer may hold it (policy 第10.2条)."""
+    if person_id is None:
+        return False
+    for ent in ctx.entitlements(person_id):
+        g = ent.grant
+        if g.kind is kind and ent.approved_by and ent.expires is not None:
+            if kind is GrantKind.GCP_BINDING and (g.target, g.role) == keys:
+                return True
+            if kind is not GrantKind.GCP_BINDING and g.role in keys:
+                return True
+    return False
+
+
+def _check_privileged(ctx: _Context, out: _Findings) -> None:
+    officer = ctx.desired.organization.security_officer
+    for account in sorted(ctx.accounts(System.GOOGLE), key=lambda a: a.name):
+        if not account.is_admin or account.suspended:
+            continue
+        owner = ctx.ids.person_of_email(account.name)
+        if owner == officer or ctx.untouchables.is_protected(account.name):
+            continue
+        if _approved_time_boxed(ctx, owner, GrantKind.GOOGLE_ACCOUNT, "ADMIN"):
+            continue
+        out.add(
+            "privileged-holder",
+            Severity.CRITICAL,
+            "第10.2条",
+            System.GOOGLE,
+            account.name,
+            f"{account.name} is a Workspace super admin but is not the security officer and "
+            "has no approved, time-boxed grant",
+            owner,
+        )
+    for grant in ctx.grants(GrantKind.GITHUB_ORG):
+        if grant.role != "admin":
+            continue
+        owner = ctx.ids.person_of_login(grant.principal)
+        if owner == officer or ctx.untouchables.is_protected(grant.principal):
+            continue
+        if _approved_time_boxed(ctx, owner, GrantKind.GITHUB_ORG, "admin"):
+            continue
+        out.add(
+            "privileged-holder",
+            Severity.CRITICAL,
+            "第10.2条",
+            System.GITHUB,
+            grant.describe(),
+            f"{grant.principal} is an owner of the GitHub organisation {grant.target} but is "
+            "not the security officer and has no approved, time-boxed grant",
+            owner,
+        )
+    privileged = privileged_gcp_roles(ctx.desired)
+    # Conditional bindings are left out: a condition is how GCP time-boxes an elevation.
+    for policy in sorted(ctx.snapshot.policies, key=lambda p: p.resource):
+        for binding in policy.bindings:
+            if binding.condition or binding.role not in privileged:
+                continue
+            for member in sorted({m.lower() for m in binding.members}):
+                owner = ctx.ids.person_of_member(member)
+                if owner == officer or ctx.untouchables.is_protected(member):
+                    continue
+                if _approved_time_boxed(
+                    ctx, owner, GrantKind.GCP_BINDING, policy.resource, binding.role
+                ):
+                    continue
+                out.add(
+                    "privileged-holder",
+                    Severity.CRITICAL,
+                    "第10.2条",
+                    System.GCP,
+                    f"{policy.resource} {binding.role} {member}",
+                    f"{member} holds the privileged role {binding.role} on {policy.resource} "
+                    "but is not the security officer and has no approved, time-boxed grant",
+                    owner,
+                )
