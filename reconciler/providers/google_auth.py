@@ -1,0 +1,207 @@
+"""Credentials for the Admin SDK Directory API with domain-wide delegation (DWD); called by
+`providers.google_workspace.GoogleWorkspaceProvider.from_settings` / `from_sandbox`.
+
+Production, preferred: keyless. The runtime's own identity (ADC: the Cloud Run / GCE
+service account, or a developer's gcloud login) asks IAM Credentials `signJwt` to sign the
+DWD assertion as the delegating service account, then trades it at Google's token endpoint.
+No private key exists anywhere, so there is nothing to leak or rotate (policy 第4.1条).
+`google.auth.impersonated_credentials` cannot do this by itself: it yields tokens of the
+service account, but DWD needs a JWT carrying `sub` = the admin, which only a signature by
+the service account (signJwt) can produce.
+
+Production, allowed: a service-account key JSON kept in Secret Manager, fetched with the
+Secret Manager REST API through google-auth's AuthorizedSession. The key is held in memory
+only and never logged.
+
+Sandbox: the real google-auth service-account flow (JWT with `sub`, jwt-bearer grant)
+against the sandbox's /token, with a throwaway RSA key generated in-process.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import google.auth
+import google.auth.credentials
+import google.auth.transport
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2 import service_account
+
+from reconciler.errors import PermanentProviderError
+
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
+IAM_CREDENTIALS_URL = "https://iamcredentials.googleapis.com"
+SECRET_MANAGER_URL = "https://secretmanager.googleapis.com"  # noqa: S105 - a URL
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+# Least privilege (policy 第5.1条): only what read/apply use. user.security covers
+# signOut, tokens and asps (Directory API reference for those methods).
+DIRECTORY_SCOPES: tuple[str, ...] = (
+    "https://www.googleapis.com/auth/admin.directory.user",
+    "https://www.googleapis.com/auth/admin.directory.user.security",
+    "https://www.googleapis.com/auth/admin.directory.group.readonly",
+    "https://www.googleapis.com/auth/admin.directory.group.member",
+)
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+class SignJwtDelegatedCredentials(google.auth.credentials.Credentials):
+    """Keyless DWD: `signJwt` as `service_account_email`, then the jwt-bearer grant."""
+
+    def __init__(
+        self,
+        *,
+        source_credentials: google.auth.credentials.Credentials,
+        service_account_email: str,
+        subject: str,
+        scopes: Sequence[str] = DIRECTORY_SCOPES,
+        token_uri: str = GOOGLE_TOKEN_URI,
+        iam_credentials_url: str = IAM_CREDENTIALS_URL,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._source = source_credentials
+        self.service_account_email = service_account_email
+        self.subject = subject
+        self._scopes = tuple(scopes)
+        self._token_uri = token_uri
+        self._iam_url = iam_credentials_url.rstrip("/")
+
+    def refresh(self, request: google.auth.transport.Request) -> None:
+        now = int(time.time())
+        claims = {
+            "iss": self.service_account_email,
+            "sub": self.subject,
+            "scope": " ".join(self._scopes),
+            # The token endpoint checks `aud` against its canonical URL, whatever host the
+            # request went to (google-auth does the same for key-based credentials).
+            "aud": GOOGLE_TOKEN_URI,
+            "iat": now,
+            "exp": now + 3600,  # the maximum the token endpoint accepts for an assertion
+        }
+        url = (
+            f"{self._iam_url}/v1/projects/-/serviceAccounts/"
+            f"{quote(self.service_account_email, safe='@')}:signJwt"
+        )
+        headers: dict[str, str] = {"Content-Type": "application/json"}
+        self._source.before_request(request, "POST", url, headers)  # type: ignore[no-untyped-call]
+        signed = _json_response(
+            request(url=url, method="POST", body=json.dumps({"payload": json.dumps(claims)}),
+                    headers=headers),
+            "IAM signJwt",
+        )  # fmt: skip
+        granted = _json_response(
+            request(
+                url=self._token_uri,
+                method="POST",
+                body=urlencode({"grant_type": JWT_BEARER, "assertion": signed["signedJwt"]}),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ),
+            "OAuth token exchange",
+        )
+        self.token = granted["access_token"]
+        # google-auth compares expiry with naive UTC datetimes.
+        expires = datetime.now(UTC) + timedelta(seconds=int(granted.get("expires_in", 3600)))
+        self.expiry = expires.replace(tzinfo=None)
+
+
+def _json_response(resp: Any, what: str) -> dict[str, Any]:
+    """Parse a google.auth.transport.Response; never echo its body (it may carry a token)."""
+    if resp.status != 200:
+        raise PermanentProviderError(f"{what} failed with HTTP {resp.status}", status=resp.status)
+    data = json.loads(resp.data)
+    if not isinstance(data, dict):
+        raise PermanentProviderError(f"{what} returned an unexpected body")
+    return data
+
+
+def keyless_delegated_credentials(
+    service_account_email: str, subject: str, scopes: Sequence[str] = DIRECTORY_SCOPES
+) -> SignJwtDelegatedCredentials:
+    """Production DWD without a key: ADC signs via IAM Credentials signJwt."""
+    source, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    return SignJwtDelegatedCredentials(
+        source_credentials=source,
+        service_account_email=service_account_email,
+        subject=subject,
+        scopes=scopes,
+    )
+
+
+def key_from_secret_manager(
+    secret_version: str, *, session: AuthorizedSession | None = None
+) -> dict[str, Any]:
+    """Read a service-account key JSON from Secret Manager (`projects/P/secrets/S/versions/V`).
+
+    The value is returned to the caller only; errors name the secret reference, not its value.
+    """
+    if session is None:
+        source, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        session = AuthorizedSession(source)  # type: ignore[no-untyped-call]
+    resp = session.get(f"{SECRET_MANAGER_URL}/v1/{secret_version}:access", timeout=30)
+    if resp.status_code != 200:
+        raise PermanentProviderError(
+            f"Secret Manager access to {secret_version} failed with HTTP {resp.status_code}",
+            status=resp.status_code,
+        )
+    try:
+        data = base64.b64decode(resp.json()["payload"]["data"])
+        info = json.loads(data)
+    except (KeyError, ValueError, binascii.Error) as exc:
+        raise PermanentProviderError(
+            f"Secret {secret_version} does not hold a service-account key JSON"
+        ) from exc
+    if not isinstance(info, dict):
+        raise PermanentProviderError(f"Secret {secret_version} does not hold a JSON object")
+    return info
+
+
+def key_delegated_credentials(
+    info: dict[str, Any], subject: str, scopes: Sequence[str] = DIRECTORY_SCOPES
+) -> service_account.Credentials:
+    """DWD from a key JSON (e.g. read by `key_from_secret_manager`)."""
+    creds: service_account.Credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        info, scopes=list(scopes), subject=subject
+    )
+    return creds
+
+
+@functools.lru_cache(maxsize=1)
+def _throwaway_private_key_pem() -> str:
+    """An RSA key for the sandbox's service account: google-auth must sign the JWT, the
+    sandbox never checks it. Generated per process, never written anywhere."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def sandbox_delegated_credentials(
+    base_url: str,
+    subject: str,
+    scopes: Sequence[str] = DIRECTORY_SCOPES,
+    service_account_email: str = "reconciler@example-sandbox.iam.gserviceaccount.com",
+) -> service_account.Credentials:
+    """The real key-based DWD flow, with the token endpoint moved to the sandbox."""
+    info = {
+        "type": "service_account",
+        "project_id": "example-sandbox",
+        "private_key_id": "sandbox",
+        "private_key": _throwaway_private_key_pem(),
+        "client_email": service_account_email,
+        "client_id": "100000000000000000001",
+        "token_uri": base_url.rstrip("/") + "/token",
+    }
+    return key_delegated_credentials(info, subject, scopes)

@@ -1,0 +1,727 @@
+"""The Google Workspace provider: reads users, groups, members, OAuth tokens and app
+passwords through the Admin SDK Directory API v1 and applies Google actions; used by the
+executor, the CLI and the daemon through the `providers.base.Provider` seam.
+
+Client: google-api-python-client, built from the discovery document bundled with the
+library (no network fetch) with `rootUrl` replaced when an endpoint is given, which moves
+batch requests too (research/client_libs.md section 1). The library's own retries are off
+(`num_retries=0`: they ignore Retry-After); every call goes through
+`providers.retrying.call_with_retry` with errors translated to the project's hierarchy.
+
+Read cost (DESIGN 5b): ceil(users/500) users.list pages + ceil(groups/200) groups.list
+pages + batches of up to 1000 calls holding every group's member list, and one tokens.list
+and one asps.list per user of our primary domain (2 calls per user: batching saves round
+trips, not quota - "n requests batched count as n requests"). Member lists longer than 200
+continue in later batches. So a 300-user, 40-group org costs 1 + 1 + 1 round trips.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import google.auth.credentials
+import google_auth_httplib2
+import httplib2
+from googleapiclient.discovery import build_from_document
+from googleapiclient.discovery_cache import get_static_doc
+from googleapiclient.errors import HttpError
+
+from reconciler.errors import (
+    ConflictError,
+    PermanentProviderError,
+    ProviderError,
+    TemporaryProviderError,
+)
+from reconciler.model import (
+    Account,
+    Action,
+    ActionKind,
+    AppPassword,
+    DesiredState,
+    GoogleScope,
+    Grant,
+    GrantKind,
+    OAuthToken,
+    Person,
+    ReadStatus,
+    SnapshotPart,
+    System,
+    normalise_email,
+)
+from reconciler.providers import google_auth
+from reconciler.providers.base import ActionResult
+from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
+from reconciler.settings import Settings
+
+USERS_PAGE = 500  # users.list maxResults maximum (discovery doc: "maximum": "500")
+GROUPS_PAGE = 200  # groups.list: "Max allowed value is 200"
+MEMBERS_PAGE = 200  # members.list: same
+BATCH_MAX = 1000  # directory/v1/guides/batch: up to 1,000 calls per batch request
+# Partial responses keep pages small: only what the model needs.
+USER_FIELDS = (
+    "id,primaryEmail,name/fullName,suspended,isAdmin,isEnrolledIn2Sv,isEnforcedIn2Sv,"
+    "lastLoginTime,creationTime,aliases"
+)
+USERS_LIST_FIELDS = f"nextPageToken,users({USER_FIELDS})"
+GROUPS_LIST_FIELDS = "nextPageToken,groups(id,email)"
+MEMBERS_LIST_FIELDS = "nextPageToken,members(id,email,role,type,status)"
+TOKENS_FIELDS = "items(clientId,displayText,scopes)"
+ASPS_FIELDS = "items(codeId,name)"
+# 403 reasons that mean "slow down", not "forbidden" (admin-sdk/directory/v1/limits).
+RATE_LIMIT_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded"})
+# lastLoginTime for an account that never signed in (observed API behaviour).
+NEVER = "1970-01-01T00:00:00.000Z"
+
+_TRANSPORT_ERRORS = (OSError, httplib2.HttpLib2Error, http.client.HTTPException)
+
+
+def _reasons(exc: HttpError) -> list[str]:
+    try:
+        body = json.loads(exc.content or b"{}")
+        errors = body.get("error", {}).get("errors", [])
+        return [str(e.get("reason", "")) for e in errors if isinstance(e, dict)]
+    except (ValueError, AttributeError):
+        return []
+
+
+def translate_http_error(exc: HttpError, what: str) -> ProviderError:
+    """Map a client HttpError to the project's hierarchy; the message names the operation
+    and the API's reason only (never the URL's query or any header)."""
+    resp = getattr(exc, "resp", None)
+    status = int(resp.status) if resp is not None and getattr(resp, "status", None) else 0
+    reasons = _reasons(exc)
+    retry_after: float | None = None
+    if resp is not None:
+        raw = resp.get("retry-after")
+        try:
+            retry_after = float(raw) if raw is not None else None
+        except ValueError:
+            retry_after = None
+    message = f"{what}: HTTP {status or '?'} {','.join(r for r in reasons if r) or ''}".strip()
+    if status in {0, 429} or status >= 500:
+        return TemporaryProviderError(message, status=status or None, retry_after=retry_after)
+    if status == 403 and RATE_LIMIT_REASONS.intersection(reasons):
+        return TemporaryProviderError(message, status=status, retry_after=retry_after)
+    if status == 409:
+        return ConflictError(message, status=status)
+    return PermanentProviderError(message, status=status)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value or value == NEVER:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+Key = tuple[str, str]  # (what, for whom): ("members", group), ("tokens", user), ...
+
+
+@dataclass
+class _Call:
+    """One batched API call: `key` says what it is for, `build` makes the HttpRequest."""
+
+    key: Key
+    build: Callable[[], Any]
+
+
+@dataclass
+class _Batched:
+    results: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[Key, ProviderError] = field(default_factory=dict)
+
+
+class GoogleWorkspaceProvider:
+    """Provider for one Workspace customer, acting as the delegated admin."""
+
+    system = System.GOOGLE
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None,
+        credentials: google.auth.credentials.Credentials,
+        scope: GoogleScope,
+        retry_policy: RetryPolicy = DEFAULT_POLICY,
+        timeout: float = 60.0,
+        batch_size: int = BATCH_MAX,
+        batch_concurrency: int = 2,
+    ) -> None:
+        """`endpoint` None means Google itself (the discovery doc's rootUrl).
+
+        batch_concurrency bounds batches in flight: the 429 rateLimitExceeded limit is per
+        Workspace account and "cannot be increased" (limits page), so stay modest."""
+        doc = json.loads(get_static_doc("admin", "directory_v1"))
+        if endpoint:
+            doc["rootUrl"] = endpoint.rstrip("/") + "/"
+        self.scope = scope
+        self._credentials = credentials
+        self._policy = retry_policy
+        self._timeout = timeout
+        self._batch_size = max(1, min(batch_size, BATCH_MAX))
+        self._concurrency = max(1, batch_concurrency)
+        self._local = threading.local()
+        self._service = build_from_document(doc, http=self._http())
+        self._counter_lock = threading.Lock()
+        self._api_calls = 0
+        self._round_trips = 0
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_sandbox(
+        cls, base_url: str, scope: GoogleScope, **kwargs: Any
+    ) -> GoogleWorkspaceProvider:
+        """Against the sandbox, with the real DWD service-account token flow."""
+        subject = scope.admin_subject or f"admin@{scope.domain}"
+        creds = google_auth.sandbox_delegated_credentials(base_url, subject)
+        return cls(endpoint=base_url, credentials=creds, scope=scope, **kwargs)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, scope: GoogleScope, **kwargs: Any
+    ) -> GoogleWorkspaceProvider:
+        """Production: keyless DWD if a service account to impersonate is configured,
+        else a key JSON from Secret Manager. The sandbox URL, when set, wins."""
+        if settings.sandbox_url:
+            return cls.from_sandbox(settings.sandbox_url, scope, **kwargs)
+        subject = scope.admin_subject or settings.google_admin_subject
+        if not subject:
+            raise PermanentProviderError("Google: no admin subject for domain-wide delegation")
+        creds: google.auth.credentials.Credentials
+        if settings.google_impersonate_service_account:
+            creds = google_auth.keyless_delegated_credentials(
+                settings.google_impersonate_service_account, subject
+            )
+        elif settings.google_credentials_secret:
+            info = google_auth.key_from_secret_manager(settings.google_credentials_secret)
+            creds = google_auth.key_delegated_credentials(info, subject)
+        else:
+            raise PermanentProviderError(
+                "Google: set RECONCILER_GOOGLE_IMPERSONATE_SERVICE_ACCOUNT (keyless, preferred) "
+                "or RECONCILER_GOOGLE_CREDENTIALS_SECRET"
+            )
+        return cls(endpoint=None, credentials=creds, scope=scope, **kwargs)
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _http(self) -> google_auth_httplib2.AuthorizedHttp:
+        """One authorised httplib2.Http per thread: httplib2 connections are not
+        thread-safe, and batches run on a small pool."""
+        authed = getattr(self._local, "http", None)
+        if authed is None:
+            authed = google_auth_httplib2.AuthorizedHttp(
+                self._credentials, http=httplib2.Http(timeout=self._timeout)
+            )
+            self._local.http = authed
+        return authed
+
+    def _count(self, *, api_calls: int, round_trips: int) -> None:
+        with self._counter_lock:
+            self._api_calls += api_calls
+            self._round_trips += round_trips
+
+    def _counters(self) -> tuple[int, int]:
+        with self._counter_lock:
+            return self._api_calls, self._round_trips
+
+    def _execute(self, request: Any, what: str) -> dict[str, Any]:
+        """One API call with the project's retry policy."""
+
+        def once() -> dict[str, Any]:
+            self._count(api_calls=1, round_trips=1)
+            try:
+                result = request.execute(http=self._http(), num_retries=0)
+            except HttpError as exc:
+                raise translate_http_error(exc, what) from exc
+            except _TRANSPORT_ERRORS as exc:
+                raise TemporaryProviderError(f"{what}: {type(exc).__name__}") from exc
+            return result if isinstance(result, dict) else {}
+
+        return call_with_retry(once, self._policy)
+
+    def _run_chunk(self, chunk: Sequence[_Call]) -> _Batched:
+        """Send up to 1000 calls as one batch; re-send only the parts that failed
+        temporarily, under the one retry policy (a failed part never hides as "empty")."""
+        out = _Batched()
+        pending = {c.key: c for c in chunk}
+
+        def once() -> None:
+            batch = self._service.new_batch_http_request()
+            answers: dict[str, tuple[Any, Any]] = {}
+            ids: dict[str, Key] = {}
+
+            def callback(request_id: str, response: Any, exception: Any) -> None:
+                answers[request_id] = (response, exception)
+
+            for n, (key, call) in enumerate(pending.items()):
+                ids[str(n)] = key
+                batch.add(call.build(), callback=callback, request_id=str(n))
+            self._count(api_calls=len(pending), round_trips=1)
+            try:
+                batch.execute(http=self._http())
+            except HttpError as exc:  # the batch as a whole (BatchError is an HttpError)
+                raise translate_http_error(exc, "batch") from exc
+            except _TRANSPORT_ERRORS as exc:
+                raise TemporaryProviderError(f"batch: {type(exc).__name__}") from exc
+            hints: list[float] = []
+            temporary = 0
+            for request_id, key in ids.items():
+                response, exception = answers.get(request_id, (None, None))
+                if exception is None and request_id in answers:
+                    out.results[key] = response if isinstance(response, dict) else {}
+                    out.errors.pop(key, None)
+                    del pending[key]
+                    continue
+                error = (
+                    translate_http_error(exception, "batch part")
+                    if isinstance(exception, HttpError)
+                    else TemporaryProviderError("batch part: no answer")
+                )
+                out.errors[key] = error
+                if isinstance(error, TemporaryProviderError):
+                    temporary += 1
+                    if error.retry_after is not None:
+                        hints.append(error.retry_after)
+                else:
+                    del pending[key]
+            if temporary:
+                raise TemporaryProviderError(
+                    f"{temporary} batch parts failed temporarily",
+                    retry_after=max(hints) if hints else None,
+                )
+
+        try:
+            call_with_retry(once, self._policy)
+        except ProviderError as exc:
+            for key in pending:
+                out.errors.setdefault(key, exc)
+        return out
+
+    def _run_batched(self, calls: Sequence[_Call]) -> _Batched:
+        """All calls in batches of at most `batch_size`, `batch_concurrency` in flight."""
+        chunks = [calls[i : i + self._batch_size] for i in range(0, len(calls), self._batch_size)]
+        merged = _Batched()
+        if not chunks:
+            return merged
+        if len(chunks) == 1 or self._concurrency == 1:
+            parts = [self._run_chunk(c) for c in chunks]
+        else:
+            with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+                parts = list(pool.map(self._run_chunk, chunks))
+        for part in parts:
+            merged.results.update(part.results)
+            merged.errors.update(part.errors)
+        return merged
+
+    def _list_all(self, make: Callable[[str | None], Any], item: str, what: str) -> list[Any]:
+        """Follow nextPageToken; raises the page's ProviderError if a page fails."""
+        items: list[Any] = []
+        token: str | None = None
+        while True:
+            page = self._execute(make(token), what)
+            items.extend(page.get(item, []))
+            token = page.get("nextPageToken")
+            if not token:
+                return items
+
+    # -- read ----------------------------------------------------------------------------
+    def read(self, desired: DesiredState) -> SnapshotPart:
+        """Everything in the customer: accounts, account and group grants, tokens, ASPs."""
+        del desired  # the scope was fixed at construction; the whole customer is read
+        calls0, trips0 = self._counters()
+        problems: list[str] = []
+        users: list[dict[str, Any]] = []
+        groups: list[dict[str, Any]] = []
+        svc = self._service
+        try:
+            users = self._list_all(
+                lambda token: svc.users().list(
+                    customer=self.scope.customer, maxResults=USERS_PAGE, orderBy="email",
+                    pageToken=token, fields=USERS_LIST_FIELDS,
+                ),
+                "users",
+                "users.list",
+            )  # fmt: skip
+        except ProviderError as exc:
+            problems.append(f"users list failed: {exc}")
+        if not users and not problems:
+            # An organisation always has at least its admin; 200 with no users is what
+            # expired or de-privileged delegated credentials look like. Never "nobody".
+            problems.append("users list came back empty: delegated credentials may be expired")
+        try:
+            groups = self._list_all(
+                lambda token: svc.groups().list(
+                    customer=self.scope.customer, maxResults=GROUPS_PAGE, pageToken=token,
+                    fields=GROUPS_LIST_FIELDS,
+                ),
+                "groups",
+                "groups.list",
+            )  # fmt: skip
+        except ProviderError as exc:
+            problems.append(f"groups list failed: {exc}")
+
+        domain_suffix = "@" + normalise_email(self.scope.domain)
+        own = [
+            normalise_email(u["primaryEmail"])
+            for u in users
+            if normalise_email(u["primaryEmail"]).endswith(domain_suffix)
+        ]
+        members, per_user, errors = self._read_details([g["email"] for g in groups], own)
+        problems.extend(errors)
+
+        accounts = tuple(self._account(u) for u in users)
+        grants = [self._account_grant(a) for a in accounts if not a.suspended]
+        for group_email, items in members.items():
+            grants.extend(self._member_grants(group_email, items))
+        tokens, asps = self._user_security(per_user)
+        calls1, trips1 = self._counters()
+        return SnapshotPart(
+            system=System.GOOGLE,
+            status=ReadStatus(
+                system=System.GOOGLE,
+                complete=not problems,
+                problems=tuple(problems),
+                api_calls=calls1 - calls0,
+                round_trips=trips1 - trips0,
+            ),
+            accounts=accounts,
+            grants=tuple(sorted(grants)),
+            oauth_tokens=tokens,
+            app_passwords=asps,
+        )
+
+    def _read_details(
+        self, group_emails: Iterable[str], user_emails: Iterable[str]
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, str], dict[str, Any]], list[str]]:
+        """Member lists (every page), tokens and ASPs, all through batches. The first wave
+        carries everything; later waves carry only the next pages of long member lists."""
+        svc = self._service
+
+        def members_call(group: str, token: str | None) -> _Call:
+            return _Call(
+                ("members", group),
+                lambda: svc.members().list(
+                    groupKey=group, maxResults=MEMBERS_PAGE, pageToken=token,
+                    fields=MEMBERS_LIST_FIELDS,
+                ),
+            )  # fmt: skip
+
+        calls = [members_call(g, None) for g in group_emails]
+        for user in user_emails:
+            calls.extend(self._security_calls(user))
+        members: dict[str, list[dict[str, Any]]] = {}
+        per_user: dict[tuple[str, str], dict[str, Any]] = {}
+        problems: list[str] = []
+        while calls:
+            done = self._run_batched(calls)
+            calls = []
+            for key, result in done.results.items():
+                kind, name = key
+                if kind == "members":
+                    members.setdefault(name, []).extend(result.get("members", []))
+                    if result.get("nextPageToken"):
+                        calls.append(members_call(name, result["nextPageToken"]))
+                else:
+                    per_user[(kind, name)] = result
+            for key, error in sorted(done.errors.items(), key=str):
+                kind, name = key
+                if kind == "members":
+                    members.pop(name, None)  # never a partial list presented as whole
+                problems.append(f"{kind} of {name} failed: {error}")
+        return members, per_user, problems
+
+    def _security_calls(self, user: str) -> list[_Call]:
+        svc = self._service
+        return [
+            _Call(
+                ("tokens", user),
+                functools.partial(svc.tokens().list, userKey=user, fields=TOKENS_FIELDS),
+            ),
+            _Call(
+                ("asps", user), functools.partial(svc.asps().list, userKey=user, fields=ASPS_FIELDS)
+            ),
+        ]
+
+    def _account(self, user: dict[str, Any]) -> Account:
+        return Account(
+            system=System.GOOGLE,
+            id=str(user["id"]),
+            name=normalise_email(user["primaryEmail"]),
+            display_name=str((user.get("name") or {}).get("fullName", "")),
+            suspended=bool(user.get("suspended", False)),
+            is_admin=bool(user.get("isAdmin", False)),
+            two_factor_enrolled=user.get("isEnrolledIn2Sv"),
+            two_factor_enforced=user.get("isEnforcedIn2Sv"),
+            last_login=_parse_time(user.get("lastLoginTime")),
+            created=_parse_time(user.get("creationTime")),
+            aliases=tuple(sorted(normalise_email(a) for a in user.get("aliases", []))),
+        )
+
+    def _account_grant(self, account: Account) -> Grant:
+        return Grant(
+            GrantKind.GOOGLE_ACCOUNT,
+            normalise_email(self.scope.domain),
+            account.name,
+            "ADMIN" if account.is_admin else "USER",
+        )
+
+    @staticmethod
+    def _member_grants(group_email: str, items: Iterable[dict[str, Any]]) -> list[Grant]:
+        # CUSTOMER members ("everyone in the org") have no email and are not a person's
+        # grant; they are left to the drift report rather than invented as a principal.
+        return [
+            Grant(
+                GrantKind.GOOGLE_GROUP,
+                normalise_email(group_email),
+                normalise_email(m["email"]),
+                str(m.get("role", "MEMBER")).upper(),
+            )
+            for m in items
+            if m.get("email")
+        ]
+
+    @staticmethod
+    def _user_security(
+        per_user: dict[tuple[str, str], dict[str, Any]],
+    ) -> tuple[tuple[OAuthToken, ...], tuple[AppPassword, ...]]:
+        tokens: list[OAuthToken] = []
+        asps: list[AppPassword] = []
+        for (kind, user), result in sorted(per_user.items()):
+            for item in result.get("items", []):
+                if kind == "tokens":
+                    tokens.append(
+                        OAuthToken(
+                            user=user,
+                            client_id=str(item["clientId"]),
+                            display_text=str(item.get("displayText", "")),
+                            scopes=tuple(item.get("scopes", [])),
+                        )
+                    )
+                else:
+                    asps.append(
+                        AppPassword(
+                            user=user, code_id=int(item["codeId"]), name=str(item.get("name", ""))
+                        )
+                    )
+        return tuple(tokens), tuple(asps)
+
+    # -- read_person ---------------------------------------------------------------------
+    def read_person(self, person: Person) -> SnapshotPart:
+        """Reverse look-ups only: the user, the groups naming them (groups.list userKey),
+        their role in each, their tokens and ASPs. Cost does not grow with the org."""
+        calls0, trips0 = self._counters()
+        email = normalise_email(person.email)
+        svc = self._service
+        problems: list[str] = []
+        accounts: list[Account] = []
+        grants: list[Grant] = []
+        tokens: tuple[OAuthToken, ...] = ()
+        asps: tuple[AppPassword, ...] = ()
+        user: dict[str, Any] | None = None
+        try:
+            user = self._execute(svc.users().get(userKey=email, fields=USER_FIELDS), "users.get")
+        except PermanentProviderError as exc:
+            if exc.status != 404:
+                problems.append(f"user {email} failed: {exc}")
+        except ProviderError as exc:
+            problems.append(f"user {email} failed: {exc}")
+        if user:
+            account = self._account(user)
+            accounts.append(account)
+            if not account.suspended:
+                grants.append(self._account_grant(account))
+        groups: list[dict[str, Any]] = []
+        try:
+            groups = self._list_all(
+                lambda token: svc.groups().list(
+                    userKey=email,
+                    maxResults=GROUPS_PAGE,
+                    pageToken=token,
+                    fields=GROUPS_LIST_FIELDS,
+                ),
+                "groups",
+                "groups.list",
+            )
+        except ProviderError as exc:
+            problems.append(f"groups of {email} failed: {exc}")
+        calls = [
+            _Call(
+                ("member", g["email"]),
+                functools.partial(
+                    svc.members().get, groupKey=g["email"], memberKey=email, fields="email,role"
+                ),
+            )
+            for g in groups
+        ]
+        if user:
+            calls.extend(self._security_calls(email))
+        done = self._run_batched(calls)
+        for (kind, name), result in sorted(done.results.items(), key=str):
+            if kind == "member":
+                grants.extend(self._member_grants(name, [result]))
+        for (kind, name), error in sorted(done.errors.items(), key=str):
+            if kind == "member" and error.status == 404:
+                continue  # removed since groups.list answered: nothing to report
+            problems.append(f"{kind} of {name} failed: {error}")
+        tokens, asps = self._user_security(
+            {k: v for k, v in done.results.items() if k[0] in ("tokens", "asps")}
+        )
+        calls1, trips1 = self._counters()
+        return SnapshotPart(
+            system=System.GOOGLE,
+            status=ReadStatus(
+                System.GOOGLE, not problems, tuple(problems), calls1 - calls0, trips1 - trips0
+            ),
+            accounts=tuple(accounts),
+            grants=tuple(sorted(grants)),
+            oauth_tokens=tokens,
+            app_passwords=asps,
+        )
+
+    # -- apply ---------------------------------------------------------------------------
+    def apply(self, action: Action) -> ActionResult:
+        """Apply one Google action idempotently (see each branch for how "already so" is
+        detected); raises TemporaryProviderError / ConflictError / PermanentProviderError."""
+        handlers: dict[ActionKind, Callable[[Action], ActionResult]] = {
+            ActionKind.CREATE_ACCOUNT: self._create_account,
+            ActionKind.SUSPEND_ACCOUNT: lambda a: self._set_suspended(a, True),
+            ActionKind.UNSUSPEND_ACCOUNT: lambda a: self._set_suspended(a, False),
+            ActionKind.SIGN_OUT: self._sign_out,
+            ActionKind.REVOKE_TOKEN: self._revoke_token,
+            ActionKind.DELETE_APP_PASSWORD: self._delete_asp,
+            ActionKind.ADD_GROUP_MEMBER: self._add_member,
+            ActionKind.CHANGE_GROUP_ROLE: self._change_member_role,
+            ActionKind.REMOVE_GROUP_MEMBER: self._remove_member,
+        }
+        handler = handlers.get(action.kind)
+        if handler is None or action.system is not System.GOOGLE:
+            raise PermanentProviderError(f"Google provider cannot apply {action.kind.value}")
+        return handler(action)
+
+    @staticmethod
+    def _result(
+        action: Action, changed: bool, message: str, when: datetime | None = None
+    ) -> ActionResult:
+        return ActionResult(action.id, True, changed, message, when)
+
+    def _create_account(self, action: Action) -> ActionResult:
+        email = normalise_email(action.principal)
+        body: dict[str, Any] = {
+            "primaryEmail": email,
+            "name": {
+                "givenName": action.param("given_name"),
+                "familyName": action.param("family_name"),
+            },
+            # Random, never stored, logged or returned (DESIGN 4); the person sets their own
+            # at first sign-in. token_urlsafe(24) is 32 chars, within the API's 8-100.
+            "password": secrets.token_urlsafe(24),
+            "changePasswordAtNextLogin": True,
+        }
+        if action.param("recovery_email"):
+            body["recoveryEmail"] = action.param("recovery_email")
+        if action.param("org_unit"):
+            body["orgUnitPath"] = action.param("org_unit")
+        try:
+            created = self._execute(
+                self._service.users().insert(body=body, fields="id,creationTime"), "users.insert"
+            )
+        except ConflictError:
+            # 409 duplicate: the account exists (a re-run after a crash, or made by hand).
+            return self._result(action, False, f"{email} already exists")
+        return self._result(
+            action, True, f"created {email}", _parse_time(created.get("creationTime"))
+        )
+
+    def _set_suspended(self, action: Action, suspended: bool) -> ActionResult:
+        email = normalise_email(action.principal)
+        users = self._service.users()
+        current = self._execute(users.get(userKey=email, fields="suspended"), "users.get")
+        if bool(current.get("suspended", False)) == suspended:
+            return self._result(
+                action, False, f"{email} already {'' if suspended else 'un'}suspended"
+            )
+        self._execute(
+            users.patch(userKey=email, body={"suspended": suspended}, fields="suspended"),
+            "users.patch",
+        )
+        return self._result(action, True, f"{'' if suspended else 'un'}suspended {email}")
+
+    def _sign_out(self, action: Action) -> ActionResult:
+        # signOut has no observable "already signed out" state: it is idempotent by nature
+        # (resets sign-in cookies), so every call reports a change.
+        email = normalise_email(action.principal)
+        self._execute(self._service.users().signOut(userKey=email), "users.signOut")
+        return self._result(action, True, f"signed out {email}")
+
+    def _delete_absent_ok(self, request: Any, what: str) -> bool:
+        """DELETE answering 404 means the effect already holds."""
+        try:
+            self._execute(request, what)
+        except PermanentProviderError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def _revoke_token(self, action: Action) -> ActionResult:
+        email, client_id = normalise_email(action.principal), action.param("client_id")
+        changed = self._delete_absent_ok(
+            self._service.tokens().delete(userKey=email, clientId=client_id), "tokens.delete"
+        )
+        return self._result(action, changed, f"token {client_id} of {email} revoked")
+
+    def _delete_asp(self, action: Action) -> ActionResult:
+        email, code_id = normalise_email(action.principal), action.param("code_id")
+        changed = self._delete_absent_ok(
+            self._service.asps().delete(userKey=email, codeId=int(code_id)), "asps.delete"
+        )
+        return self._result(action, changed, f"app password {code_id} of {email} deleted")
+
+    def _add_member(self, action: Action) -> ActionResult:
+        group, email = normalise_email(action.target), normalise_email(action.principal)
+        role = (action.role or "MEMBER").upper()
+        try:
+            self._execute(
+                self._service.members().insert(
+                    groupKey=group, body={"email": email, "role": role}, fields="email,role"
+                ),
+                "members.insert",
+            )
+        except ConflictError:
+            # 409 duplicate: already a member; make sure the role matches too.
+            return self._ensure_role(action, group, email, role)
+        return self._result(action, True, f"added {email} to {group} as {role}")
+
+    def _change_member_role(self, action: Action) -> ActionResult:
+        group, email = normalise_email(action.target), normalise_email(action.principal)
+        return self._ensure_role(action, group, email, (action.role or "MEMBER").upper())
+
+    def _ensure_role(self, action: Action, group: str, email: str, role: str) -> ActionResult:
+        members = self._service.members()
+        current = self._execute(
+            members.get(groupKey=group, memberKey=email, fields="role"), "members.get"
+        )
+        if str(current.get("role", "")).upper() == role:
+            return self._result(action, False, f"{email} already {role} of {group}")
+        self._execute(
+            members.patch(groupKey=group, memberKey=email, body={"role": role}, fields="role"),
+            "members.patch",
+        )
+        return self._result(action, True, f"{email} is now {role} of {group}")
+
+    def _remove_member(self, action: Action) -> ActionResult:
+        group, email = normalise_email(action.target), normalise_email(action.principal)
+        changed = self._delete_absent_ok(
+            self._service.members().delete(groupKey=group, memberKey=email), "members.delete"
+        )
+        return self._result(action, changed, f"removed {email} from {group}")
