@@ -1,0 +1,412 @@
+"""Load and validate the desired-state repo into a `model.DesiredState`.
+
+`load_desired_state(files)` is pure: it takes {relative path: bytes} so tests need no disk.
+`read_desired_files(directory)` is the only I/O of the package (used by the CLI and daemon).
+Both raise exactly one exception type, `ValidationFailed`, carrying EVERY problem found, each
+as a `DesiredStateError(file, line, column, field, message)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, RootModel, ValidationError
+
+from reconciler.desired import formats
+from reconciler.desired.checking import Checked, Errors, check_rules
+from reconciler.desired.formats import OrganizationFile, PersonFile, RoleFile, RolesFile
+from reconciler.desired.parsing import MAX_FILE_BYTES, ParsedFile, ParseFailed, parse_yaml
+from reconciler.desired.problems import DesiredStateError, ValidationFailed
+from reconciler.model import (
+    BindingMode,
+    DesiredState,
+    Employment,
+    EmploymentType,
+    ExtraGrant,
+    GcpGrant,
+    GcpResourceScope,
+    GitHubGrant,
+    GitHubScope,
+    GitHubTeamGrant,
+    GoogleGroupGrant,
+    GoogleScope,
+    NonHumanAccount,
+    Organization,
+    Person,
+    ProtectedAccount,
+    Role,
+    SafetyLimits,
+    SourceRef,
+    System,
+    Systems,
+    normalise_email,
+    normalise_login,
+)
+
+ORGANIZATION = "organization.yaml"
+ROLES = "roles.yaml"
+PEOPLE_DIR = "people/"
+# More files than any company this tool is for; bounds the work a hostile PR can cause.
+MAX_FILES = 10_000
+
+
+def load_desired_state(files: Mapping[str, bytes], *, commit: str | None = None) -> DesiredState:
+    """Parse, shape-check and rule-check every file; return the state or raise ValidationFailed.
+
+    `files` maps paths relative to the repo root ("organization.yaml", "roles.yaml",
+    "people/e0042.yaml") to raw bytes. Other files (schema.json, README.md) are ignored;
+    other YAML files are reported, because a misnamed file would otherwise be silently unused.
+    """
+    errors = Errors()
+    try:
+        checked = _check_files(files, errors)
+        check_rules(checked, errors)
+    except RecursionError:  # defence in depth; parse_yaml caps nesting before this can happen
+        errors.found.append(DesiredStateError("", 1, 1, "", "input nested too deeply"))
+    if errors.found:
+        raise ValidationFailed(errors.found)
+    assert checked.organization is not None and checked.roles is not None
+    return _build(checked, commit)
+
+
+def read_desired_files(directory: str | FsPath) -> dict[str, bytes]:
+    """Read organization.yaml, roles.yaml and people/*.yaml under `directory` (the only I/O).
+
+    Sizes are checked before reading, so a huge file is refused without loading it; symlinks
+    are refused so a pull request cannot make the daemon read files outside the repo.
+    """
+    root = FsPath(directory)
+    problems: list[DesiredStateError] = []
+    found: dict[str, bytes] = {}
+    if not root.is_dir():
+        raise ValidationFailed([DesiredStateError(str(root), 1, 1, "", "not a directory")])
+    candidates = [root / ORGANIZATION, root / ROLES]
+    people = root / PEOPLE_DIR
+    if people.is_dir():
+        candidates += sorted(people.iterdir())
+    candidates += sorted(p for p in root.iterdir() if p.suffix in {".yaml", ".yml"})
+    for path in dict.fromkeys(candidates):
+        name = path.relative_to(root).as_posix()
+        try:
+            if path.is_symlink():
+                problems.append(DesiredStateError(name, 1, 1, "", "symbolic links are refused"))
+            elif not path.exists():
+                continue  # reported by load_desired_state as a missing file
+            elif not path.is_file():
+                problems.append(DesiredStateError(name, 1, 1, "", "not a regular file"))
+            elif path.stat().st_size > MAX_FILE_BYTES:
+                size = path.stat().st_size
+                problems.append(
+                    DesiredStateError(name, 1, 1, "", f"file is {size} bytes; the limit is 1 MiB")
+                )
+            else:
+                found[name] = path.read_bytes()
+        except OSError as exc:
+            problems.append(DesiredStateError(name, 1, 1, "", f"cannot read: {exc.strerror}"))
+    if problems:
+        raise ValidationFailed(problems)
+    return found
+
+
+def load_desired_dir(directory: str | FsPath, *, commit: str | None = None) -> DesiredState:
+    """`read_desired_files` then `load_desired_state`."""
+    return load_desired_state(read_desired_files(directory), commit=commit)
+
+
+# --------------------------------------------------------------------------------------------
+# Shape: parse each file and validate it against its pydantic model.
+# --------------------------------------------------------------------------------------------
+
+
+def _check_files(files: Mapping[str, bytes], errors: Errors) -> Checked:
+    if len(files) > MAX_FILES:
+        errors.found.append(
+            DesiredStateError("", 1, 1, "", f"{len(files)} files; the limit is {MAX_FILES}")
+        )
+        return Checked(None, None, {})
+    organization: tuple[ParsedFile, OrganizationFile] | None = None
+    roles: tuple[ParsedFile, dict[str, RoleFile]] | None = None
+    people: dict[str, tuple[ParsedFile, PersonFile]] = {}
+    people_complete = True
+    for required in (ORGANIZATION, ROLES):
+        if required not in files:
+            errors.found.append(DesiredStateError(required, 1, 1, "", "file is missing"))
+    for name in sorted(files):
+        if not name.endswith((".yaml", ".yml")):
+            continue
+        is_person = name.startswith(PEOPLE_DIR) and "/" not in name[len(PEOPLE_DIR) :]
+        if name not in (ORGANIZATION, ROLES) and not (is_person and name.endswith(".yaml")):
+            hint = difflib.get_close_matches(name, [ORGANIZATION, ROLES], n=1)
+            expected = f"did you mean '{hint[0]}'?" if hint else "expected people/<id>.yaml"
+            errors.found.append(DesiredStateError(name, 1, 1, "", f"unexpected file ({expected})"))
+            continue
+        parsed = _parse(name, files[name], errors)
+        if parsed is None:
+            people_complete = people_complete and not is_person
+            continue
+        if name == ORGANIZATION:
+            org = _validate(parsed, OrganizationFile, errors)
+            organization = (parsed, org) if isinstance(org, OrganizationFile) else None
+        elif name == ROLES:
+            data = _validate(parsed, RolesFile, errors)
+            roles = (parsed, data.root) if isinstance(data, RolesFile) else None
+        else:
+            person = _validate(parsed, PersonFile, errors)
+            if isinstance(person, PersonFile):
+                people[name] = (parsed, person)
+            else:
+                people_complete = False
+    return Checked(organization, roles, people, people_complete)
+
+
+def _parse(name: str, raw: bytes, errors: Errors) -> ParsedFile | None:
+    try:
+        parsed = parse_yaml(name, raw)
+    except ParseFailed as exc:
+        errors.found.extend(exc.errors)
+        return None
+    if parsed.data is None:
+        errors.found.append(DesiredStateError(name, 1, 1, "", "file is empty"))
+        return None
+    return parsed
+
+
+def _validate(parsed: ParsedFile, model: type[BaseModel], errors: Errors) -> BaseModel | None:
+    if not isinstance(parsed.data, dict):
+        kind = _describe(parsed.data)
+        errors.at(parsed, (), f"the file must be a mapping of keys to values, not {kind}")
+        return None
+    try:
+        return model.model_validate(parsed.data)
+    except ValidationError as exc:
+        for problem in exc.errors(include_url=False):
+            loc = tuple(problem["loc"])
+            is_key = problem["type"] == "extra_forbidden"
+            errors.at(parsed, loc, _plain(problem, model, loc), key=is_key)
+        return None
+
+
+def _plain(problem: Any, model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
+    """Pydantic's message, rephrased for a person editing YAML."""
+    kind: str = problem["type"]
+    value = problem.get("input")
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(model, loc[:-1])
+        hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        more = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
+        return f"unknown key '{key}'{more}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "string_pattern_mismatch":
+        what = _PATTERN_NAMES.get(problem.get("ctx", {}).get("pattern", ""), "has the wrong form")
+        return f"'{value}' {what}"
+    if kind.startswith(("date_", "datetime_")) and isinstance(value, str):
+        return f"'{value}' is not a real calendar date (write YYYY-MM-DD)"
+    if kind.startswith("date_"):
+        return f"must be a date YYYY-MM-DD (got {_describe(value)})"
+    if kind == "literal_error":
+        return f"{problem['msg'].replace('Input should be', 'must be')} (got {value!r})"
+    message = str(problem["msg"]).replace("Input should be", "must be")
+    return f"{message} (got {_describe(value)})"
+
+
+_PATTERN_NAMES = {
+    formats.ID: "must be lower-case letters, digits, '-' or '_'",
+    formats.EMAIL: "is not an email address",
+    formats.GITHUB_LOGIN: "is not a GitHub login (letters, digits and single hyphens)",
+    formats.HH_MM: "must be a time of day like 18:00",
+}
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"boolean {value}".lower()
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dt.date):
+        return f"date {value}"
+    if isinstance(value, str):
+        return f"text {value[:40]!r}"
+    return f"{type(value).__name__} {value!r}"[:60]
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys valid at `loc`, by walking the model's field annotations."""
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            options = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = options[0]
+        else:
+            return annotation
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, RootModel):
+        annotation = _unwrap(annotation.model_fields["root"].annotation)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is list and isinstance(part, int):
+        return args[0]
+    if origin is dict:
+        return args[1]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        info = annotation.model_fields.get(str(part))
+        return info.annotation if info else None
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Build the model values once everything is valid.
+# --------------------------------------------------------------------------------------------
+
+
+def _build(checked: Checked, commit: str | None) -> DesiredState:
+    assert checked.organization is not None and checked.roles is not None
+    org_parsed, org = checked.organization
+    roles_parsed, roles = checked.roles
+
+    def ref(parsed: ParsedFile, *path: str | int) -> SourceRef:
+        line, column = parsed.position(path)
+        return SourceRef(parsed.name, line, column)
+
+    systems = org.systems
+    organization = Organization(
+        name=org.name,
+        domains=tuple(d.lower() for d in org.domains),
+        timezone=org.timezone,
+        security_officer=org.security_officer,
+        chief_officer=org.chief_officer,
+        offboarding_time=dt.time.fromisoformat(org.offboarding_time),
+        systems=Systems(
+            google=GoogleScope(
+                customer=systems.google.customer,
+                domain=systems.google.domain.lower(),
+                admin_subject=normalise_email(systems.google.admin_subject)
+                if systems.google.admin_subject
+                else None,
+            )
+            if systems.google
+            else None,
+            github=GitHubScope(org=normalise_login(systems.github.org)) if systems.github else None,
+            gcp=tuple(
+                GcpResourceScope(
+                    resource=r.resource,
+                    mode=BindingMode(r.mode),
+                    environment=r.environment,
+                    require_audit_logs=r.require_audit_logs,
+                )
+                for r in (systems.gcp.resources if systems.gcp else [])
+            ),
+        ),
+        protected_accounts=tuple(
+            ProtectedAccount(System(a.system), _identity(a.system, a.identity), a.reason)
+            for a in org.protected_accounts
+        ),
+        non_human_accounts=tuple(
+            NonHumanAccount(
+                id=a.id,
+                system=System(a.system),
+                identity=_identity(a.system, a.identity),
+                owner=a.owner or "",
+                purpose=a.purpose,
+                source=ref(org_parsed, "non_human_accounts", i),
+            )
+            for i, a in enumerate(org.non_human_accounts)
+        ),
+        limits=SafetyLimits(
+            max_removals=org.limits.max_removals,
+            max_removal_ratio=org.limits.max_removal_ratio,
+            dormant_after_days=org.limits.dormant_after_days,
+            stale_invitation_days=org.limits.stale_invitation_days,
+        ),
+        source=ref(org_parsed),
+    )
+    role_values = {
+        name: Role(
+            name=name,
+            description=r.description,
+            privileged=r.privileged or r.google_admin,
+            google_admin=r.google_admin,
+            google_groups=tuple(
+                GoogleGroupGrant(normalise_email(g.group), g.role) for g in r.google_groups
+            ),
+            github=GitHubGrant(
+                org_role=r.github.org_role,
+                teams=tuple(GitHubTeamGrant(t.team.lower(), t.role) for t in r.github.teams),
+            )
+            if r.github
+            else None,
+            gcp=tuple(GcpGrant(g.resource, g.role) for g in r.gcp),
+            source=ref(roles_parsed, name),
+        )
+        for name, r in roles.items()
+    }
+    people = {}
+    for parsed, p in checked.people.values():
+        people[p.id] = Person(
+            id=p.id,
+            name=p.name,
+            email=normalise_email(p.email),
+            employment=Employment(
+                type=EmploymentType(p.employment.type),
+                start=p.employment.start,
+                end=p.employment.end,
+                nda=p.employment.nda,
+            ),
+            roles=tuple(p.roles),
+            grants=tuple(
+                ExtraGrant(
+                    role=g.role,
+                    approved_by=g.approved_by or "",
+                    reason=g.reason,
+                    expires=g.expires,
+                    approved_on=g.approved_on,
+                    source=ref(parsed, "grants", i),
+                )
+                for i, g in enumerate(p.grants)
+            ),
+            github=normalise_login(p.github) if p.github else None,
+            github_id=p.github_id,
+            previous_github_logins=tuple(normalise_login(x) for x in p.previous_github_logins),
+            recovery_email=normalise_email(p.recovery_email) if p.recovery_email else None,
+            department=p.department,
+            title=p.title,
+            source=ref(parsed),
+        )
+    return DesiredState(
+        organization=organization,
+        roles=role_values,
+        people=dict(sorted(people.items())),
+        commit=commit,
+    )
+
+
+def _identity(system: str, identity: str) -> str:
+    return normalise_login(identity) if system == "github" else normalise_email(identity)
