@@ -243,15 +243,27 @@ def resolve_root(gw: GitHubWorld, rate: dict[str, Any]) -> dict[str, Any]:
             "requiresTwoFactorAuthentication": bool(org.get("two_factor_requirement_enabled")),
             "membersWithRole": members_with_role,
             "teams": teams,
+            "team": lambda info, slug: next(
+                (team_node(t) for t in gh["teams"] if t["slug"] == slug.lower()), None
+            ),
         }
+
+    def member_text(login: str) -> str:
+        """What Team.members(query:) searches: login and name (schema: "the search string
+        to look for")."""
+        u = gw.user(login)
+        return f"{u['login']} {u.get('name') or ''}".lower()
 
     def team_node(team: dict[str, Any]) -> dict[str, Any]:
         def members(info: Any, **args: Any) -> dict[str, Any]:
             # Child teams are not emulated, so IMMEDIATE, CHILD_TEAM-free ALL are the same.
+            needle = (args.get("query") or "").lower()
             chosen = [
-                m for m in team["members"]
-                if args.get("role") is None or m["role"].upper() == args["role"]
-            ]  # fmt: skip
+                m
+                for m in team["members"]
+                if (args.get("role") is None or m["role"].upper() == args["role"])
+                and (not needle or needle in member_text(m["login"]))
+            ]
             return connection(
                 chosen,
                 args,

@@ -1,0 +1,699 @@
+"""The GitHub provider: reads an organisation's members, teams, invitations and outside
+collaborators through PyGithub and applies GitHub actions; used by the executor and the CLI.
+
+Reads follow DESIGN 5b: members (with role and 2FA) and teams (with members and roles) come
+from one paginated GraphQL query family (100 per connection, ~1 point a page); invitations,
+failed invitations and outside collaborators from REST with Link pagination; org settings
+from REST with an ETag, so an unchanged nightly read is a 304 that costs no rate limit.
+PyGithub's own retry and throttle are off: `providers.retrying` is the one retry policy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from github import Auth, Github, GithubException, RateLimitExceededException
+from github.Requester import Requester
+
+from reconciler.errors import (
+    ConflictError,
+    PermanentProviderError,
+    ProviderError,
+    TemporaryProviderError,
+)
+from reconciler.model import (
+    Account,
+    Action,
+    ActionKind,
+    DesiredState,
+    GitHubOrgSettings,
+    Grant,
+    GrantKind,
+    Invitation,
+    Person,
+    ReadStatus,
+    SnapshotPart,
+    System,
+    normalise_email,
+    normalise_login,
+)
+from reconciler.providers.base import ActionResult
+from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
+
+T = TypeVar("T")
+
+PAGE = 100  # REST per_page and GraphQL first: both APIs' maximum (docs: "per_page max 100")
+SECONDARY_DEFAULT_WAIT = 60.0  # docs: no retry-after on a secondary limit -> wait >= 60 s
+
+MEMBERS_QUERY = """
+query($org: String!, $after: String) {
+  organization(login: $org) {
+    databaseId
+    requiresTwoFactorAuthentication
+    membersWithRole(first: 100, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { role hasTwoFactorEnabled node { login databaseId name } }
+    }
+  }
+  rateLimit { cost remaining resetAt limit used }
+}"""
+TEAMS_QUERY = """
+query($org: String!, $after: String) {
+  organization(login: $org) {
+    teams(first: 100, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        slug databaseId name
+        members(first: 100, membership: IMMEDIATE) {
+          pageInfo { hasNextPage endCursor }
+          edges { role node { login databaseId } }
+        }
+      }
+    }
+  }
+  rateLimit { cost remaining resetAt limit used }
+}"""
+TEAM_MEMBERS_QUERY = """
+query($org: String!, $slug: String!, $after: String) {
+  organization(login: $org) {
+    team(slug: $slug) {
+      members(first: 100, after: $after, membership: IMMEDIATE) {
+        pageInfo { hasNextPage endCursor }
+        edges { role node { login databaseId } }
+      }
+    }
+  }
+  rateLimit { cost remaining resetAt limit used }
+}"""
+# Reverse look-up for one login (read_person): `userLogins` keeps only that person's teams,
+# `query` narrows each team's members to them; 1 + 100 connection requests = 1 point.
+PERSON_TEAMS_QUERY = """
+query($org: String!, $login: String!, $logins: [String!], $after: String) {
+  organization(login: $org) {
+    teams(first: 100, after: $after, userLogins: $logins) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        slug
+        members(first: 10, query: $login, membership: IMMEDIATE) {
+          edges { role node { login databaseId } }
+        }
+      }
+    }
+  }
+  rateLimit { cost remaining resetAt limit used }
+}"""
+GRAPHQL_QUERIES = (MEMBERS_QUERY, TEAMS_QUERY, TEAM_MEMBERS_QUERY, PERSON_TEAMS_QUERY)
+
+
+@dataclass
+class _Counter:
+    api_calls: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class GitHubProvider:
+    """Reads and writes one GitHub organisation. Construct with explicit parameters, or with
+    `from_sandbox` / `from_settings`. Credentials live only inside PyGithub's auth object and
+    are never logged or put into errors."""
+
+    system = System.GITHUB
+
+    def __init__(
+        self,
+        *,
+        org: str,
+        base_url: str,
+        auth: Auth.Auth | None,
+        retry_policy: RetryPolicy = DEFAULT_POLICY,
+        timeout: float = 30.0,
+    ) -> None:
+        self.org = normalise_login(org)
+        self.policy = retry_policy
+        self.client = Github(
+            base_url=base_url,
+            auth=auth,
+            per_page=PAGE,
+            timeout=int(timeout),
+            # The library's retry and throttle would hide Retry-After from our policy and
+            # sleep 0.25 s / 1 s per call (research/client_libs.md section 2).
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            lazy=True,
+        )
+        self.requester: Requester = self.client.requester
+        # url -> (etag, payload): conditional GETs for data that rarely changes.
+        self._etags: dict[str, tuple[str, Any]] = {}
+
+    @classmethod
+    def from_sandbox(
+        cls, base_url: str, org: str, retry_policy: RetryPolicy = DEFAULT_POLICY
+    ) -> GitHubProvider:
+        return cls(
+            org=org,
+            base_url=base_url.rstrip("/"),
+            auth=Auth.Token("sandbox-token"),
+            retry_policy=retry_policy,
+            timeout=10.0,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        org: str,
+        read_secret: Callable[[str], str] | None = None,
+        retry_policy: RetryPolicy = DEFAULT_POLICY,
+    ) -> GitHubProvider:
+        """A GitHub App installation is preferred (short-lived tokens, policy 第4.1条: the
+        private key comes from Secret Manager through `read_secret`); a token is allowed."""
+        base_url = settings.sandbox_url or settings.github_api_url
+        auth: Auth.Auth
+        if settings.github_app_id and settings.github_installation_id:
+            if not settings.github_private_key_secret or read_secret is None:
+                raise PermanentProviderError(
+                    "GitHub App configured without a private key: set "
+                    "RECONCILER_GITHUB_PRIVATE_KEY_SECRET and pass a Secret Manager reader"
+                )
+            key = read_secret(settings.github_private_key_secret)
+            auth = Auth.AppAuth(settings.github_app_id, key).get_installation_auth(
+                settings.github_installation_id
+            )
+        elif settings.github_token is not None:
+            auth = Auth.Token(settings.github_token.get_secret_value())
+        else:
+            raise PermanentProviderError(
+                "no GitHub credentials: configure a GitHub App or RECONCILER_GITHUB_TOKEN"
+            )
+        return cls(org=org, base_url=base_url, auth=auth, retry_policy=retry_policy)
+
+    # -- calls -----------------------------------------------------------------------------
+    def _call(self, fn: Callable[[], T], counter: _Counter | None = None) -> T:
+        def attempt() -> T:
+            if counter is not None:
+                counter.api_calls += 1
+            try:
+                return fn()
+            except GithubException as exc:
+                raise translate_github_error(exc) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise TemporaryProviderError(
+                    f"GitHub connection failed: {type(exc).__name__}"
+                ) from None
+
+        return call_with_retry(attempt, self.policy)
+
+    def _rest(
+        self,
+        verb: str,
+        path: str,
+        *,
+        parameters: dict[str, Any] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        counter: _Counter | None = None,
+    ) -> tuple[dict[str, Any], Any]:
+        return self._call(
+            lambda: self.requester.requestJsonAndCheck(
+                verb, path, parameters=parameters, headers=headers, input=body
+            ),
+            counter,
+        )
+
+    def _rest_pages(self, path: str, counter: _Counter) -> list[dict[str, Any]]:
+        """Every page of a REST list, following `Link: rel="next"` as GitHub gives it."""
+        items: list[dict[str, Any]] = []
+        url: str | None = path
+        parameters: dict[str, Any] | None = {"per_page": PAGE}
+        while url is not None:
+            headers, data = self._rest("GET", url, parameters=parameters, counter=counter)
+            items.extend(data or [])
+            url, parameters = next_link(headers.get("link", "")), None
+        return items
+
+    def _graphql(self, query: str, variables: dict[str, Any], counter: _Counter) -> Any:
+        _, data = self._call(lambda: self.requester.graphql_query(query, variables), counter)
+        return data["data"]
+
+    # -- read ------------------------------------------------------------------------------
+    def read(self, desired: DesiredState) -> SnapshotPart:
+        """Everything in the org. A sub-read that fails after retries marks the part
+        incomplete with a plain reason; what was read before the failure is kept, and the
+        planner makes no removals in an incomplete system (DESIGN 6.2)."""
+        counter = _Counter()
+        settings = self._sub_read("organisation settings", self._read_settings, counter)
+        accounts: dict[str, Account] = {}
+        grants: list[Grant] = []
+        members_ok = self._sub_read(
+            "members", lambda c: self._read_members(c, accounts, grants), counter
+        )
+        if members_ok is not None:
+            if not members_ok:
+                counter.problems.append(
+                    "members: the member list came back empty (an organisation always has an "
+                    "owner): treating the read as incomplete"
+                )
+            elif not any(a.is_admin for a in accounts.values()):
+                counter.problems.append(
+                    "members: no organisation owner in the member list (roles hidden from "
+                    "these credentials?): treating the read as incomplete"
+                )
+        self._sub_read("teams", lambda c: self._read_teams(c, grants), counter)
+        invitations: list[Invitation] = []
+        for kind, path in (
+            ("invitations", f"/orgs/{self.org}/invitations"),
+            ("failed invitations", f"/orgs/{self.org}/failed_invitations"),
+        ):
+            self._sub_read(kind, self._invitations_reader(path, invitations), counter)
+        self._sub_read(
+            "outside collaborators",
+            lambda c: self._read_outside(c, accounts, grants),
+            counter,
+        )
+        return SnapshotPart(
+            system=System.GITHUB,
+            status=ReadStatus(
+                system=System.GITHUB,
+                complete=not counter.problems,
+                problems=tuple(counter.problems),
+                api_calls=counter.api_calls,
+                round_trips=counter.api_calls,
+            ),
+            accounts=tuple(sorted(accounts.values(), key=lambda a: a.name)),
+            grants=tuple(sorted(set(grants))),
+            invitations=tuple(sorted(invitations, key=lambda i: i.id)),
+            github_org=settings,
+        )
+
+    def _sub_read(self, what: str, fn: Callable[[_Counter], T], counter: _Counter) -> T | None:
+        try:
+            return fn(counter)
+        except ProviderError as exc:
+            counter.problems.append(f"{what}: {exc}")
+            return None
+
+    def _read_settings(self, counter: _Counter) -> GitHubOrgSettings:
+        org = self._get_cached(f"/orgs/{self.org}", counter)
+        return GitHubOrgSettings(
+            org=normalise_login(org["login"]),
+            id=int(org["id"]),
+            two_factor_required=bool(org.get("two_factor_requirement_enabled")),
+        )
+
+    def _get_cached(self, path: str, counter: _Counter) -> Any:
+        """GET with If-None-Match: a 304 is free of rate limit (GitHub REST best practices,
+        "use conditional requests if appropriate")."""
+        cached = self._etags.get(path)
+        headers = {"If-None-Match": cached[0]} if cached else None
+        response_headers, data = self._rest("GET", path, headers=headers, counter=counter)
+        if data is None and cached is not None:  # 304 Not Modified: no body
+            return cached[1]
+        etag = response_headers.get("etag")
+        if etag:
+            self._etags[path] = (etag, data)
+        return data
+
+    def _read_members(
+        self, counter: _Counter, accounts: dict[str, Account], grants: list[Grant]
+    ) -> int:
+        after: str | None = None
+        count = 0
+        while True:
+            data = self._graphql(MEMBERS_QUERY, {"org": self.org, "after": after}, counter)
+            conn = data["organization"]["membersWithRole"]
+            for edge in conn["edges"]:
+                node = edge["node"]
+                login = normalise_login(node["login"])
+                admin = edge["role"] == "ADMIN"
+                accounts[login] = Account(
+                    system=System.GITHUB,
+                    id=str(node["databaseId"]),
+                    name=login,
+                    display_name=node.get("name") or "",
+                    is_admin=admin,
+                    # null when the reader is not an owner (schema: hasTwoFactorEnabled)
+                    two_factor_enrolled=edge.get("hasTwoFactorEnabled"),
+                )
+                grants.append(
+                    Grant(GrantKind.GITHUB_ORG, self.org, login, "admin" if admin else "member")
+                )
+                count += 1
+            if not conn["pageInfo"]["hasNextPage"]:
+                return count
+            after = conn["pageInfo"]["endCursor"]
+
+    def _read_teams(self, counter: _Counter, grants: list[Grant]) -> None:
+        after: str | None = None
+        while True:
+            data = self._graphql(TEAMS_QUERY, {"org": self.org, "after": after}, counter)
+            conn = data["organization"]["teams"]
+            for team in conn["nodes"]:
+                members = team["members"]
+                edges = list(members["edges"])
+                cursor = members["pageInfo"]["endCursor"]
+                more = members["pageInfo"]["hasNextPage"]
+                while more:  # teams over 100 members: page that team alone
+                    page = self._graphql(
+                        TEAM_MEMBERS_QUERY,
+                        {"org": self.org, "slug": team["slug"], "after": cursor},
+                        counter,
+                    )["organization"]["team"]["members"]
+                    edges.extend(page["edges"])
+                    cursor = page["pageInfo"]["endCursor"]
+                    more = page["pageInfo"]["hasNextPage"]
+                target = f"{self.org}/{team['slug']}"
+                grants.extend(
+                    Grant(
+                        GrantKind.GITHUB_TEAM,
+                        target,
+                        normalise_login(e["node"]["login"]),
+                        e["role"].lower(),
+                    )
+                    for e in edges
+                )
+            if not conn["pageInfo"]["hasNextPage"]:
+                return
+            after = conn["pageInfo"]["endCursor"]
+
+    def _read_outside(
+        self, counter: _Counter, accounts: dict[str, Account], grants: list[Grant]
+    ) -> None:
+        for user in self._rest_pages(f"/orgs/{self.org}/outside_collaborators", counter):
+            login = normalise_login(user["login"])
+            accounts.setdefault(
+                login, Account(system=System.GITHUB, id=str(user["id"]), name=login)
+            )
+            grants.append(Grant(GrantKind.GITHUB_COLLABORATOR, self.org, login, "outside"))
+
+    def _invitations_reader(
+        self,
+        path: str,
+        out: list[Invitation],
+        keep: Callable[[Invitation], bool] = lambda inv: True,
+    ) -> Callable[[_Counter], None]:
+        def read(counter: _Counter) -> None:
+            out.extend(
+                inv
+                for inv in (self._invitation(raw) for raw in self._rest_pages(path, counter))
+                if keep(inv)
+            )
+
+        return read
+
+    def _invitation(self, raw: dict[str, Any]) -> Invitation:
+        inviter = raw.get("inviter") or {}
+        return Invitation(
+            id=int(raw["id"]),
+            org=self.org,
+            login=normalise_login(raw["login"]) if raw.get("login") else None,
+            email=normalise_email(raw["email"]) if raw.get("email") else None,
+            role=raw["role"],
+            created_at=parse_time(raw["created_at"]),
+            failed_at=parse_time(raw["failed_at"]) if raw.get("failed_at") else None,
+            failed_reason=raw.get("failed_reason"),
+            inviter=normalise_login(inviter["login"]) if inviter.get("login") else None,
+        )
+
+    # -- read_person -----------------------------------------------------------------------
+    def read_person(self, person: Person) -> SnapshotPart:
+        """Reverse look-ups for one person. Cost: 1-2 user GETs, 1 membership GET, 1 GraphQL
+        page of their teams, plus ceil(n/100) GETs each for invitations, failed invitations
+        and outside collaborators (GitHub has no per-user look-up for those lists)."""
+        counter = _Counter()
+        accounts: list[Account] = []
+        grants: list[Grant] = []
+        invitations: list[Invitation] = []
+        login = self._sub_read("user", lambda c: self._resolve_login(person, c, accounts), counter)
+        if login:
+            self._sub_read(
+                "membership", lambda c: self._person_membership(login, c, grants), counter
+            )
+            self._sub_read("teams", lambda c: self._person_teams(login, c, grants), counter)
+            self._sub_read(
+                "outside collaborators",
+                lambda c: grants.extend(
+                    Grant(GrantKind.GITHUB_COLLABORATOR, self.org, login, "outside")
+                    for u in self._rest_pages(f"/orgs/{self.org}/outside_collaborators", c)
+                    if normalise_login(u["login"]) == login
+                ),
+                counter,
+            )
+        logins = {x for x in (login, person.github, *person.previous_github_logins) if x}
+        for kind, path in (
+            ("invitations", f"/orgs/{self.org}/invitations"),
+            ("failed invitations", f"/orgs/{self.org}/failed_invitations"),
+        ):
+            self._sub_read(
+                kind,
+                self._invitations_reader(
+                    path,
+                    invitations,
+                    lambda inv: inv.login in logins or (inv.email or None) == person.email,
+                ),
+                counter,
+            )
+        return SnapshotPart(
+            system=System.GITHUB,
+            status=ReadStatus(
+                system=System.GITHUB,
+                complete=not counter.problems,
+                problems=tuple(counter.problems),
+                api_calls=counter.api_calls,
+                round_trips=counter.api_calls,
+            ),
+            accounts=tuple(accounts),
+            grants=tuple(sorted(set(grants))),
+            invitations=tuple(sorted(invitations, key=lambda i: i.id)),
+        )
+
+    def _resolve_login(
+        self, person: Person, counter: _Counter, accounts: list[Account]
+    ) -> str | None:
+        """The person's current login. The numeric id survives renames, so when it is known
+        the login is looked up by id (GET /user/{id}); a renamed account is still found."""
+        try:
+            if person.github_id is not None:
+                _, user = self._rest("GET", f"/user/{person.github_id}", counter=counter)
+            elif person.github:
+                _, user = self._rest("GET", f"/users/{quote(person.github)}", counter=counter)
+            else:
+                return None
+        except PermanentProviderError as exc:
+            if exc.status == 404:
+                return None  # no such account (deleted): nothing to remove
+            raise
+        login = normalise_login(user["login"])
+        accounts.append(
+            Account(
+                system=System.GITHUB,
+                id=str(user["id"]),
+                name=login,
+                display_name=user.get("name") or "",
+                aliases=tuple(
+                    x for x in (person.github, *person.previous_github_logins) if x and x != login
+                ),
+            )
+        )
+        return login
+
+    def _person_membership(self, login: str, counter: _Counter, grants: list[Grant]) -> None:
+        membership = self._membership(login, counter)
+        if membership is not None and membership["state"] == "active":
+            grants.append(Grant(GrantKind.GITHUB_ORG, self.org, login, membership["role"]))
+
+    def _person_teams(self, login: str, counter: _Counter, grants: list[Grant]) -> None:
+        after: str | None = None
+        while True:
+            variables = {"org": self.org, "login": login, "logins": [login], "after": after}
+            conn = self._graphql(PERSON_TEAMS_QUERY, variables, counter)["organization"]["teams"]
+            for team in conn["nodes"]:
+                for edge in team["members"]["edges"]:
+                    if normalise_login(edge["node"]["login"]) == login:
+                        grants.append(
+                            Grant(
+                                GrantKind.GITHUB_TEAM,
+                                f"{self.org}/{team['slug']}",
+                                login,
+                                edge["role"].lower(),
+                            )
+                        )
+            if not conn["pageInfo"]["hasNextPage"]:
+                return
+            after = conn["pageInfo"]["endCursor"]
+
+    def _membership(self, login: str, counter: _Counter | None = None) -> dict[str, Any] | None:
+        try:
+            _, data = self._rest(
+                "GET", f"/orgs/{self.org}/memberships/{quote(login)}", counter=counter
+            )
+        except PermanentProviderError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        result: dict[str, Any] = data
+        return result
+
+    # -- apply -----------------------------------------------------------------------------
+    def apply(self, action: Action) -> ActionResult:
+        """Apply one GitHub action; a no-op when its effect already holds (changed=False)."""
+        handlers: dict[ActionKind, Callable[[Action], tuple[bool, str]]] = {
+            ActionKind.INVITE_ORG_MEMBER: self._set_org_role,
+            ActionKind.CHANGE_ORG_ROLE: self._set_org_role,
+            ActionKind.REMOVE_ORG_MEMBER: self._remove_org_member,
+            ActionKind.CANCEL_INVITATION: self._cancel_invitation,
+            ActionKind.ADD_TEAM_MEMBER: self._set_team_role,
+            ActionKind.CHANGE_TEAM_ROLE: self._set_team_role,
+            ActionKind.REMOVE_TEAM_MEMBER: self._remove_team_member,
+            ActionKind.REMOVE_OUTSIDE_COLLABORATOR: self._remove_outside_collaborator,
+        }
+        handler = handlers.get(action.kind)
+        if handler is None or action.system is not System.GITHUB:
+            raise PermanentProviderError(f"the GitHub provider cannot apply {action.kind.value}")
+        changed, message = handler(action)
+        return ActionResult(action_id=action.id, ok=True, changed=changed, message=message)
+
+    def _org_of(self, action: Action) -> str:
+        org = normalise_login(action.target.split("/", 1)[0])
+        if org != self.org:
+            raise PermanentProviderError(f"action for org {org!r}, provider serves {self.org!r}")
+        return org
+
+    def _set_org_role(self, action: Action) -> tuple[bool, str]:
+        org, login, role = self._org_of(action), action.principal, action.role or "member"
+        current = self._membership(login)
+        if current is not None and current["role"] == role:
+            return False, f"{login} already {current['state']} in {org} as {role}"
+        # PUT invites a non-member (state "pending" until accepted) or changes the role of a
+        # member (docs: "Set organization membership for a user").
+        _, data = self._rest("PUT", f"/orgs/{org}/memberships/{quote(login)}", body={"role": role})
+        return True, f"{login} {data['state']} in {org} as {role}"
+
+    def _remove_org_member(self, action: Action) -> tuple[bool, str]:
+        org, login = self._org_of(action), action.principal
+        # DELETE memberships removes a member or cancels their pending invitation (docs:
+        # "Remove organization membership for a user"); 404 means neither exists.
+        return self._delete(f"/orgs/{org}/memberships/{quote(login)}", f"{login} from {org}")
+
+    def _cancel_invitation(self, action: Action) -> tuple[bool, str]:
+        org = self._org_of(action)
+        invitation_id = action.param("invitation_id")
+        if not invitation_id.isdigit():
+            raise PermanentProviderError("cancel_invitation needs a numeric invitation_id param")
+        return self._delete(
+            f"/orgs/{org}/invitations/{invitation_id}", f"invitation {invitation_id} in {org}"
+        )
+
+    def _team_path(self, action: Action) -> str:
+        org = self._org_of(action)
+        slug = action.target.split("/", 1)[1] if "/" in action.target else ""
+        if not slug:
+            raise PermanentProviderError(f"team target must be org/slug, got {action.target!r}")
+        return f"/orgs/{org}/teams/{quote(slug)}/memberships/{quote(action.principal)}"
+
+    def _set_team_role(self, action: Action) -> tuple[bool, str]:
+        path, role = self._team_path(action), action.role or "member"
+        try:
+            _, current = self._rest("GET", path)
+        except PermanentProviderError as exc:
+            if exc.status != 404:
+                raise
+            current = None
+        if current is not None and current["role"] == role and current["state"] == "active":
+            return False, f"{action.principal} already {role} of {action.target}"
+        self._rest("PUT", path, body={"role": role})
+        return True, f"{action.principal} {role} of {action.target}"
+
+    def _remove_team_member(self, action: Action) -> tuple[bool, str]:
+        return self._delete(self._team_path(action), f"{action.principal} from {action.target}")
+
+    def _remove_outside_collaborator(self, action: Action) -> tuple[bool, str]:
+        org, login = self._org_of(action), normalise_login(action.principal)
+        # DELETE answers 204 whether or not the user collaborates, so the list is read first
+        # to report `changed` truthfully (ceil(n/100) GETs; removals here are rare).
+        present = any(
+            normalise_login(u["login"]) == login
+            for u in self._rest_pages(f"/orgs/{org}/outside_collaborators", _Counter())
+        )
+        if not present:
+            return False, f"{login} is not an outside collaborator of {org}"
+        self._rest("DELETE", f"/orgs/{org}/outside_collaborators/{quote(login)}")
+        return True, f"removed outside collaborator {login} from {org}"
+
+    def _delete(self, path: str, what: str) -> tuple[bool, str]:
+        try:
+            self._rest("DELETE", path)
+        except PermanentProviderError as exc:
+            if exc.status == 404:
+                return False, f"already gone: {what}"
+            raise
+        return True, f"removed {what}"
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def translate_github_error(exc: GithubException) -> ProviderError:
+    """PyGithub's exception -> the project's hierarchy, with the server's wait hint.
+
+    GitHub signals limits with 403 or 429 (docs "Rate limits for the REST API"): with
+    `x-ratelimit-remaining: 0` wait until `x-ratelimit-reset`; otherwise honour `retry-after`,
+    and without it wait at least a minute. A GraphQL budget overrun is a 200 whose error has
+    type RATE_LIMITED (PyGithub raises it as a 400).
+    """
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    data = exc.data if isinstance(exc.data, dict) else {}
+    message = str(data.get("message") or "")
+    graphql_types = {e.get("type") for e in data.get("errors") or () if isinstance(e, dict)}
+    status = exc.status
+    limited = (
+        isinstance(exc, RateLimitExceededException)
+        or status == 429
+        or "RATE_LIMITED" in graphql_types
+        or (status == 403 and headers.get("x-ratelimit-remaining") == "0")
+    )
+    if limited:
+        return TemporaryProviderError(
+            f"GitHub rate limit ({status}): {message or 'RATE_LIMITED'}",
+            status=status,
+            retry_after=rate_limit_wait(headers),
+        )
+    if status >= 500:
+        return TemporaryProviderError(f"GitHub server error {status}", status=status)
+    if status == 409:
+        return ConflictError(f"GitHub conflict: {message}", status=status)
+    if graphql_types or data.get("errors"):
+        detail = "; ".join(str(e.get("message")) for e in data.get("errors") or ())
+        return PermanentProviderError(f"GitHub GraphQL error: {detail}", status=status)
+    return PermanentProviderError(f"GitHub answered {status}: {message}", status=status)
+
+
+def rate_limit_wait(headers: dict[str, str], now: float | None = None) -> float:
+    if "retry-after" in headers:
+        try:
+            return float(headers["retry-after"])
+        except ValueError:
+            pass
+    if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+        now = time.time() if now is None else now
+        return max(float(headers["x-ratelimit-reset"]) - now, 0.0) + 1.0
+    return SECONDARY_DEFAULT_WAIT
+
+
+def next_link(link_header: str) -> str | None:
+    """The rel="next" URL of an RFC 8288 Link header, as GitHub sends it."""
+    for part in link_header.split(","):
+        section = part.split(";")
+        if len(section) >= 2 and section[1].strip() == 'rel="next"':
+            return section[0].strip().strip("<>")
+    return None
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
