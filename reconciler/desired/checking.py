@@ -152,13 +152,15 @@ def _check_organization(
             errors.at(
                 parsed,
                 path,
-                f"malformed GCP resource '{res.resource}' (expected projects/ID, folders/NUMBER or organizations/NUMBER)",
+                f"malformed GCP resource '{res.resource}' (expected projects/ID, folders/NUMBER "
+                "or organizations/NUMBER)",
             )
         if res.resource in seen:
             errors.at(
                 parsed,
                 path,
-                f"resource '{res.resource}' is listed twice (first as resources[{seen[res.resource]}])",
+                f"resource '{res.resource}' is listed twice (first as "
+                f"resources[{seen[res.resource]}])",
             )
         seen.setdefault(res.resource, i)
     for i, acct in enumerate(org.protected_accounts):
@@ -176,7 +178,8 @@ def _check_organization(
             errors.at(
                 parsed,
                 base,
-                f"non-human account '{nh.id}' has no owner: every service account or bot is owned by a person (policy 第5.1条)",
+                f"non-human account '{nh.id}' has no owner: every service account or bot is owned "
+                "by a person (policy 第5.1条)",
             )
         elif people is not None and nh.owner not in people:
             errors.at(
@@ -212,7 +215,8 @@ def _check_roles(
             errors.at(
                 parsed,
                 (name, "github", "org_role"),
-                "GitHub organisation owners are privileged: mark the role 'privileged: true' (policy 第10.2条)",
+                "GitHub organisation owners are privileged: mark the role 'privileged: true' "
+                "(policy 第10.2条)",
             )
         if org is not None:
             if role.github and org.systems.github is None:
@@ -225,7 +229,8 @@ def _check_roles(
                 errors.at(
                     parsed,
                     (name,),
-                    "the role grants Google Workspace access but organization.yaml has no systems.google",
+                    "the role grants Google Workspace access but organization.yaml has no "
+                    "systems.google",
                 )
         for i, group in enumerate(role.google_groups):
             if domains is not None and _domain(group.group) not in domains:
@@ -240,25 +245,29 @@ def _check_roles(
                 errors.at(
                     parsed,
                     (*base, "role"),
-                    f"malformed GCP role '{gcp.role}' (expected roles/NAME, projects/ID/roles/NAME or organizations/NUMBER/roles/NAME)",
+                    f"malformed GCP role '{gcp.role}' (expected roles/NAME, "
+                    "projects/ID/roles/NAME or organizations/NUMBER/roles/NAME)",
                 )
             elif gcp.role in PRIVILEGED_GCP_ROLES and not role.privileged:
                 errors.at(
                     parsed,
                     (*base, "role"),
-                    f"'{gcp.role}' can grant access to others: mark the role 'privileged: true' (policy 第10.2条)",
+                    f"'{gcp.role}' can grant access to others: mark the role 'privileged: true' "
+                    "(policy 第10.2条)",
                 )
             if not GCP_RESOURCE.match(gcp.resource):
                 errors.at(
                     parsed,
                     (*base, "resource"),
-                    f"malformed GCP resource '{gcp.resource}' (expected projects/ID, folders/NUMBER or organizations/NUMBER)",
+                    f"malformed GCP resource '{gcp.resource}' (expected projects/ID, "
+                    "folders/NUMBER or organizations/NUMBER)",
                 )
             elif org is not None and gcp.resource not in in_scope:
                 errors.at(
                     parsed,
                     (*base, "resource"),
-                    f"resource '{gcp.resource}' is not in organization.yaml systems.gcp.resources{suggest(gcp.resource, sorted(in_scope))}",
+                    f"resource '{gcp.resource}' is not in organization.yaml "
+                    f"systems.gcp.resources{suggest(gcp.resource, sorted(in_scope))}",
                 )
 
 
@@ -277,7 +286,8 @@ def _check_people(
             errors.at(
                 parsed,
                 ("id",),
-                f"id '{person.id}' does not match the file name '{file_name}' (name the file people/{person.id}.yaml)",
+                f"id '{person.id}' does not match the file name '{file_name}' (name the file "
+                f"people/{person.id}.yaml)",
             )
         unique: list[tuple[str, str, Path]] = [
             ("id", person.id, ("id",)),
@@ -300,7 +310,8 @@ def _check_people(
             errors.at(
                 parsed,
                 ("email",),
-                f"'{person.email}' is not in the organisation's domains ({', '.join(sorted(domains))}): the primary email is the Workspace account",
+                f"'{person.email}' is not in the organisation's domains "
+                f"({', '.join(sorted(domains))}): the primary email is the Workspace account",
             )
         if (
             person.recovery_email
@@ -339,7 +350,8 @@ def _check_employment(parsed: ParsedFile, person: PersonFile, errors: Errors) ->
             errors.at(
                 parsed,
                 ("employment", "nda"),
-                f"the NDA ({job.nda}) must be signed before work starts ({job.start}) (policy 第6.1条)",
+                f"the NDA ({job.nda}) must be signed before work starts ({job.start}) (policy "
+                "第6.1条)",
             )
 
 
@@ -362,7 +374,8 @@ def _check_person_roles(
             errors.at(
                 parsed,
                 ("roles", i),
-                f"role '{name}' is privileged: only the security officer may hold it; anyone else needs an approved, time-boxed grant (policy 第10.2条)",
+                f"role '{name}' is privileged: only the security officer may hold it; anyone else "
+                "needs an approved, time-boxed grant (policy 第10.2条)",
             )
     for i, grant in enumerate(person.grants):
         base: Path = ("grants", i)
@@ -377,13 +390,15 @@ def _check_person_roles(
             errors.at(
                 parsed,
                 base,
-                "the grant has no approver: extra access needs the security officer's approval ('approved_by', policy 第5.2条1)",
+                "the grant has no approver: extra access needs the security officer's approval "
+                "('approved_by', policy 第5.2条1)",
             )
         elif officer is not None and grant.approved_by != officer:
             errors.at(
                 parsed,
                 (*base, "approved_by"),
-                f"'{grant.approved_by}' is not the security officer ({officer}): only the security officer approves access (policy 第5.2条1)",
+                f"'{grant.approved_by}' is not the security officer ({officer}): only the "
+                "security officer approves access (policy 第5.2条1)",
             )
         if (
             role is not None
@@ -394,7 +409,8 @@ def _check_person_roles(
             errors.at(
                 parsed,
                 base,
-                f"role '{grant.role}' is privileged: the grant must be time-boxed ('expires: YYYY-MM-DD', policy 第10.2条)",
+                f"role '{grant.role}' is privileged: the grant must be time-boxed ('expires: "
+                "YYYY-MM-DD', policy 第10.2条)",
             )
         if grant.expires and grant.approved_on and grant.expires < grant.approved_on:
             errors.at(

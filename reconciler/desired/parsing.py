@@ -60,7 +60,7 @@ class ParsedFile:
             path = path[:-1]
 
 
-class ParseFailed(Exception):  # noqa: N818 - internal signal, never leaves `loading`
+class ParseFailed(Exception):
     def __init__(self, errors: list[DesiredStateError]) -> None:
         super().__init__(errors[0].message if errors else "parse failed")
         self.errors = errors
