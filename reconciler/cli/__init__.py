@@ -15,7 +15,10 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from reconciler.cli import commands_sandbox  # noqa: F401
+    from reconciler.cli import (
+        commands_audit,  # noqa: F401
+        commands_sandbox,  # noqa: F401
+    )
 
 
 def main() -> None:

@@ -1,0 +1,184 @@
+"""`reconciler audit verify|show|leavers|repair`: the auditors' view of the hash-chained audit log
+(reconciler/audit.py); registered on the CLI by `reconciler.cli._register_commands`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from reconciler.audit import (
+    AuditRecord,
+    RecordType,
+    find_unfinished_intents,
+    read_records,
+    repair_truncated_tail,
+    verify,
+)
+from reconciler.cli import app
+
+audit_app = typer.Typer(
+    help="Verify and read the append-only audit log (hash chain, runs, leavers).",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+PathArg = Annotated[
+    Path | None,
+    typer.Argument(help="The audit log (default: the state dir's audit.jsonl)."),
+]
+
+EXIT_TAMPERED = 1
+EXIT_TRUNCATED = 2  # a crash, not tampering: told apart so monitoring can page differently
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False, width=160)
+
+
+def _resolve(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    from reconciler.settings import load_settings
+
+    return load_settings().audit_log_path()
+
+
+@audit_app.command("verify")
+def verify_command(path: PathArg = None) -> None:
+    """Check every record's hash, the chain and the sequence; exit 1 naming the first bad
+    record if anything was edited, deleted, inserted or reordered."""
+    console = _console()
+    log_path = _resolve(path)
+    if not log_path.exists():
+        console.print(f"[red]{log_path}: no such audit log[/red]")
+        raise typer.Exit(EXIT_TAMPERED)
+    report = verify(log_path)
+    if report.tampered:
+        console.print(f"[bold red]{report.describe()}[/bold red]")
+        raise typer.Exit(EXIT_TAMPERED)
+    if report.truncated_tail is not None:
+        console.print(f"[yellow]{report.describe()}[/yellow]")
+        raise typer.Exit(EXIT_TRUNCATED)
+    console.print(f"[green]{report.describe()}[/green]")
+    if report.unfinished_intents:
+        console.print(
+            f"[yellow]{len(report.unfinished_intents)} intent(s) without a result (a run "
+            "stopped mid-action; its re-run converges): see `reconciler audit show`[/yellow]"
+        )
+
+
+@audit_app.command("repair")
+def repair_command(path: PathArg = None) -> None:
+    """Move an incomplete last line (left by a crash mid-write) aside so runs can resume.
+    Refuses if the rest of the log does not verify."""
+    console = _console()
+    result = repair_truncated_tail(_resolve(path))
+    console.print(result.message)
+    if not result.repaired and result.message.startswith("refused"):
+        raise typer.Exit(EXIT_TAMPERED)
+
+
+def _describe_action(action: Mapping[str, Any] | None) -> str:
+    if not action:
+        return ""
+    role = f" ({action['role']})" if action.get("role") else ""
+    who, where = action.get("principal", "?"), action.get("target", "?")
+    return f"{action.get('kind', '?')} {who} on {where}{role}"
+
+
+def _describe_result(record: AuditRecord) -> str:
+    result = record.result
+    if record.type == RecordType.RESULT and result is not None:
+        state = "ok" if result.get("ok") else "FAILED"
+        changed = ", changed" if result.get("changed") else ", no change"
+        message = f": {result['message']}" if result.get("message") else ""
+        return f"{state}{changed if result.get('ok') else ''}{message}"
+    if record.type in (RecordType.RUN_START, RecordType.RUN_END):
+        return ", ".join(f"{k}={v}" for k, v in sorted(record.details.items()))
+    if record.type == RecordType.OFFBOARDING_COMPLETE:
+        return f"last access removed {record.details.get('removed_at', '?')}"
+    return ""
+
+
+@audit_app.command("show")
+def show_command(
+    path: PathArg = None,
+    run: Annotated[str | None, typer.Option("--run", help="Only this run id.")] = None,
+    person: Annotated[str | None, typer.Option("--person", help="Only this person id.")] = None,
+) -> None:
+    """List records as a table; intents whose result is missing (a crashed run) are flagged."""
+    console = _console()
+    log_path = _resolve(path)
+    records = read_records(log_path)
+    report = verify(log_path)
+    if not report.ok:
+        console.print(f"[bold red]warning: {report.describe()}[/bold red]")
+    unfinished = {r.line for r in find_unfinished_intents(records)}
+    table = Table(title=f"audit log {log_path}", show_lines=False)
+    for column in ("seq", "time (UTC)", "type", "run", "actor", "person", "action", "result"):
+        table.add_column(column, overflow="fold")
+    shown = 0
+    for record in records:
+        if run is not None and record.run_id != run:
+            continue
+        if person is not None and record.person_id != person:
+            continue
+        result = _describe_result(record)
+        if record.line in unfinished:
+            result = "[bold yellow]NO RESULT: run stopped before this action finished[/]"
+        table.add_row(
+            str(record.seq),
+            str(record.data.get("ts", ""))[:19],
+            record.type,
+            record.run_id,
+            str(record.data.get("actor") or ""),
+            record.person_id or "",
+            _describe_action(record.action),
+            result,
+        )
+        shown += 1
+    console.print(table)
+    console.print(f"{shown} of {len(records)} records")
+
+
+@audit_app.command("leavers")
+def leavers_command(path: PathArg = None) -> None:
+    """For every leaver: last day, the offboarding deadline and when their last access was
+    removed (system time where the API gave one, policy 第14.3条): evidence for 第5.2条3."""
+    console = _console()
+    table = Table(title="leavers: last access removed vs last day (policy 第5.2条3)")
+    for column in ("person", "last day", "deadline", "last access removed", "clock", "same day"):
+        table.add_column(column)
+    count = 0
+    for record in read_records(_resolve(path)):
+        if record.type != RecordType.OFFBOARDING_COMPLETE:
+            continue
+        details = record.details
+        zone = ZoneInfo(str(details.get("timezone") or "UTC"))
+        removed = datetime.fromisoformat(str(details["removed_at"])).astimezone(zone)
+        last_day = date.fromisoformat(details["last_day"]) if details.get("last_day") else None
+        same_day = (
+            "n/a (no end date)"
+            if last_day is None
+            else "[green]yes[/]"
+            if removed.date() <= last_day
+            else f"[bold red]NO: {(removed.date() - last_day).days} day(s) late[/]"
+        )
+        table.add_row(
+            record.person_id or "?",
+            last_day.isoformat() if last_day else "",
+            str(details.get("access_ends_at") or ""),
+            removed.isoformat(timespec="seconds"),
+            str(details.get("removed_at_source", "")),
+            same_day,
+        )
+        count += 1
+    console.print(table)
+    console.print(f"{count} leaver(s)")
