@@ -1,0 +1,668 @@
+"""GCP IAM provider: reads IAM policies, service accounts and keys, and edits bindings with
+etag-guarded read-modify-write; used by the executor and the CLI through the Provider seam.
+
+Resource Manager v3 and Cloud Asset v1 go through google-api-python-client (REST), IAM Admin v1
+through google-cloud-iam (gRPC only: research/client_libs.md section 3). Every call runs under
+`retrying.call_with_retry` with the libraries' own retries switched off (`num_retries=0`,
+`retry=None`), so the project's one retry policy is the only one in force.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import google.auth
+import grpc
+import httplib2
+from google.api_core import exceptions as core_exceptions
+from google.auth.credentials import Credentials
+from google.cloud import iam_admin_v1
+from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.discovery import build_from_document
+from googleapiclient.discovery_cache import get_static_doc
+from googleapiclient.errors import HttpError
+
+from reconciler.errors import (
+    ConflictError,
+    PermanentProviderError,
+    ProviderError,
+    TemporaryProviderError,
+)
+from reconciler.model import (
+    Account,
+    AccountKind,
+    Action,
+    ActionKind,
+    AuditConfig,
+    Binding,
+    DesiredState,
+    Grant,
+    GrantKind,
+    IamPolicy,
+    Person,
+    ReadStatus,
+    ServiceAccount,
+    ServiceAccountKey,
+    SnapshotPart,
+    System,
+)
+from reconciler.providers.base import ActionResult
+from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
+from reconciler.settings import Settings
+
+T = TypeVar("T")
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+CRM_PREFIX = "//cloudresourcemanager.googleapis.com/"
+OWNER_ROLE = "roles/owner"
+
+# Anything that touches conditional role bindings must read and write policy version 3, or the
+# conditions are mangled or dropped (Policy.version docs; research/api_facts.md section 3).
+POLICY_VERSION = 3
+# ListServiceAccountsRequest.page_size maximum (IAM reference); searchAllIamPolicies caps at 500.
+SA_PAGE_SIZE = 100
+SEARCH_PAGE_SIZE = 500
+# Resource Manager v3 reads are limited to 10/s per consumer project (RM limits page): a few
+# concurrent reads keep a large scope fast without tripping the quota.
+DEFAULT_CONCURRENCY = 4
+# How many whole read-modify-write cycles one edit may take when other writers keep changing
+# the policy (409 ABORTED: "retry the whole read-modify-write with exponential backoff").
+DEFAULT_WRITE_ATTEMPTS = 5
+
+# google.api_core exceptions worth retrying (AIP-194: UNAVAILABLE, RESOURCE_EXHAUSTED and
+# DEADLINE_EXCEEDED are transient); everything else is permanent.
+_TEMPORARY_GRPC = (
+    core_exceptions.ServiceUnavailable,
+    core_exceptions.ResourceExhausted,
+    core_exceptions.DeadlineExceeded,
+)
+
+
+@dataclass
+class _Calls:
+    """API calls made during one read (every attempt counts: it is what quota sees)."""
+
+    count: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self) -> None:
+        with self.lock:
+            self.count += 1
+
+
+def translate_error(exc: BaseException, what: str) -> ProviderError:
+    """Map a client-library exception onto the project's error hierarchy (no secrets: the
+    messages carry the operation, the status and Google's own error message only)."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, HttpError):
+        status = int(exc.resp.status)
+        message = f"{what}: HTTP {status}: {_http_error_message(exc)}"
+        retry_after = _retry_after(exc.resp.get("retry-after"))
+        if status == 429 or status >= 500:
+            return TemporaryProviderError(message, status=status, retry_after=retry_after)
+        if status == 409:
+            return ConflictError(message, status=status)
+        return PermanentProviderError(message, status=status)
+    if isinstance(exc, _TEMPORARY_GRPC):
+        return TemporaryProviderError(
+            f"{what}: {exc.code}: {exc.message}",
+            status=_http_status(exc),
+            retry_after=_grpc_retry_after(exc),
+        )
+    if isinstance(exc, core_exceptions.Aborted):
+        return ConflictError(f"{what}: ABORTED: {exc.message}", status=409)
+    if isinstance(exc, core_exceptions.GoogleAPICallError):
+        return PermanentProviderError(
+            f"{what}: {exc.code}: {exc.message}", status=_http_status(exc)
+        )
+    if isinstance(exc, OSError | httplib2.HttpLib2Error):
+        # Dropped connections, resets and timeouts: the request may not have arrived.
+        return TemporaryProviderError(f"{what}: connection failed: {type(exc).__name__}")
+    return PermanentProviderError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _http_error_message(exc: HttpError) -> str:
+    try:
+        payload = json.loads(exc.content)
+        return str(payload["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return str(exc.reason or "")
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _http_status(exc: core_exceptions.GoogleAPICallError) -> int | None:
+    code = exc.code
+    return int(code) if isinstance(code, int) else None
+
+
+def _grpc_retry_after(exc: core_exceptions.GoogleAPICallError) -> float | None:
+    response = getattr(exc, "response", None)
+    trailing = getattr(response, "trailing_metadata", None)
+    if not callable(trailing):
+        return None
+    try:
+        metadata = trailing() or ()
+    except Exception:  # the call object may be gone; the hint is optional
+        return None
+    for key, value in metadata:
+        if key == "retry-after":
+            return _retry_after(str(value))
+    return None
+
+
+def normalise_member(member: str) -> str:
+    """IAM members compare case-insensitively for our purposes (emails are; the type prefixes
+    are fixed words), so grants carry the lower-cased API spelling."""
+    return member.strip().lower()
+
+
+def resource_from_asset_name(name: str) -> str:
+    """ "//cloudresourcemanager.googleapis.com/projects/p" -> "projects/p"; other asset types
+    (buckets, datasets...) keep their full resource name: they are outside the managed scope
+    but still access a leaver holds."""
+    return name.removeprefix(CRM_PREFIX) if name.startswith(CRM_PREFIX) else name
+
+
+class GcpIamProvider:
+    """Reads and edits GCP IAM: Resource Manager policies, service accounts and their keys."""
+
+    system = System.GCP
+
+    def __init__(
+        self,
+        *,
+        crm: Any,
+        asset: Any,
+        iam: iam_admin_v1.IAMClient,
+        http_factory: Callable[[], httplib2.Http],
+        organization: str | None = None,
+        retry: RetryPolicy = DEFAULT_POLICY,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+    ) -> None:
+        """crm / asset: discovery `Resource`s for cloudresourcemanager v3 and cloudasset v1;
+        iam: an IAMClient; http_factory: makes one (authorised) httplib2.Http per thread,
+        because httplib2 connections are not thread-safe; organization: the scope of
+        reverse look-ups ("organizations/123")."""
+        self._crm = crm
+        self._asset = asset
+        self._iam = iam
+        self._http_factory = http_factory
+        self._local = threading.local()
+        self.organization = organization
+        self.retry = retry
+        self.concurrency = max(1, concurrency)
+        self.write_attempts = max(1, write_attempts)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_sandbox(cls, info: dict[str, Any], **kwargs: Any) -> GcpIamProvider:
+        """From the sandbox's `GET /_sandbox/` answer: REST via the base URL, IAM via gRPC."""
+        base_url = str(info.get("google") or info["base_url"]).rstrip("/")
+        crm_doc = json.loads(get_static_doc("cloudresourcemanager", "v3"))
+        asset_doc = json.loads(get_static_doc("cloudasset", "v1"))
+        # Replacing rootUrl moves every method of the document (client_libs.md section 1).
+        crm_doc["rootUrl"] = asset_doc["rootUrl"] = base_url + "/"
+        channel = grpc.insecure_channel(str(info["iam_grpc"]))
+        kwargs.setdefault("organization", info.get("gcp_organization"))
+        return cls(
+            crm=build_from_document(crm_doc, http=httplib2.Http()),
+            asset=build_from_document(asset_doc, http=httplib2.Http()),
+            iam=iam_admin_v1.IAMClient(transport=IAMGrpcTransport(channel=channel)),
+            http_factory=lambda: httplib2.Http(timeout=30),
+            **kwargs,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, organization: str | None = None, **kwargs: Any
+    ) -> GcpIamProvider:
+        """Production: Application Default Credentials (workload identity on Cloud Run, no
+        key files, policy 第4.1条); the sandbox when `settings.sandbox_url` is set."""
+        if settings.sandbox_url:
+            import requests
+
+            info = requests.get(f"{settings.sandbox_url.rstrip('/')}/_sandbox/", timeout=10)
+            info.raise_for_status()
+            if organization:
+                kwargs["organization"] = organization
+            return cls.from_sandbox(info.json(), **kwargs)
+        credentials: Credentials
+        credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        crm_doc = json.loads(get_static_doc("cloudresourcemanager", "v3"))
+        asset_doc = json.loads(get_static_doc("cloudasset", "v1"))
+
+        def authorised_http() -> httplib2.Http:
+            return AuthorizedHttp(credentials, http=httplib2.Http(timeout=60))
+
+        return cls(
+            crm=build_from_document(crm_doc, http=authorised_http()),
+            asset=build_from_document(asset_doc, http=authorised_http()),
+            iam=iam_admin_v1.IAMClient(credentials=credentials),
+            http_factory=authorised_http,
+            organization=organization,
+            **kwargs,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _http(self) -> httplib2.Http:
+        http: httplib2.Http | None = getattr(self._local, "http", None)
+        if http is None:
+            http = self._http_factory()
+            self._local.http = http
+        return http
+
+    def _call(self, what: str, fn: Callable[[], T], calls: _Calls | None = None) -> T:
+        """One logical call under the shared retry policy, errors translated."""
+
+        def attempt() -> T:
+            if calls is not None:
+                calls.add()
+            try:
+                return fn()
+            except Exception as exc:
+                raise translate_error(exc, what) from exc
+
+        return call_with_retry(attempt, self.retry)
+
+    def _execute(self, request: Any) -> dict[str, Any]:
+        # num_retries=0: the library's own retry ignores Retry-After (client_libs.md section 1).
+        result: dict[str, Any] = request.execute(http=self._http(), num_retries=0)
+        return result
+
+    def _collection(self, resource: str) -> Any:
+        kind = resource.split("/", 1)[0]
+        if kind == "projects":
+            return self._crm.projects()
+        if kind == "folders":
+            return self._crm.folders()
+        if kind == "organizations":
+            return self._crm.organizations()
+        raise PermanentProviderError(f"not a Resource Manager resource: {resource}")
+
+    def get_policy_json(self, resource: str, calls: _Calls | None = None) -> dict[str, Any]:
+        """The raw policy of one resource at version 3 (conditions intact), with its etag."""
+        collection = self._collection(resource)
+        body = {"options": {"requestedPolicyVersion": POLICY_VERSION}}
+        return self._call(
+            f"getIamPolicy {resource}",
+            lambda: self._execute(collection.getIamPolicy(resource=resource, body=body)),
+            calls,
+        )
+
+    # -- read -----------------------------------------------------------------------------
+    def read(self, desired: DesiredState) -> SnapshotPart:
+        resources = [scope.resource for scope in desired.organization.systems.gcp]
+        if self.organization is None:
+            self.organization = next((r for r in resources if r.startswith("organizations/")), None)
+        projects = [r.removeprefix("projects/") for r in resources if r.startswith("projects/")]
+        calls = _Calls()
+        problems: list[str] = []
+        policies: list[IamPolicy] = []
+        accounts: list[ServiceAccount] = []
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="gcp-read") as pool:
+            policy_jobs = [(r, pool.submit(self.get_policy_json, r, calls)) for r in resources]
+            sa_jobs = [(p, pool.submit(self._read_service_accounts, p, calls)) for p in projects]
+            for resource, job in policy_jobs:
+                try:
+                    policies.append(policy_from_json(resource, job.result()))
+                except ProviderError as exc:
+                    problems.append(f"IAM policy of {resource} not read: {exc}")
+            for project, sa_job in sa_jobs:
+                try:
+                    accounts.extend(sa_job.result())
+                except ProviderError as exc:
+                    problems.append(f"service accounts of projects/{project} not read: {exc}")
+        # Keys per account, after the lists: one call each, bounded by the same pool size.
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="gcp-keys") as pool:
+            key_jobs = [(sa, pool.submit(self._read_keys, sa, calls)) for sa in accounts]
+            with_keys: list[ServiceAccount] = []
+            for sa, key_job in key_jobs:
+                try:
+                    with_keys.append(_with_keys(sa, key_job.result()))
+                except ProviderError as exc:
+                    problems.append(f"keys of {sa.email} not read: {exc}")
+                    with_keys.append(sa)
+        return SnapshotPart(
+            system=System.GCP,
+            status=ReadStatus(
+                system=System.GCP,
+                complete=not problems,
+                problems=tuple(problems),
+                api_calls=calls.count,
+                round_trips=calls.count,
+            ),
+            accounts=tuple(
+                Account(
+                    system=System.GCP,
+                    id=sa.unique_id,
+                    name=sa.email,
+                    kind=AccountKind.SERVICE_ACCOUNT,
+                    display_name=sa.display_name,
+                    suspended=sa.disabled,
+                )
+                for sa in with_keys
+            ),
+            grants=tuple(sorted({g for p in policies for g in grants_from_policy(p)})),
+            service_accounts=tuple(with_keys),
+            policies=tuple(policies),
+        )
+
+    def _read_service_accounts(self, project: str, calls: _Calls) -> list[ServiceAccount]:
+        """Every page of ListServiceAccounts, each page retried on its own; one failed page
+        fails the whole list (a partial list must never look like "no such account")."""
+        found: list[ServiceAccount] = []
+        token = ""
+        while True:
+            request = {
+                "name": f"projects/{project}",
+                "page_size": SA_PAGE_SIZE,
+                "page_token": token,
+            }
+            # One page per call: the pager exposes the first response's fields, and its own
+            # iteration would fetch further pages outside our retry policy.
+            page = self._call(
+                f"ListServiceAccounts projects/{project}",
+                lambda request=request: self._iam.list_service_accounts(  # type: ignore[misc]
+                    request=request, retry=None
+                ),
+                calls,
+            )
+            for sa in page.accounts:
+                found.append(
+                    ServiceAccount(
+                        email=sa.email.lower(),
+                        unique_id=sa.unique_id,
+                        project=sa.project_id or project,
+                        display_name=sa.display_name,
+                        disabled=sa.disabled,
+                    )
+                )
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def _read_keys(self, sa: ServiceAccount, calls: _Calls) -> list[ServiceAccountKey]:
+        """USER_MANAGED keys only: system-managed keys are rotated by Google and never leave it
+        (ServiceAccountKey docs), so they are no one's credential to review."""
+        name = f"projects/{sa.project}/serviceAccounts/{sa.email}"
+        response = self._call(
+            f"ListServiceAccountKeys {sa.email}",
+            lambda: self._iam.list_service_account_keys(
+                request={
+                    "name": name,
+                    "key_types": [iam_admin_v1.ListServiceAccountKeysRequest.KeyType.USER_MANAGED],
+                },
+                retry=None,
+            ),
+            calls,
+        )
+        return [
+            ServiceAccountKey(
+                name=key.name,
+                key_type=iam_admin_v1.ListServiceAccountKeysRequest.KeyType(key.key_type).name,
+                valid_after=_datetime(key.valid_after_time),
+                valid_before=_datetime(key.valid_before_time),
+                disabled=key.disabled,
+            )
+            for key in response.keys
+        ]
+
+    def read_person(self, person: Person) -> SnapshotPart:
+        """Cloud Asset searchAllIamPolicies for `policy:user:<email>` over the organization:
+        the cost depends on the bindings naming the person, not on the organization's size."""
+        calls = _Calls()
+        if not self.organization:
+            return _incomplete("no GCP organization configured for reverse look-ups", calls)
+        member = f"user:{person.email}"
+        grants: set[Grant] = set()
+        token: str | None = None
+        scope = self.organization
+        try:
+            while True:
+                page_token = token
+                response = self._call(
+                    f"searchAllIamPolicies {scope}",
+                    lambda page_token=page_token: self._execute(  # type: ignore[misc]
+                        self._asset.v1().searchAllIamPolicies(
+                            scope=scope,
+                            query=f"policy:{member}",
+                            pageSize=SEARCH_PAGE_SIZE,
+                            pageToken=page_token,
+                        )
+                    ),
+                    calls,
+                )
+                for result in response.get("results", []):
+                    target = resource_from_asset_name(result["resource"])
+                    for binding in result.get("policy", {}).get("bindings", []):
+                        if binding.get("condition"):
+                            continue  # conditional bindings are not managed as grants
+                        for m in binding.get("members", []):
+                            if normalise_member(m) == normalise_member(member):
+                                grants.add(
+                                    Grant(GrantKind.GCP_BINDING, target, normalise_member(m),
+                                          binding["role"])
+                                )  # fmt: skip
+                token = response.get("nextPageToken")
+                if not token:
+                    break
+        except ProviderError as exc:
+            return _incomplete(f"reverse look-up of {person.email} failed: {exc}", calls)
+        return SnapshotPart(
+            system=System.GCP,
+            status=ReadStatus(
+                system=System.GCP, complete=True, api_calls=calls.count, round_trips=calls.count
+            ),
+            grants=tuple(sorted(grants)),
+        )
+
+    # -- apply ----------------------------------------------------------------------------
+    def apply(self, action: Action) -> ActionResult:
+        if action.kind is ActionKind.ADD_BINDING:
+            adds, removes = [(action.role, action.principal)], []
+        elif action.kind is ActionKind.REMOVE_BINDING:
+            adds, removes = [], [(action.role, action.principal)]
+        else:
+            raise PermanentProviderError(f"the GCP provider cannot apply {action.kind.value}")
+        changed = self.apply_bindings(action.target, adds, removes)
+        return ActionResult(
+            action_id=action.id,
+            ok=True,
+            changed=changed,
+            message=action.describe() if changed else f"already done: {action.describe()}",
+        )
+
+    def apply_bindings(
+        self,
+        resource: str,
+        adds: Iterable[tuple[str, str]],
+        removes: Iterable[tuple[str, str]],
+    ) -> bool:
+        """Add and remove (role, member) pairs on one resource's unconditional bindings in a
+        single read-modify-write; True when the policy changed.
+
+        setIamPolicy replaces the whole policy, so the cycle is: read at version 3, edit only
+        the named members, write back with the etag. A 409 ABORTED means another writer got in
+        between: the whole cycle is retried on a fresh read with exponential backoff
+        (api_facts.md section 3), at most `write_attempts` times, then ConflictError."""
+        add_list, remove_list = list(adds), list(removes)
+        sleep = self.retry.sleep if self.retry.sleep is not None else time.sleep
+        last: ConflictError | None = None
+        collection = self._collection(resource)
+        for attempt in range(self.write_attempts):
+            if attempt:
+                sleep(min(self.retry.max_wait, self.retry.initial_wait * 2 ** (attempt - 1)))
+            policy = self.get_policy_json(resource)
+            edited, changed = edit_bindings(policy.get("bindings", []), add_list, remove_list)
+            if not changed:
+                return False
+            refuse_last_owner(resource, policy.get("bindings", []), edited)
+            # Only bindings, etag and version are sent; with no updateMask the API applies the
+            # default mask "bindings, etag" (SetIamPolicyRequest.updateMask), so auditConfigs
+            # and everything else on the policy stay exactly as they are.
+            body = {
+                "policy": {
+                    "version": POLICY_VERSION,
+                    "etag": policy.get("etag"),
+                    "bindings": edited,
+                }
+            }
+            try:
+                self._call(
+                    f"setIamPolicy {resource}",
+                    lambda body=body: self._execute(  # type: ignore[misc]
+                        collection.setIamPolicy(resource=resource, body=body)
+                    ),
+                )
+            except ConflictError as exc:
+                last = exc
+                continue
+            return True
+        raise ConflictError(
+            f"setIamPolicy {resource}: the policy kept changing during {self.write_attempts} "
+            f"read-modify-write attempts; re-read and re-plan ({last})",
+            status=409,
+        )
+
+
+# -- pure translation (payload -> model) --------------------------------------------------
+def policy_from_json(resource: str, payload: dict[str, Any]) -> IamPolicy:
+    bindings = []
+    for binding in payload.get("bindings", []):
+        condition = binding.get("condition")
+        bindings.append(
+            Binding(
+                role=binding["role"],
+                members=tuple(binding.get("members", [])),
+                condition={str(k): str(v) for k, v in condition.items()} if condition else None,
+            )
+        )
+    audit = tuple(
+        AuditConfig(
+            service=config["service"],
+            log_types=tuple(c["logType"] for c in config.get("auditLogConfigs", [])),
+        )
+        for config in payload.get("auditConfigs", [])
+    )
+    return IamPolicy(
+        resource=resource,
+        etag=str(payload.get("etag", "")),
+        version=int(payload.get("version", 1)),
+        bindings=tuple(bindings),
+        audit_configs=audit,
+    )
+
+
+def grants_from_policy(policy: IamPolicy) -> list[Grant]:
+    """One GCP_BINDING grant per member of each unconditional binding; conditional bindings
+    stay in `policy.bindings` only (the product does not manage them)."""
+    return [
+        Grant(GrantKind.GCP_BINDING, policy.resource, normalise_member(member), binding.role)
+        for binding in policy.bindings
+        if not binding.condition
+        for member in binding.members
+    ]
+
+
+def edit_bindings(
+    bindings: Sequence[dict[str, Any]],
+    adds: Sequence[tuple[str, str]],
+    removes: Sequence[tuple[str, str]],
+) -> tuple[list[dict[str, Any]], bool]:
+    """The bindings with members added to / removed from the unconditional binding of each
+    role; every other binding (conditions included) is copied unchanged. Members compare
+    case-insensitively; a member already present / absent is no change (idempotence)."""
+    edited = [
+        {**b, "members": list(b.get("members", []))} for b in bindings
+    ]  # shallow copies: the conditions are carried over untouched
+    changed = False
+    for role, member in adds:
+        target = next((b for b in edited if b["role"] == role and not b.get("condition")), None)
+        if target is None:
+            edited.append({"role": role, "members": [member]})
+            changed = True
+        elif normalise_member(member) not in {normalise_member(m) for m in target["members"]}:
+            target["members"].append(member)
+            changed = True
+    for role, member in removes:
+        for binding in edited:
+            if binding["role"] != role or binding.get("condition"):
+                continue
+            kept = [
+                m for m in binding["members"] if normalise_member(m) != normalise_member(member)
+            ]
+            if len(kept) != len(binding["members"]):
+                binding["members"] = kept
+                changed = True
+    # The API drops bindings without members; sending them empty would only confuse diffs.
+    return [b for b in edited if b["members"]], changed
+
+
+def refuse_last_owner(
+    resource: str, before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]]
+) -> None:
+    """DESIGN 6.4: never remove the last owner. `deleted:` members and conditional owner
+    bindings do not count: neither can administer the resource tomorrow."""
+
+    def live_owners(bindings: Sequence[dict[str, Any]]) -> set[str]:
+        return {
+            normalise_member(m)
+            for b in bindings
+            if b["role"] == OWNER_ROLE and not b.get("condition")
+            for m in b.get("members", [])
+            if not normalise_member(m).startswith("deleted:")
+        }
+
+    if live_owners(before) and not live_owners(after):
+        raise PermanentProviderError(
+            f"refusing to remove the last {OWNER_ROLE} member of {resource}: "
+            "a resource without an owner cannot be administered (DESIGN 6.4); add another "
+            "owner first"
+        )
+
+
+def _with_keys(sa: ServiceAccount, keys: list[ServiceAccountKey]) -> ServiceAccount:
+    return ServiceAccount(
+        email=sa.email,
+        unique_id=sa.unique_id,
+        project=sa.project,
+        display_name=sa.display_name,
+        disabled=sa.disabled,
+        keys=tuple(keys),
+    )
+
+
+def _datetime(value: Any) -> datetime | None:
+    # proto-plus returns DatetimeWithNanoseconds for a set Timestamp; an unset one is the epoch.
+    if not isinstance(value, datetime) or value.timestamp() == 0:
+        return None
+    return datetime.fromtimestamp(value.timestamp(), tz=value.tzinfo)
+
+
+def _incomplete(reason: str, calls: _Calls) -> SnapshotPart:
+    return SnapshotPart(
+        system=System.GCP,
+        status=ReadStatus(
+            system=System.GCP,
+            complete=False,
+            problems=(reason,),
+            api_calls=calls.count,
+            round_trips=calls.count,
+        ),
+    )
