@@ -17,6 +17,7 @@ def _register_commands() -> None:
     # Imported for their side effect of adding commands to `app`.
     from reconciler.cli import (
         commands_audit,  # noqa: F401
+        commands_desired,  # noqa: F401
         commands_sandbox,  # noqa: F401
     )
 
