@@ -1,0 +1,206 @@
+"""Builds the Plan: runs the per-system planners, then the guards every plan passes through
+(protected accounts, incomplete reads, last admins), then sorts; called via `reconciler.plan`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from reconciler.model import (
+    Action,
+    ActionKind,
+    DesiredAccess,
+    DesiredState,
+    GrantKind,
+    Plan,
+    Snapshot,
+    System,
+)
+from reconciler.planning.context import Candidates, PlanContext
+from reconciler.planning.gcp import plan_gcp
+from reconciler.planning.github import plan_github
+from reconciler.planning.google import plan_google
+from reconciler.policy import check_findings
+
+_SYSTEM_ORDER = {s: i for i, s in enumerate(System)}
+
+
+def action_sort_key(a: Action) -> tuple[int, int, str, str, str, str, tuple[tuple[str, str], ...]]:
+    """(phase, system, kind, target, principal, role): the order the plan is shown and run."""
+    return (a.phase, _SYSTEM_ORDER[a.system], a.kind.value, a.target, a.principal, a.role, a.params)
+
+
+def systems_in_scope(desired: DesiredState) -> tuple[System, ...]:
+    systems = desired.organization.systems
+    wanted = {
+        System.GOOGLE: systems.google is not None,
+        System.GITHUB: systems.github is not None,
+        System.GCP: bool(systems.gcp),
+    }
+    return tuple(s for s in System if wanted[s])
+
+
+def plan_changes(
+    desired: DesiredState, access: DesiredAccess, snapshot: Snapshot, now: datetime
+) -> Plan:
+    """The actions that make the systems match `access` (the expansion of `desired` at
+    `now`), with every policy finding. Pure: the same inputs always give the same Plan."""
+    ctx = PlanContext.of(desired, access, snapshot, now)
+    out = Candidates()
+    in_scope = systems_in_scope(desired)
+    for system in in_scope:
+        part = snapshot.part(system)
+        if part is None:
+            out.note(f"{system.value} was not read: nothing is planned for it")
+    plan_google(ctx, out)
+    plan_github(ctx, out)
+    plan_gcp(ctx, out)
+
+    actions = _dedupe(out.actions)
+    actions = _drop_untouchables(ctx, actions, out)
+    actions = _hold_back_on_incomplete_reads(ctx, actions, out)
+    actions = _keep_last_admins(ctx, actions, out)
+    return Plan(
+        made_at=now,
+        actions=tuple(sorted(actions, key=action_sort_key)),
+        findings=check_findings(desired, access, snapshot, now),
+        state_fingerprint=snapshot.fingerprint(),
+        desired_commit=desired.commit,
+        incomplete_systems=tuple(s for s in in_scope if not snapshot.is_complete(s)),
+        notes=tuple(out.notes),
+    )
+
+
+def _dedupe(actions: Iterable[Action]) -> list[Action]:
+    seen: dict[str, Action] = {}
+    for a in actions:
+        seen.setdefault(a.id, a)
+    return list(seen.values())
+
+
+def _drop_untouchables(ctx: PlanContext, actions: list[Action], out: Candidates) -> list[Action]:
+    """Protected and non-human accounts never appear in an action (DESIGN 6.4). The system
+    planners already skip them; this is the one place that guarantees it."""
+    kept = []
+    for a in actions:
+        if ctx.untouchables.untouchable(a.principal):
+            what = "protected" if ctx.untouchables.is_protected(a.principal) else "non-human"
+            out.note(f"left {a.principal} untouched ({what} account): {a.describe()}")
+        else:
+            kept.append(a)
+    return kept
+
+
+def _hold_back_on_incomplete_reads(
+    ctx: PlanContext, actions: list[Action], out: Candidates
+) -> list[Action]:
+    """DESIGN 6.2: a grant missing from a failed read is not absent, and a grant we did not
+    see may exist; so a system whose read failed gets no removals, except the removal of a
+    leaver's grants that the partial read did show (those are certainly real)."""
+    kept = []
+    for a in actions:
+        part = ctx.snapshot.part(a.system)
+        if part is not None and part.status.complete:
+            kept.append(a)
+            continue
+        if a.is_removal and not a.offboarding:
+            why = "; ".join(part.status.problems) if part and part.status.problems else "no data"
+            out.note(f"held back ({a.system.value} read incomplete: {why}): {a.describe()}")
+            continue
+        kept.append(a)
+    return kept
+
+
+def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) -> list[Action]:
+    """DESIGN 6.4: never remove, suspend or demote the last Workspace super admin, GitHub org
+    owner or owner of a GCP resource; with nobody left, nobody can repair the mistake."""
+    google = ctx.snapshot.part(System.GOOGLE)
+    admins = {a.name for a in (google.accounts if google else ()) if a.is_admin and not a.suspended}
+    actions = _keep_one(
+        actions,
+        admins,
+        lambda a: a.kind is ActionKind.SUSPEND_ACCOUNT,
+        "the last Workspace super admin",
+        out,
+    )
+    for org in sorted({g.target for g in ctx.grants(GrantKind.GITHUB_ORG)}):
+        owners = {
+            g.principal
+            for g in ctx.grants(GrantKind.GITHUB_ORG)
+            if g.target == org and g.role == "admin"
+        }
+        actions = _keep_one(
+            actions,
+            owners,
+            lambda a, org=org: (
+                a.target == org  # type: ignore[misc]
+                and (
+                    a.kind is ActionKind.REMOVE_ORG_MEMBER
+                    or (a.kind is ActionKind.CHANGE_ORG_ROLE and a.role != "admin")
+                )
+            ),
+            f"the last owner of the GitHub organisation {org}",
+            out,
+        )
+    for resource, owners in sorted(gcp_owners(ctx.snapshot).items()):
+        actions = _keep_one(
+            actions,
+            owners,
+            lambda a, r=resource: (
+                a.kind is ActionKind.REMOVE_BINDING  # type: ignore[misc]
+                and a.target == r
+                and a.role == "roles/owner"
+            ),
+            f"the last roles/owner of {resource}",
+            out,
+        )
+    return actions
+
+
+def _removes_org_owner(org: str) -> Callable[[Action], bool]:
+    def removes(a: Action) -> bool:
+        demotes = a.kind is ActionKind.CHANGE_ORG_ROLE and a.role != "admin"
+        return a.target == org and (a.kind is ActionKind.REMOVE_ORG_MEMBER or demotes)
+
+    return removes
+
+
+def _removes_gcp_owner(resource: str) -> Callable[[Action], bool]:
+    def removes(a: Action) -> bool:
+        return (
+            a.kind is ActionKind.REMOVE_BINDING and a.target == resource and a.role == "roles/owner"
+        )
+
+    return removes
+
+
+def gcp_owners(snapshot: Snapshot) -> dict[str, set[str]]:
+    """Every member of an unconditional roles/owner binding, per resource. All member kinds
+    count (a group or service account owner can repair a policy too)."""
+    owners: dict[str, set[str]] = {}
+    for policy in snapshot.policies:
+        for b in policy.bindings:
+            if b.role == "roles/owner" and not b.condition:
+                owners.setdefault(policy.resource, set()).update(m.lower() for m in b.members)
+    for g in snapshot.grants:
+        if g.kind is GrantKind.GCP_BINDING and g.role == "roles/owner":
+            owners.setdefault(g.target, set()).add(g.principal)
+    return owners
+
+
+def _keep_one(
+    actions: list[Action],
+    holders: set[str],
+    removes: Callable[[Action], bool],
+    what: str,
+    out: Candidates,
+) -> list[Action]:
+    if not holders:
+        return actions
+    leaving = sorted({a.principal for a in actions if removes(a) and a.principal in holders})
+    if len(leaving) < len(holders):
+        return actions
+    # Keep the first in sorted order: deterministic, and the plan stays reviewable.
+    spared = leaving[0]
+    out.note(f"kept {spared}: {what} is never removed, suspended or demoted")
+    return [a for a in actions if not (removes(a) and a.principal == spared)]

@@ -1,0 +1,131 @@
+"""What every per-system planner reads (`PlanContext`) and writes (`Candidates`); used only
+inside `reconciler.planning`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reconciler.model import (
+    Action,
+    ActionKind,
+    DesiredAccess,
+    DesiredState,
+    Entitlement,
+    Grant,
+    GrantKind,
+    Person,
+    PersonStatus,
+    Phase,
+    Snapshot,
+    SnapshotPart,
+    System,
+)
+from reconciler.policy import Identities, ManagedScope, Untouchables, status_of
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    desired: DesiredState
+    access: DesiredAccess
+    snapshot: Snapshot
+    now: datetime
+    ids: Identities
+    scope: ManagedScope
+    untouchables: Untouchables
+
+    @classmethod
+    def of(
+        cls, desired: DesiredState, access: DesiredAccess, snapshot: Snapshot, now: datetime
+    ) -> PlanContext:
+        return cls(
+            desired=desired,
+            access=access,
+            snapshot=snapshot,
+            now=now,
+            ids=Identities.build(desired, snapshot),
+            scope=ManagedScope.of(desired),
+            untouchables=Untouchables.of(desired),
+        )
+
+    def people(self) -> Iterator[tuple[Person, PersonStatus]]:
+        """Everyone in the repo, in id order, with their status at `now`."""
+        for person in sorted(self.desired.people.values(), key=lambda p: p.id):
+            yield person, status_of(self.access, person.id)
+
+    def entitlements(self, person_id: str, kind: GrantKind) -> list[Entitlement]:
+        entry = self.access.people.get(person_id)
+        found = [e for e in (entry.entitlements if entry else ()) if e.grant.kind is kind]
+        return sorted(found, key=lambda e: e.grant)
+
+    def part(self, system: System) -> SnapshotPart | None:
+        return self.snapshot.part(system)
+
+    def grants(self, kind: GrantKind) -> list[Grant]:
+        part = self.snapshot.part(kind.system)
+        return sorted(g for g in (part.grants if part else ()) if g.kind is kind)
+
+
+@dataclass
+class Candidates:
+    """Actions proposed by the per-system planners, before the guards in `changes` filter
+    them, plus plain notes about what was deliberately not done and why."""
+
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(
+        self,
+        phase: Phase,
+        kind: ActionKind,
+        target: str,
+        principal: str,
+        role: str = "",
+        *,
+        person_id: str | None = None,
+        offboarding: bool = False,
+        reason: str = "",
+        params: Mapping[str, str] | None = None,
+    ) -> None:
+        system = system_of(kind)
+        self.actions.append(
+            Action(
+                phase=int(phase),
+                system=system,
+                kind=kind,
+                target=target,
+                principal=principal,
+                role=role,
+                person_id=person_id,
+                offboarding=offboarding,
+                reason=reason,
+                params=tuple(sorted((params or {}).items())),
+            )
+        )
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+_GITHUB_KINDS = frozenset(
+    {
+        ActionKind.INVITE_ORG_MEMBER,
+        ActionKind.CHANGE_ORG_ROLE,
+        ActionKind.REMOVE_ORG_MEMBER,
+        ActionKind.CANCEL_INVITATION,
+        ActionKind.ADD_TEAM_MEMBER,
+        ActionKind.CHANGE_TEAM_ROLE,
+        ActionKind.REMOVE_TEAM_MEMBER,
+        ActionKind.REMOVE_OUTSIDE_COLLABORATOR,
+    }
+)
+_GCP_KINDS = frozenset({ActionKind.ADD_BINDING, ActionKind.REMOVE_BINDING})
+
+
+def system_of(kind: ActionKind) -> System:
+    """The system an action kind belongs to."""
+    if kind in _GITHUB_KINDS:
+        return System.GITHUB
+    return System.GCP if kind in _GCP_KINDS else System.GOOGLE

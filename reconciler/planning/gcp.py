@@ -1,0 +1,104 @@
+"""Plans GCP IAM binding actions on the resources in scope; called by
+`reconciler.planning.changes`. Only unconditional `user:` bindings are ever touched: the
+snapshot carries conditional bindings in IamPolicy.bindings but never as grants."""
+
+from __future__ import annotations
+
+from reconciler.model import ActionKind, GrantKind, Person, PersonStatus, Phase, System
+from reconciler.planning.context import Candidates, PlanContext
+from reconciler.policy import gcp_user
+
+
+def plan_gcp(ctx: PlanContext, out: Candidates) -> None:
+    if not ctx.scope.resources or ctx.part(System.GCP) is None:
+        return
+    for person, status in ctx.people():
+        if status is PersonStatus.ACTIVE:
+            _plan_active(ctx, out, person)
+        elif status is PersonStatus.DEPARTED:
+            _plan_leaver(ctx, out, person)
+    _plan_strangers(ctx, out)
+
+
+def _held(ctx: PlanContext, person: Person) -> list[tuple[str, str, str]]:
+    members = {gcp_user(a) for a in ctx.ids.addresses_of(person)}
+    return [
+        (g.target, g.role, g.principal)
+        for g in ctx.grants(GrantKind.GCP_BINDING)
+        if g.principal in members and g.target in ctx.scope.resources
+    ]
+
+
+def _plan_active(ctx: PlanContext, out: Candidates, person: Person) -> None:
+    wanted: set[tuple[str, str]] = set()
+    for ent in ctx.entitlements(person.id, GrantKind.GCP_BINDING):
+        g = ent.grant
+        if g.target not in ctx.scope.resources:
+            out.note(
+                f"{person.id}: {g.role} on {g.target} is not planned, the resource is not "
+                "in scope in organization.yaml"
+            )
+            continue
+        wanted.add((g.target, g.role))
+    held = _held(ctx, person)
+    have = {(resource, role) for resource, role, _ in held}
+    for resource, role in sorted(wanted - have):
+        out.add(
+            Phase.ADD,
+            ActionKind.ADD_BINDING,
+            resource,
+            gcp_user(person.email),
+            role,
+            person_id=person.id,
+            reason="granted by the person's roles",
+        )
+    for resource, role, member in sorted(held):
+        # Only roles the repo manages on this resource are corrected; a role nobody in
+        # roles.yaml assigns there was granted by hand and is reported, not removed.
+        if (resource, role) not in wanted and ctx.scope.manages_gcp_role(resource, role):
+            out.add(
+                Phase.REMOVE,
+                ActionKind.REMOVE_BINDING,
+                resource,
+                member,
+                role,
+                person_id=person.id,
+                reason="no longer granted by the person's roles",
+            )
+
+
+def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person) -> None:
+    for resource, role, member in sorted(_held(ctx, person)):
+        out.add(
+            Phase.OFFBOARD_GCP,
+            ActionKind.REMOVE_BINDING,
+            resource,
+            member,
+            role,
+            person_id=person.id,
+            offboarding=True,
+            reason=f"offboarding {person.id}",
+        )
+
+
+def _plan_strangers(ctx: PlanContext, out: Candidates) -> None:
+    """`user:` members nobody in the repo is, on authoritative resources, for managed roles.
+    serviceAccount:, group:, domain: and deleted: members are never removed: they are not
+    people, and removing a group or a workload's identity is an outage, not a clean-up."""
+    for g in ctx.grants(GrantKind.GCP_BINDING):
+        if (
+            g.target not in ctx.scope.authoritative_resources
+            or not g.principal.startswith("user:")
+            or not ctx.scope.manages_gcp_role(g.target, g.role)
+            or ctx.ids.person_of_member(g.principal) is not None
+            or ctx.untouchables.untouchable(g.principal)
+        ):
+            continue
+        out.add(
+            Phase.REMOVE,
+            ActionKind.REMOVE_BINDING,
+            g.target,
+            g.principal,
+            g.role,
+            reason="binding on an authoritative resource but not in the desired state",
+        )

@@ -1,0 +1,202 @@
+"""Plans GitHub actions (org membership, invitations, teams, outside collaborators); called by
+`reconciler.planning.changes`."""
+
+from __future__ import annotations
+
+from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, Phase, System
+from reconciler.planning.context import Candidates, PlanContext
+from reconciler.policy import higher_role, pending_invitations_of
+
+
+def plan_github(ctx: PlanContext, out: Candidates) -> None:
+    org = ctx.scope.org
+    if org is None or ctx.part(System.GITHUB) is None:
+        return
+    members = {g.principal: g for g in ctx.grants(GrantKind.GITHUB_ORG) if g.target == org}
+    for person, status in ctx.people():
+        if status is PersonStatus.ACTIVE:
+            _plan_active(ctx, out, person, org, members)
+        elif status is PersonStatus.DEPARTED:
+            _plan_leaver(ctx, out, person, org, members)
+    _plan_strangers(ctx, out, org, members)
+
+
+def _plan_active(
+    ctx: PlanContext, out: Candidates, person: Person, org: str, members: dict[str, Grant]
+) -> None:
+    org_role = ""
+    for ent in ctx.entitlements(person.id, GrantKind.GITHUB_ORG):
+        if ent.grant.target == org:
+            org_role = higher_role(GrantKind.GITHUB_ORG, ent.grant.role, org_role or "member")
+    teams: dict[str, str] = {}
+    for ent in ctx.entitlements(person.id, GrantKind.GITHUB_TEAM):
+        g = ent.grant
+        if g.target.startswith(org + "/"):
+            teams[g.target] = higher_role(g.kind, g.role, teams.get(g.target, g.role))
+    if teams and not org_role:
+        org_role = "member"  # a team can only hold org members
+
+    match = ctx.ids.github.get(person.id)
+    if match is None:
+        if org_role:
+            out.note(f"{person.id} has GitHub roles but no GitHub login in their person file")
+        return
+    login = match.login
+    if login is None:
+        # The repo's login now belongs to another account (a different numeric id) and the
+        # person's own account is not in the org: inviting the login would invite a stranger.
+        if org_role:
+            out.note(
+                f"{person.id}: GitHub access held back, the login in the person file belongs "
+                "to another account now; put the person's current login in the file"
+            )
+        return
+
+    member = members.get(login)
+    if member is None and org_role:
+        pending = pending_invitations_of(ctx.snapshot, login, ctx.ids.addresses_of(person))
+        if not pending:
+            out.add(
+                Phase.ADD,
+                ActionKind.INVITE_ORG_MEMBER,
+                org,
+                login,
+                org_role,
+                person_id=person.id,
+                reason="granted by the person's roles",
+            )
+        if teams:
+            # Team membership needs an org member; GitHub adds invitees to teams only after
+            # they accept, so teams are planned on the first run after acceptance.
+            out.note(
+                f"{person.id}: teams {', '.join(sorted(teams))} wait until {login} accepts "
+                f"the invitation to {org}"
+            )
+        return
+    if member is None:
+        return
+    if not org_role:
+        if ctx.scope.org_authoritative:
+            out.add(
+                Phase.REMOVE,
+                ActionKind.REMOVE_ORG_MEMBER,
+                org,
+                login,
+                member.role,
+                person_id=person.id,
+                reason="none of the person's roles grants GitHub access",
+            )
+        return  # removal from the org removes them from its teams too
+    if member.role != org_role:
+        out.add(
+            Phase.CHANGE,
+            ActionKind.CHANGE_ORG_ROLE,
+            org,
+            login,
+            org_role,
+            person_id=person.id,
+            reason=f"org role in the repo is {org_role}",
+            params={"old_role": member.role},
+        )
+    held = {g.target: g for g in ctx.grants(GrantKind.GITHUB_TEAM) if g.principal == login}
+    for team, role in sorted(teams.items()):
+        have = held.get(team)
+        if have is None:
+            out.add(
+                Phase.ADD,
+                ActionKind.ADD_TEAM_MEMBER,
+                team,
+                login,
+                role,
+                person_id=person.id,
+                reason="granted by the person's roles",
+            )
+        elif have.role != role:
+            out.add(
+                Phase.CHANGE,
+                ActionKind.CHANGE_TEAM_ROLE,
+                team,
+                login,
+                role,
+                person_id=person.id,
+                reason=f"team role in the repo is {role}",
+                params={"old_role": have.role},
+            )
+    for team, have in sorted(held.items()):
+        if team not in teams and team in ctx.scope.teams:
+            out.add(
+                Phase.REMOVE,
+                ActionKind.REMOVE_TEAM_MEMBER,
+                team,
+                login,
+                have.role,
+                person_id=person.id,
+                reason="no longer granted by the person's roles",
+            )
+
+
+def _plan_leaver(
+    ctx: PlanContext, out: Candidates, person: Person, org: str, members: dict[str, Grant]
+) -> None:
+    """Offboarding on GitHub: remove from the org (DELETE /orgs/{org}/memberships/{login}
+    also removes every team membership), cancel pending invitations, and remove outside
+    collaborator access, which org membership removal does not touch."""
+    match = ctx.ids.github.get(person.id)
+    login = match.login if match else None
+    why = f"offboarding {person.id}"
+    if login is not None and login in members:
+        out.add(
+            Phase.OFFBOARD_GITHUB,
+            ActionKind.REMOVE_ORG_MEMBER,
+            org,
+            login,
+            members[login].role,
+            person_id=person.id,
+            offboarding=True,
+            reason=why,
+        )
+    for inv in pending_invitations_of(ctx.snapshot, login, ctx.ids.addresses_of(person)):
+        if inv.org.lower() != org:
+            continue
+        out.add(
+            Phase.OFFBOARD_GITHUB,
+            ActionKind.CANCEL_INVITATION,
+            org,
+            inv.login or inv.email or "",
+            person_id=person.id,
+            offboarding=True,
+            reason=why,
+            params={"invitation_id": str(inv.id)},
+        )
+    if login is None:
+        return
+    for g in ctx.grants(GrantKind.GITHUB_COLLABORATOR):
+        if g.principal == login:
+            out.add(
+                Phase.OFFBOARD_GITHUB,
+                ActionKind.REMOVE_OUTSIDE_COLLABORATOR,
+                g.target,
+                login,
+                g.role,
+                person_id=person.id,
+                offboarding=True,
+                reason=why,
+            )
+
+
+def _plan_strangers(ctx: PlanContext, out: Candidates, org: str, members: dict[str, Grant]) -> None:
+    """Org members who are nobody in the repo (including an account that took a person's old
+    login) are removed when the org is managed; protected and non-human accounts are not."""
+    if not ctx.scope.org_authoritative:
+        return
+    for login, grant in sorted(members.items()):
+        if ctx.ids.person_of_login(login) is not None or ctx.untouchables.untouchable(login):
+            continue
+        out.add(
+            Phase.REMOVE,
+            ActionKind.REMOVE_ORG_MEMBER,
+            org,
+            login,
+            grant.role,
+            reason="member of the organisation but not in the desired state",
+        )

@@ -1,0 +1,181 @@
+"""Plans Google Workspace actions (accounts, sessions, tokens, group memberships); called by
+`reconciler.planning.changes`."""
+
+from __future__ import annotations
+
+from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, Phase, System
+from reconciler.planning.context import Candidates, PlanContext
+from reconciler.planning.names import split_person_name
+from reconciler.policy import higher_role, in_domains
+
+
+def plan_google(ctx: PlanContext, out: Candidates) -> None:
+    scope = ctx.desired.organization.systems.google
+    if scope is None or ctx.part(System.GOOGLE) is None:
+        return
+    for person, status in ctx.people():
+        if status is PersonStatus.ACTIVE:
+            _plan_active(ctx, out, person, scope.domain)
+        elif status is PersonStatus.DEPARTED:
+            _plan_leaver(ctx, out, person, scope.domain.lower())
+        # NOT_STARTED: nothing is created before the start date; access they already hold is
+        # reported by policy ("access-before-start") and left for a human to judge.
+    _plan_strangers(ctx, out)
+
+
+def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str) -> None:
+    account = ctx.ids.google_accounts.get(person.id)
+    wants_account = bool(ctx.entitlements(person.id, GrantKind.GOOGLE_ACCOUNT)) or in_domains(
+        person.email, [domain]
+    )
+    if wants_account and account is None:
+        given, family = split_person_name(person.name)
+        params = {"given_name": given, "family_name": family}
+        if person.recovery_email:
+            params["recovery_email"] = person.recovery_email
+        out.add(
+            Phase.CREATE_ACCOUNT,
+            ActionKind.CREATE_ACCOUNT,
+            domain.lower(),
+            person.email,
+            "USER",
+            person_id=person.id,
+            reason="onboarding: no Workspace account yet",
+            params=params,
+        )
+    elif wants_account and account is not None and account.suspended:
+        out.add(
+            Phase.CREATE_ACCOUNT,
+            ActionKind.UNSUSPEND_ACCOUNT,
+            domain.lower(),
+            account.name,
+            person_id=person.id,
+            reason="active in the repo but suspended in Workspace",
+        )
+
+    wanted: dict[str, str] = {}
+    for ent in ctx.entitlements(person.id, GrantKind.GOOGLE_GROUP):
+        g = ent.grant
+        wanted[g.target] = higher_role(g.kind, g.role, wanted.get(g.target, g.role))
+    addresses = ctx.ids.addresses_of(person)
+    held: dict[str, Grant] = {}
+    for g in ctx.grants(GrantKind.GOOGLE_GROUP):
+        if g.principal in addresses:
+            held.setdefault(g.target, g)
+    for group, role in sorted(wanted.items()):
+        have = held.get(group)
+        if have is None:
+            out.add(
+                Phase.ADD,
+                ActionKind.ADD_GROUP_MEMBER,
+                group,
+                person.email,
+                role,
+                person_id=person.id,
+                reason="granted by the person's roles",
+            )
+        elif have.role != role:
+            out.add(
+                Phase.CHANGE,
+                ActionKind.CHANGE_GROUP_ROLE,
+                group,
+                have.principal,
+                role,
+                person_id=person.id,
+                reason=f"role in the repo is {role}",
+                params={"old_role": have.role},
+            )
+    for group, have in sorted(held.items()):
+        if group not in wanted and group in ctx.scope.groups:
+            out.add(
+                Phase.REMOVE,
+                ActionKind.REMOVE_GROUP_MEMBER,
+                group,
+                have.principal,
+                have.role,
+                person_id=person.id,
+                reason="no longer granted by the person's roles",
+            )
+
+
+def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str) -> None:
+    """Offboarding, Google first (DESIGN 4): suspend, then cut existing sessions, because
+    suspension alone does not end sessions that are already open (users.signOut exists for
+    that), then revoke OAuth grants and app passwords, which outlive a password change."""
+    part = ctx.part(System.GOOGLE)
+    assert part is not None
+    account = ctx.ids.google_accounts.get(person.id)
+    addresses = ctx.ids.addresses_of(person)
+    why = f"offboarding {person.id}"
+    if account is not None and not account.suspended:
+        for kind in (ActionKind.SUSPEND_ACCOUNT, ActionKind.SIGN_OUT):
+            out.add(
+                Phase.OFFBOARD_GOOGLE,
+                kind,
+                domain,
+                account.name,
+                person_id=person.id,
+                offboarding=True,
+                reason=why,
+            )
+    principal = account.name if account is not None else person.email
+    for token in sorted(part.oauth_tokens, key=lambda t: (t.user, t.client_id)):
+        if token.user in addresses:
+            out.add(
+                Phase.OFFBOARD_GOOGLE,
+                ActionKind.REVOKE_TOKEN,
+                domain,
+                principal,
+                person_id=person.id,
+                offboarding=True,
+                reason=why,
+                params={"client_id": token.client_id},
+            )
+    for asp in sorted(part.app_passwords, key=lambda a: (a.user, a.code_id)):
+        if asp.user in addresses:
+            out.add(
+                Phase.OFFBOARD_GOOGLE,
+                ActionKind.DELETE_APP_PASSWORD,
+                domain,
+                principal,
+                person_id=person.id,
+                offboarding=True,
+                reason=why,
+                params={"code_id": str(asp.code_id)},
+            )
+    for g in ctx.grants(GrantKind.GOOGLE_GROUP):
+        if g.principal in addresses:
+            out.add(
+                Phase.OFFBOARD_GOOGLE,
+                ActionKind.REMOVE_GROUP_MEMBER,
+                g.target,
+                g.principal,
+                g.role,
+                person_id=person.id,
+                offboarding=True,
+                reason=why,
+            )
+
+
+def _plan_strangers(ctx: PlanContext, out: Candidates) -> None:
+    """Members of managed groups who are nobody in the repo. Only user members are removed:
+    a known Workspace user, or an address outside the organisation's domains. An in-domain
+    address that is not a user is most likely a nested group (or one we cannot see); it is
+    reported by policy, not removed, because removing a nested group cuts off everyone in it."""
+    part = ctx.part(System.GOOGLE)
+    users = {a.name for a in part.accounts} if part else set()
+    domains = ctx.desired.organization.domains
+    for g in ctx.grants(GrantKind.GOOGLE_GROUP):
+        if g.target not in ctx.scope.groups or ctx.ids.person_of_email(g.principal) is not None:
+            continue
+        if ctx.untouchables.untouchable(g.principal):
+            continue
+        if g.principal in users or not in_domains(g.principal, domains):
+            out.add(
+                Phase.REMOVE,
+                ActionKind.REMOVE_GROUP_MEMBER,
+                g.target,
+                g.principal,
+                g.role,
+                reason="member of a managed group but not in the desired state",
+            )

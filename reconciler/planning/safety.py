@@ -1,0 +1,235 @@
+"""The last check before a plan is applied (octoDNS's raise_if_unsafe): the executor calls
+`check_safety` and refuses a plan that removes too much, removes on a failed read, touches a
+protected account or removes the last admin. The planner already avoids all of these; this is
+defence in depth against a planner bug or a hand-edited saved plan."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from reconciler.errors import ReconcilerError
+from reconciler.model import (
+    Action,
+    ActionKind,
+    Grant,
+    GrantKind,
+    Plan,
+    ProtectedAccount,
+    SafetyLimits,
+    Snapshot,
+    System,
+    normalise_email,
+)
+from reconciler.planning.changes import gcp_owners
+
+# The removal ratio is not applied while a system holds fewer grants than this (octoDNS's
+# MIN_EXISTING_RECORDS idea): removing 1 of 5 grants is 20%, which says nothing about a bug.
+# Small systems are still covered by the absolute `max_removals`.
+MIN_GRANTS_FOR_RATIO = 10
+
+
+class UnsafePlan(ReconcilerError):
+    """A plan the executor must refuse. Messages are plain and name no secrets."""
+
+
+class TooManyRemovals(UnsafePlan):
+    """More removals than the limits allow (DESIGN 6.3); offboarding is exempt."""
+
+
+class RemovalOnIncompleteRead(UnsafePlan):
+    """A removal on a system whose read failed, other than a leaver's known grant (6.2)."""
+
+
+class TouchesProtectedAccount(UnsafePlan):
+    """An action names a protected (break-glass) account (6.4)."""
+
+
+class RemovesLastAdmin(UnsafePlan):
+    """The last super admin, org owner or project owner would be removed or demoted (6.4)."""
+
+
+def check_safety(
+    plan: Plan,
+    snapshot: Snapshot,
+    limits: SafetyLimits,
+    *,
+    allow_mass_removal: bool,
+    protected: Iterable[ProtectedAccount | str] = (),
+) -> list[UnsafePlan]:
+    """Every reason to refuse `plan` against the state it will be applied to, or [].
+
+    `allow_mass_removal` lifts only the removal limits (the operator's `--force`); nothing
+    lifts the other checks. `protected` takes organization.protected_accounts: without it
+    the protected-account check has nothing to compare against.
+    """
+    problems: list[UnsafePlan] = []
+    if not allow_mass_removal:
+        problems.extend(_too_many_removals(plan, snapshot, limits))
+    problems.extend(_removals_on_incomplete_reads(plan, snapshot))
+    problems.extend(_protected(plan, protected))
+    problems.extend(_last_admins(plan, snapshot))
+    return problems
+
+
+def raise_if_unsafe(
+    plan: Plan,
+    snapshot: Snapshot,
+    limits: SafetyLimits,
+    *,
+    allow_mass_removal: bool,
+    protected: Iterable[ProtectedAccount | str] = (),
+) -> None:
+    """Raise the first problem `check_safety` finds (its message lists how many there are)."""
+    problems = check_safety(
+        plan, snapshot, limits, allow_mass_removal=allow_mass_removal, protected=protected
+    )
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise type(first)(f"{first}{more}")
+
+
+def _too_many_removals(plan: Plan, snapshot: Snapshot, limits: SafetyLimits) -> list[UnsafePlan]:
+    removals = [a for a in plan.actions if a.is_removal and not a.offboarding]
+    found: list[UnsafePlan] = []
+    if len(removals) > limits.max_removals:
+        found.append(
+            TooManyRemovals(
+                f"the plan removes {len(removals)} grants, more than the limit of "
+                f"{limits.max_removals} per run"
+            )
+        )
+    per_system = Counter(a.system for a in removals)
+    for system in System:
+        count = per_system.get(system, 0)
+        if not count:
+            continue
+        part = snapshot.part(system)
+        held = len(part.grants) if part else 0
+        if count > limits.max_removals:
+            found.append(
+                TooManyRemovals(
+                    f"the plan removes {count} grants in {system.value}, more than the limit "
+                    f"of {limits.max_removals}"
+                )
+            )
+        if held >= MIN_GRANTS_FOR_RATIO and count / held > limits.max_removal_ratio:
+            found.append(
+                TooManyRemovals(
+                    f"the plan removes {count} of the {held} grants in {system.value} "
+                    f"({count / held:.0%}), more than the limit of {limits.max_removal_ratio:.0%}"
+                )
+            )
+    return found
+
+
+def _removals_on_incomplete_reads(plan: Plan, snapshot: Snapshot) -> list[UnsafePlan]:
+    found: list[UnsafePlan] = []
+    for a in plan.actions:
+        if not a.is_removal or snapshot.is_complete(a.system):
+            continue
+        if a.offboarding and _known(a, snapshot):
+            continue
+        found.append(
+            RemovalOnIncompleteRead(
+                f"{a.describe()}: the {a.system.value} read was incomplete, and only a "
+                "leaver's grants that the read did show may be removed"
+            )
+        )
+    return found
+
+
+_GRANT_KIND_OF_REMOVAL = {
+    ActionKind.REMOVE_GROUP_MEMBER: GrantKind.GOOGLE_GROUP,
+    ActionKind.REMOVE_ORG_MEMBER: GrantKind.GITHUB_ORG,
+    ActionKind.REMOVE_TEAM_MEMBER: GrantKind.GITHUB_TEAM,
+    ActionKind.REMOVE_OUTSIDE_COLLABORATOR: GrantKind.GITHUB_COLLABORATOR,
+    ActionKind.REMOVE_BINDING: GrantKind.GCP_BINDING,
+}
+
+
+def _known(a: Action, snapshot: Snapshot) -> bool:
+    """True when the snapshot shows the thing the removal removes."""
+    part = snapshot.part(a.system)
+    if part is None:
+        return False
+    kind = _GRANT_KIND_OF_REMOVAL.get(a.kind)
+    if kind is not None:
+        # Grant.key ignores the role except for GCP, where each role is its own binding.
+        want = Grant(kind, a.target, a.principal, a.role).key
+        return any(g.key == want for g in part.grants)
+    if a.kind in (ActionKind.SUSPEND_ACCOUNT, ActionKind.SIGN_OUT):
+        return any(normalise_email(x.name) == a.principal for x in part.accounts)
+    if a.kind is ActionKind.REVOKE_TOKEN:
+        return any(
+            t.user == a.principal and t.client_id == a.param("client_id") for t in part.oauth_tokens
+        )
+    if a.kind is ActionKind.DELETE_APP_PASSWORD:
+        return any(
+            x.user == a.principal and str(x.code_id) == a.param("code_id")
+            for x in part.app_passwords
+        )
+    if a.kind is ActionKind.CANCEL_INVITATION:
+        return any(str(i.id) == a.param("invitation_id") for i in part.invitations)
+    return False
+
+
+def _identity(value: str) -> str:
+    kind, sep, rest = value.strip().lower().partition(":")
+    return rest if sep and kind in {"user", "serviceaccount", "group"} else value.strip().lower()
+
+
+def _protected(plan: Plan, protected: Iterable[ProtectedAccount | str]) -> list[UnsafePlan]:
+    names = {_identity(p.identity if isinstance(p, ProtectedAccount) else p) for p in protected}
+    return [
+        TouchesProtectedAccount(f"{a.describe()}: {a.principal} is a protected account")
+        for a in plan.actions
+        if _identity(a.principal) in names
+    ]
+
+
+def _last_admins(plan: Plan, snapshot: Snapshot) -> list[UnsafePlan]:
+    found: list[UnsafePlan] = []
+    google = snapshot.part(System.GOOGLE)
+    admins = {a.name for a in (google.accounts if google else ()) if a.is_admin and not a.suspended}
+    suspended = {
+        a.principal
+        for a in plan.actions
+        if a.kind is ActionKind.SUSPEND_ACCOUNT and a.principal in admins
+    }
+    if admins and admins <= suspended:
+        found.append(RemovesLastAdmin("the plan suspends every Workspace super admin"))
+    orgs: dict[str, set[str]] = {}
+    for g in snapshot.grants:
+        if g.kind is GrantKind.GITHUB_ORG and g.role == "admin":
+            orgs.setdefault(g.target, set()).add(g.principal)
+    for org, owners in sorted(orgs.items()):
+        leaving = {
+            a.principal
+            for a in plan.actions
+            if a.target == org
+            and a.principal in owners
+            and (
+                a.kind is ActionKind.REMOVE_ORG_MEMBER
+                or (a.kind is ActionKind.CHANGE_ORG_ROLE and a.role != "admin")
+            )
+        }
+        if owners <= leaving:
+            found.append(
+                RemovesLastAdmin(f"the plan removes or demotes every owner of the org {org}")
+            )
+    for resource, owners in sorted(gcp_owners(snapshot).items()):
+        leaving = {
+            a.principal
+            for a in plan.actions
+            if a.kind is ActionKind.REMOVE_BINDING
+            and a.target == resource
+            and a.role == "roles/owner"
+            and a.principal in owners
+        }
+        if owners and owners <= leaving:
+            found.append(
+                RemovesLastAdmin(f"the plan removes every roles/owner member of {resource}")
+            )
+    return found
