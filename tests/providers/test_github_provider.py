@@ -249,7 +249,7 @@ def test_permission_errors_are_permanent_and_not_retried(sandbox: SandboxServer)
         (
             action(
                 ActionKind.CANCEL_INVITATION, ORG, "hanako.suzuki@example.com", invitation_id="7001"
-            ),  # fmt: skip
+            ),
             lambda gh: gh["invitations"] == [],
         ),
         (
