@@ -200,9 +200,14 @@ def apply_plan(
     nothing; when confirmed, the refusal is recorded (run-start + run-end) for the auditors.
     """
     run_id = run_id or new_run_id(now_fn())
-    refused = [
-        str(u) for u in check_safety(plan, snapshot, limits, allow_mass_removal=allow_mass_removal)
-    ]
+    unsafe = check_safety(
+        plan,
+        snapshot,
+        limits,
+        allow_mass_removal=allow_mass_removal,
+        protected=desired.organization.protected_accounts,
+    )
+    refused = [f"{type(u).__name__}: {u}" for u in unsafe]
     refused += find_forbidden_actions(plan, desired, self_identities)
     missing = sorted({a.system for a in plan.actions} - set(providers))
     refused += [
