@@ -705,8 +705,11 @@ def register(app: Sandbox) -> None:
             return {"limit": r.limit, "remaining": max(r.remaining, 0),
                     "used": r.limit - max(r.remaining, 0), "reset": r.reset}  # fmt: skip
 
-        return 200, {"resources": {"core": one("core"), "graphql": one("graphql")},
-                     "rate": one("core")}, {}  # fmt: skip
+        # "search" is required by the rate-limit-overview schema; it is not emulated
+        # (30 requests a minute on GitHub), so it is always full.
+        search = {"limit": 30, "remaining": 30, "used": 0, "reset": int(time.time()) + 60}
+        resources = {"core": one("core"), "graphql": one("graphql"), "search": search}
+        return 200, {"resources": resources, "rate": one("core")}, {}
 
     org_p = "/orgs/{org}"
     for method, path, name, fn in (

@@ -1,0 +1,244 @@
+"""Conformance of the GitHub sandbox with descriptions nobody here wrote: every REST answer it
+gives is validated against @octokit/openapi's response schema for that operation and status,
+and every GraphQL query the provider sends is validated against @octokit/graphql-schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import requests
+from graphql import build_client_schema, parse, validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from reconciler.providers.github import GRAPHQL_QUERIES
+from reconciler.sandbox.server import SandboxServer
+from tests.conftest import load
+from tests.sandbox.test_github_rest import ORG, github_world
+
+SPECS = Path(__file__).resolve().parents[2] / "specs/node_modules/@octokit"
+OPENAPI = SPECS / "openapi/generated/api.github.com.json"
+GRAPHQL = SPECS / "graphql-schema/schema.json"
+BASE = "urn:github-openapi"
+
+pytestmark = pytest.mark.skipif(
+    not OPENAPI.exists() or not GRAPHQL.exists(),
+    reason="official API descriptions missing: run `make setup`",
+)
+
+
+def _nullable_to_json_schema(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` is not JSON Schema: turn it into a null alternative."""
+    if isinstance(node, list):
+        return [_nullable_to_json_schema(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _nullable_to_json_schema(v) for k, v in node.items()}
+    if out.pop("nullable", False) is True:
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+            if "enum" in out:
+                out["enum"] = [*out["enum"], None]
+        else:
+            out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    doc: dict[str, Any] = _nullable_to_json_schema(json.loads(OPENAPI.read_text()))
+    return doc
+
+
+@cache
+def registry() -> Registry[Any]:
+    return Registry().with_resource(BASE, Resource(contents=openapi(), specification=DRAFT202012))
+
+
+def deref(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = openapi()
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def response_schema(method: str, template: str, status: int) -> dict[str, Any] | None:
+    """The documented JSON schema of one operation's answer; None when it has no body."""
+    operation = openapi()["paths"][template][method.lower()]
+    documented = operation["responses"]
+    assert str(status) in documented, f"{method} {template} documents no {status} answer"
+    response = deref(documented[str(status)])
+    content = response.get("content", {}).get("application/json")
+    return None if content is None else content["schema"]
+
+
+def schema_named(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def unknown_fields(instance: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
+    """Fields the sandbox sends that the schema does not name. The schemas allow additional
+    properties, so a renamed field would pass jsonschema; this makes it fail."""
+    schema = deref(schema)
+    branches = [schema] + [
+        deref(s) for key in ("allOf", "anyOf", "oneOf") for s in schema.get(key, ())
+    ]
+    if isinstance(instance, list):
+        items = [b["items"] for b in branches if "items" in b]
+        if not items:
+            return []
+        return [
+            p for i, v in enumerate(instance) for p in unknown_fields(v, items[0], f"{where}[{i}]")
+        ]
+    if not isinstance(instance, dict):
+        return []
+    named = {k: s for b in branches for k, s in (b.get("properties") or {}).items()}
+    if not named:
+        return []
+    problems = [f"{where}.{k}" for k in instance if k not in named]
+    for key, value in instance.items():
+        if key in named:
+            problems += unknown_fields(value, named[key], f"{where}.{key}")
+    return problems
+
+
+def check(body: Any, schema: dict[str, Any]) -> None:
+    """Raise when `body` does not conform: schema violation or an undocumented field."""
+    rooted = {**copy.deepcopy(schema), "$id": "urn:github-check"}
+    rooted = json.loads(json.dumps(rooted).replace('"#/components/', f'"{BASE}#/components/'))
+    jsonschema.Draft202012Validator(rooted, registry=registry()).validate(body)
+    extra = unknown_fields(body, schema)
+    assert not extra, f"fields not in the official schema: {extra}"
+
+
+# (method, url path, OpenAPI path template, JSON body, expected status)
+CALLS: list[tuple[str, str, str, Any, int]] = [
+    ("GET", f"/orgs/{ORG}", "/orgs/{org}", None, 200),
+    ("GET", f"/orgs/{ORG}/members?per_page=2", "/orgs/{org}/members", None, 200),
+    ("GET", f"/orgs/{ORG}/members?role=owner", "/orgs/{org}/members", None, 422),
+    ("GET", f"/orgs/{ORG}/memberships/user1", "/orgs/{org}/memberships/{username}", None, 200),
+    ("GET", f"/orgs/{ORG}/memberships/ext0", "/orgs/{org}/memberships/{username}", None, 404),
+    ("PUT", f"/orgs/{ORG}/memberships/newcomer", "/orgs/{org}/memberships/{username}",
+     {"role": "member"}, 200),
+    ("PUT", f"/orgs/{ORG}/memberships/user1", "/orgs/{org}/memberships/{username}",
+     {"role": "owner"}, 422),
+    ("GET", f"/orgs/{ORG}/invitations", "/orgs/{org}/invitations", None, 200),
+    ("GET", f"/orgs/{ORG}/failed_invitations", "/orgs/{org}/failed_invitations", None, 200),
+    ("GET", f"/orgs/{ORG}/outside_collaborators", "/orgs/{org}/outside_collaborators", None,
+     200),
+    ("GET", f"/orgs/{ORG}/teams", "/orgs/{org}/teams", None, 200),
+    ("GET", f"/orgs/{ORG}/teams/backend", "/orgs/{org}/teams/{team_slug}", None, 200),
+    ("GET", f"/orgs/{ORG}/teams/nope", "/orgs/{org}/teams/{team_slug}", None, 404),
+    ("GET", f"/orgs/{ORG}/teams/backend/members", "/orgs/{org}/teams/{team_slug}/members",
+     None, 200),
+    ("GET", f"/orgs/{ORG}/teams/backend/memberships/user0",
+     "/orgs/{org}/teams/{team_slug}/memberships/{username}", None, 200),
+    ("PUT", f"/orgs/{ORG}/teams/infra/memberships/user2",
+     "/orgs/{org}/teams/{team_slug}/memberships/{username}", {"role": "maintainer"}, 200),
+    ("GET", "/organizations/9000001/team/501", "/orgs/{org}/teams/{team_slug}", None, 200),
+    ("GET", "/users/user1", "/users/{username}", None, 200),
+    ("GET", "/user/2001", "/user/{account_id}", None, 200),
+    ("GET", "/users/nobody-here", "/users/{username}", None, 404),
+    ("GET", "/rate_limit", "/rate_limit", None, 200),
+    ("DELETE", f"/orgs/{ORG}/teams/infra/memberships/user2",
+     "/orgs/{org}/teams/{team_slug}/memberships/{username}", None, 204),
+    ("DELETE", f"/orgs/{ORG}/invitations/7001", "/orgs/{org}/invitations/{invitation_id}", None,
+     204),
+    ("DELETE", f"/orgs/{ORG}/outside_collaborators/ext0",
+     "/orgs/{org}/outside_collaborators/{username}", None, 204),
+    ("DELETE", f"/orgs/{ORG}/members/user2", "/orgs/{org}/members/{username}", None, 204),
+    ("DELETE", f"/orgs/{ORG}/memberships/newcomer", "/orgs/{org}/memberships/{username}", None,
+     204),
+]  # fmt: skip
+
+
+def test_every_rest_answer_conforms_to_the_official_openapi_description(
+    sandbox: SandboxServer,
+) -> None:
+    load(sandbox, github_world(members=4, outside=2))
+    for method, path, template, body, status in CALLS:
+        resp = requests.request(method, sandbox.url + path, json=body, timeout=5)
+        assert resp.status_code == status, (method, path, resp.text)
+        schema = response_schema(method, template, status)
+        if schema is None:
+            assert resp.content == b"", (method, path)
+            continue
+        try:
+            check(resp.json(), schema)
+        except (AssertionError, jsonschema.ValidationError) as exc:
+            pytest.fail(f"{method} {path} -> {status}: {exc}")
+
+
+def test_rate_limit_errors_conform_to_the_basic_error_schema(sandbox: SandboxServer) -> None:
+    load(sandbox, github_world(rate_limit={"limit": 10, "remaining": 0, "reset": 2**31 - 1}))
+    resp = requests.get(f"{sandbox.url}/orgs/{ORG}", timeout=5)
+    assert resp.status_code == 403
+    check(resp.json(), schema_named("basic-error"))
+
+
+def test_a_renamed_field_fails_conformance(sandbox: SandboxServer) -> None:
+    load(sandbox, github_world())
+    org = requests.get(f"{sandbox.url}/orgs/{ORG}", timeout=5).json()
+    schema = response_schema("GET", "/orgs/{org}", 200)
+    assert schema is not None
+    check(org, schema)  # the real answer passes
+    renamed_optional = dict(org)
+    renamed_optional["two_factor_required"] = renamed_optional.pop("two_factor_requirement_enabled")
+    with pytest.raises(AssertionError, match="two_factor_required"):
+        check(renamed_optional, schema)
+    renamed_required = dict(org)
+    renamed_required["handle"] = renamed_required.pop("login")
+    with pytest.raises(jsonschema.ValidationError, match="'login' is a required property"):
+        check(renamed_required, schema)
+    members = requests.get(f"{sandbox.url}/orgs/{ORG}/members", timeout=5).json()
+    members[0]["userid"] = members[0].pop("id")
+    with pytest.raises(jsonschema.ValidationError):
+        check(members, response_schema("GET", "/orgs/{org}/members", 200) or {})
+
+
+@cache
+def graphql_schema() -> Any:
+    data = json.loads(GRAPHQL.read_text())
+    return build_client_schema(data.get("data", data), assume_valid=True)
+
+
+def _query_id(query: str) -> str:
+    return query.split("{")[2].split("(", maxsplit=1)[0].strip()
+
+
+@pytest.mark.parametrize("query", GRAPHQL_QUERIES, ids=_query_id)
+def test_every_provider_graphql_query_is_valid_against_githubs_schema(query: str) -> None:
+    assert validate(graphql_schema(), parse(query)) == []
+
+
+def test_a_misspelt_graphql_field_fails_validation() -> None:
+    broken = GRAPHQL_QUERIES[0].replace("hasTwoFactorEnabled", "hasTwoFactor")
+    problems = validate(graphql_schema(), parse(broken))
+    assert problems and "hasTwoFactor" in problems[0].message
+
+
+def test_sandbox_graphql_answers_provider_queries_with_the_requested_shape(
+    sandbox: SandboxServer,
+) -> None:
+    load(sandbox, github_world())
+    for query in GRAPHQL_QUERIES:
+        variables = {"org": ORG, "after": None, "slug": "backend", "login": "user0",
+                     "logins": ["user0"]}  # fmt: skip
+        used = {v.variable.name.value for op in parse(query).definitions
+                for v in getattr(op, "variable_definitions", ())}  # fmt: skip
+        body = requests.post(
+            f"{sandbox.url}/graphql",
+            json={"query": query, "variables": {k: v for k, v in variables.items() if k in used}},
+            timeout=5,
+        ).json()
+        assert "errors" not in body, body
+        assert body["data"]["rateLimit"]["cost"] == 1
+        assert body["data"]["organization"] is not None
