@@ -102,12 +102,15 @@ def check_rules(files: Checked, errors: Errors) -> None:
     (that file already has errors), so one typo does not cascade into dozens of errors."""
     people = {p.id: p for _, p in files.people.values()}
     org = files.organization[1] if files.organization else None
+    # An unknown officer is reported once, on organization.yaml; checking holders and
+    # approvers against them would only repeat it on every person file.
+    officer = org.security_officer if org and org.security_officer in people else None
     roles = files.roles[1] if files.roles else None
     if files.organization:
         _check_organization(*files.organization, people if files.people_complete else None, errors)
     if files.roles:
         _check_roles(*files.roles, org, errors)
-    _check_people(files, org, roles, errors)
+    _check_people(files, org, roles, officer, errors)
 
 
 def _check_organization(
@@ -275,10 +278,10 @@ def _check_people(
     files: Checked,
     org: OrganizationFile | None,
     roles: dict[str, RoleFile] | None,
+    officer: str | None,
     errors: Errors,
 ) -> None:
     domains = {d.lower() for d in org.domains} if org else None
-    officer = org.security_officer if org else None
     owners: dict[tuple[str, str], str] = {}  # (what, normalised value) -> file that has it
     for file_name, (parsed, person) in sorted(files.people.items()):
         stem = file_name.removeprefix("people/").removesuffix(".yaml")

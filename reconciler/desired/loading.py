@@ -185,11 +185,27 @@ def _validate(parsed: ParsedFile, model: type[BaseModel], errors: Errors) -> Bas
     try:
         return model.model_validate(parsed.data)
     except ValidationError as exc:
-        for problem in exc.errors(include_url=False):
+        problems = exc.errors(include_url=False)
+        # `teams: x` where `team:` is required: report the typo once, with its suggestion,
+        # not a second time as "required field 'team' is missing".
+        misspelt = {
+            (*loc[:-1], hint)
+            for p in problems
+            if p["type"] == "extra_forbidden"
+            for loc in [tuple(p["loc"])]
+            for hint in _close_keys(model, loc)
+        }
+        for problem in problems:
             loc = tuple(problem["loc"])
+            if problem["type"] == "missing" and loc in misspelt:
+                continue
             is_key = problem["type"] == "extra_forbidden"
             errors.at(parsed, loc, _plain(problem, model, loc), key=is_key)
         return None
+
+
+def _close_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    return difflib.get_close_matches(str(loc[-1]), _allowed_keys(model, loc[:-1]), n=1, cutoff=0.6)
 
 
 def _plain(problem: Any, model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
@@ -199,7 +215,7 @@ def _plain(problem: Any, model: type[BaseModel], loc: tuple[str | int, ...]) -> 
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(model, loc[:-1])
-        hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = _close_keys(model, loc)
         more = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
         return f"unknown key '{key}'{more}"
     if kind == "missing":

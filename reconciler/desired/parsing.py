@@ -85,9 +85,15 @@ def parse_yaml(name: str, raw: bytes) -> ParsedFile:
         _check_events(yaml, text, fail)
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
+        # The problem mark is where the parser noticed; the context mark (when there is one)
+        # is where the unfinished construct began, often the line to fix: name both.
         mark = exc.problem_mark or exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        problem = str(exc.problem or "invalid YAML")
+        context = exc.context_mark
+        if exc.context and context is not None and context is not mark:
+            began = f"line {context.line + 1}, column {context.column + 1}"
+            problem += f" ({exc.context} that began on {began})"
         raise fail(f"invalid YAML: {problem}", *where) from None
     except YAMLError as exc:
         raise fail(f"invalid YAML: {exc}") from None
