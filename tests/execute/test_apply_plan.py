@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.audit import AuditLog, RecordType, read_records, verify
-from reconciler.errors import ReconcilerError
+from reconciler.errors import PermanentProviderError, ReconcilerError
 from reconciler.execute import ApplyReport, OutcomeStatus, apply_plan
 from reconciler.model import (
     Action,
@@ -439,3 +439,22 @@ def test_progress_is_reported_after_each_action(tmp_path: Path) -> None:
     assert seen == [
         (1, 3, "create_account"), (2, 3, "add_group_member"), (3, 3, "add_binding"),
     ]  # fmt: skip
+
+
+class LeakyProvider(RecordingProvider):
+    """A provider whose error message carries a credential, as a careless client might."""
+
+    def apply(self, action: Action) -> object:  # type: ignore[override]
+        raise PermanentProviderError("401 Bad credentials for token ghp_" + "a1B2" * 9)
+
+
+def test_a_token_in_a_provider_error_never_reaches_the_report_or_audit_log(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    providers = {**_providers(), System.GCP: LeakyProvider(System.GCP)}
+    report = _run(_plan(*NEWCOMER_ACTIONS), providers, AuditLog(path))
+    assert len(report.failures) == 1
+    assert "ghp_" not in report.failures[0].message
+    assert "401 Bad credentials" in report.failures[0].message
+    assert "ghp_" not in path.read_text()
