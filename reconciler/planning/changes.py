@@ -23,11 +23,23 @@ from reconciler.planning.google import plan_google
 from reconciler.policy import check_findings
 
 _SYSTEM_ORDER = {s: i for i, s in enumerate(System)}
+# Kinds sort in their declaration order, which is the order that matters within a phase:
+# a leaver is suspended first (no new sign-ins), then signed out, then tokens and app
+# passwords are revoked, then group memberships go.
+_KIND_ORDER = {k: i for i, k in enumerate(ActionKind)}
 
 
-def action_sort_key(a: Action) -> tuple[int, int, str, str, str, str, tuple[tuple[str, str], ...]]:
+def action_sort_key(a: Action) -> tuple[int, int, int, str, str, str, tuple[tuple[str, str], ...]]:
     """(phase, system, kind, target, principal, role): the order the plan is shown and run."""
-    return (a.phase, _SYSTEM_ORDER[a.system], a.kind.value, a.target, a.principal, a.role, a.params)
+    return (
+        a.phase,
+        _SYSTEM_ORDER[a.system],
+        _KIND_ORDER[a.kind],
+        a.target,
+        a.principal,
+        a.role,
+        a.params,
+    )
 
 
 def systems_in_scope(desired: DesiredState) -> tuple[System, ...]:
