@@ -521,3 +521,17 @@ def test_the_gcp_world_used_here_is_valid_under_the_published_schema() -> None:
     schema_path = Path(__file__).parents[2] / "reconciler/sandbox/schemas/gcp.schema.json"
     schema = json.loads(schema_path.read_text())
     jsonschema.Draft202012Validator(schema).validate(copy.deepcopy(gcp_world()["gcp"]))
+
+
+def test_a_dropped_connection_on_a_policy_read_is_retried(
+    provider: GcpIamProvider, sandbox: SandboxServer
+) -> None:
+    sandbox.sandbox.add_fault(
+        {"path": "^/v3/projects/example-prod:getIamPolicy$", "nth": 1, "drop_connection": True}
+    )
+
+    part = provider.read(desired((PROD,)))
+
+    assert part.status.complete, part.status.problems
+    assert [p.resource for p in part.policies] == [PROD]
+    assert len(log(sandbox, "gcp.crm.getIamPolicy")) >= 2
