@@ -289,3 +289,26 @@ def test_discovery_names_the_github_endpoints(sandbox: SandboxServer) -> None:
     assert info["github_rest"] == sandbox.url
     assert info["github_graphql"] == f"{sandbox.url}/graphql"
     assert info["github_org"] == ORG
+
+
+def test_world_and_state_follow_the_documented_json_schema(sandbox: SandboxServer) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).parents[2] / "reconciler/sandbox/schemas/github.schema.json").read_text()
+    )
+    validator = jsonschema.Draft202012Validator(schema)
+    world = github_world()
+    validator.validate(world["github"])
+    load(sandbox, world)
+    requests.put(
+        f"{sandbox.url}/orgs/{ORG}/memberships/newcomer", json={"role": "admin"}, timeout=5
+    )
+    validator.validate(state(sandbox))  # what the sandbox keeps after a write still conforms
+    broken = github_world()
+    broken["github"]["members"][0]["role"] = "owner"
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(broken["github"])
