@@ -83,6 +83,12 @@ NEVER = "1970-01-01T00:00:00.000Z"
 
 _TRANSPORT_ERRORS = (OSError, httplib2.HttpLib2Error, http.client.HTTPException)
 
+# Note: when a keep-alive connection answers nothing (BadStatusLine / RemoteDisconnected on
+# the first try), httplib2 reconnects and re-sends once by itself, whatever its RETRIES
+# setting: it cannot tell a dropped request from a connection the server closed while idle.
+# So one dropped connection may be absorbed there; a second one reaches our policy. Round
+# trips in ReadStatus count our attempts, not those invisible reconnects.
+
 
 def _reasons(exc: HttpError) -> list[str]:
     try:
