@@ -473,3 +473,18 @@ def test_errors_are_translated_conflict_and_permanent(sandbox: SandboxServer) ->
     with pytest.raises(PermanentProviderError):
         gw.apply(Action(Phase.ADD, System.GITHUB, ActionKind.ADD_TEAM_MEMBER, "acme/devs", "taro"))
     assert sleep.waits == []  # neither kind is retried
+
+
+def test_from_settings_uses_the_sandbox_url_and_refuses_without_credentials(
+    sandbox: SandboxServer,
+) -> None:
+    from reconciler.settings import Settings
+
+    sandbox.sandbox.load_world(google_world())
+    gw = GoogleWorkspaceProvider.from_settings(
+        Settings(sandbox_url=sandbox.url, _env_file=None),  # type: ignore[call-arg]
+        SCOPE,
+    )
+    assert gw.read(None).status.complete  # type: ignore[arg-type]
+    with pytest.raises(PermanentProviderError, match="IMPERSONATE_SERVICE_ACCOUNT"):
+        GoogleWorkspaceProvider.from_settings(Settings(_env_file=None), SCOPE)  # type: ignore[call-arg]
