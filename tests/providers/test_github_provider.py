@@ -355,3 +355,22 @@ def test_exhausted_graphql_budget_waits_until_its_reset(sandbox: SandboxServer) 
     assert 115 <= sleep.waits[0] <= 122
     # GitHub answers an exhausted GraphQL budget with HTTP 200 and a RATE_LIMITED error.
     assert endpoint_calls(sandbox, "github.graphql")[0].status == 200
+
+
+def test_from_settings_uses_a_token_and_refuses_an_app_without_its_key(
+    sandbox: SandboxServer,
+) -> None:
+    from pydantic import SecretStr
+
+    from reconciler.settings import Settings
+
+    load(sandbox, github_world())
+    settings = Settings(sandbox_url=sandbox.url, github_token=SecretStr("ghs_exampletoken"))
+    part = GitHubProvider.from_settings(settings, ORG).read(DESIRED)
+    assert part.status.complete
+    app_settings = Settings(
+        sandbox_url=sandbox.url, github_app_id=12345, github_installation_id=678
+    )
+    with pytest.raises(PermanentProviderError, match="private key") as info:
+        GitHubProvider.from_settings(app_settings, ORG)
+    assert "ghs_" not in str(info.value)
