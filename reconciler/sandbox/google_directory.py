@@ -178,6 +178,10 @@ class Directory:
     @property
     def g(self) -> dict[str, Any]:
         section: dict[str, Any] = self.app.world.setdefault("google", {})
+        for name in ("users", "groups"):
+            section.setdefault(name, [])
+        for name in ("members", "tokens", "asps"):
+            section.setdefault(name, {})
         return section
 
     def reindex(self) -> None:
