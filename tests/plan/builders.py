@@ -400,6 +400,9 @@ def world(
     prod: Iterable[Binding] = (),
     incomplete: Iterable[System] = (),
     unread: Iterable[System] = (),
+    two_factor_required: bool = True,
+    service_accounts: Iterable[ServiceAccount] = (),
+    stg_audit: tuple[AuditConfig, ...] = ALL_AUDIT,
 ) -> tuple[DesiredState, DesiredAccess, Snapshot]:
     """The CTO (security officer, sole super admin, sole org owner, prod owner) plus
     `people`, and a snapshot holding the CTO's access plus whatever the test adds."""
@@ -419,11 +422,12 @@ def world(
             teams,
             collaborators=collaborators,
             invitations=invitations,
+            two_factor_required=two_factor_required,
             complete=System.GITHUB not in incomplete,
         ),
         gcp(
             [
-                policy(STG, tuple(stg)),
+                policy(STG, tuple(stg), stg_audit),
                 policy(PROD, (Binding("roles/owner", ("user:cto@example.co.jp",)), *prod)),
                 policy(
                     ORG_NODE,
@@ -434,6 +438,7 @@ def world(
                     ),
                 ),
             ],
+            service_accounts=service_accounts,
             complete=System.GCP not in incomplete,
         ),
     ]
