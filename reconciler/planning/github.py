@@ -26,13 +26,14 @@ def _plan_active(
 ) -> None:
     org_role = ""
     for ent in ctx.entitlements(person.id, GrantKind.GITHUB_ORG):
-        if ent.grant.target == org:
+        if ent.grant.target.lower() == org:
             org_role = higher_role(GrantKind.GITHUB_ORG, ent.grant.role, org_role or "member")
     teams: dict[str, str] = {}
     for ent in ctx.entitlements(person.id, GrantKind.GITHUB_TEAM):
         g = ent.grant
-        if g.target.startswith(org + "/"):
-            teams[g.target] = higher_role(g.kind, g.role, teams.get(g.target, g.role))
+        team = g.target.lower()  # org logins and team slugs are case-insensitive on GitHub
+        if team.startswith(org + "/"):
+            teams[team] = higher_role(g.kind, g.role, teams.get(team, g.role))
     if teams and not org_role:
         org_role = "member"  # a team can only hold org members
 
