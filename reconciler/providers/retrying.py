@@ -58,6 +58,6 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy = DEFAULT_POLICY) -
         wait=policy.wait_for,
         stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline),
         reraise=True,
-        sleep=policy.sleep or time.sleep,
+        sleep=policy.sleep if policy.sleep is not None else time.sleep,
     )
     return retrying(fn)

@@ -283,7 +283,7 @@ def _instrumented(
         if app.latency_ms:
             time.sleep(app.latency_ms / 1000)
         # The core's own fault matcher, so nth/probability/times count exactly as for HTTP.
-        fault = app._fault_for(req)
+        fault = app.fault_for(req)
         if fault is not None:
             if fault.delay_ms:
                 time.sleep(fault.delay_ms / 1000)

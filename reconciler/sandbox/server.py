@@ -94,7 +94,7 @@ class Sandbox:
         matched = self.router.match(req.method, req.path)
         route: Route | None = matched[0] if matched else None
         if route is not None and route.api != "control":
-            fault = self._fault_for(req)
+            fault = self.fault_for(req)
             if fault is not None:
                 if fault.delay_ms:
                     time.sleep(fault.delay_ms / 1000)
@@ -127,7 +127,7 @@ class Sandbox:
             self.telemetry.log[seq - 1].status = resp.status
         return resp
 
-    def _fault_for(self, req: Request) -> FaultRule | None:
+    def fault_for(self, req: Request) -> FaultRule | None:
         with self.lock:
             for rule in self.faults:
                 if rule.matches(req.method, req.path) and rule.should_fire():

@@ -1,0 +1,1 @@
+"""Demo and benchmark worlds built from a desired state."""
