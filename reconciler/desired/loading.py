@@ -89,7 +89,7 @@ def read_desired_files(directory: str | FsPath) -> dict[str, bytes]:
     candidates = [root / ORGANIZATION, root / ROLES]
     people = root / PEOPLE_DIR
     if people.is_dir():
-        candidates += sorted(people.iterdir())
+        candidates += sorted(p for p in people.iterdir() if p.suffix in {".yaml", ".yml"})
     candidates += sorted(p for p in root.iterdir() if p.suffix in {".yaml", ".yml"})
     for path in dict.fromkeys(candidates):
         name = path.relative_to(root).as_posix()
