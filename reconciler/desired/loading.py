@@ -250,6 +250,8 @@ def _describe(value: object) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, dt.datetime):
+        return f"date and time {value}"
     if isinstance(value, dt.date):
         return f"date {value}"
     if isinstance(value, str):

@@ -211,6 +211,10 @@ def _to_python(
                 )
                 continue
             parsed.keys[child] = (km.line + 1, km.column + 1)
+            if isinstance(value_node, ScalarNode) and value_node.value == "":
+                # `roles:` with nothing after it: the empty value's mark is past the end of the
+                # line (often on the next one), so point at the key instead.
+                parsed.values[child] = parsed.keys[child]
             result[key] = _to_python(value_node, child, parsed, errors, active)
         return result
     if isinstance(node, SequenceNode):

@@ -59,6 +59,16 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int | None
         [(E3, None, "roles", "must be a valid list (got text 'engineer')")],
     ),
     (
+        "an empty value is reported at its key, not on the next line",
+        {E3: ENGINEER.replace("roles: [engineer]", f"roles:  {MARK}")},
+        [(E3, None, "roles", "must be a valid list (got nothing (null))")],
+    ),
+    (
+        "yes is not a boolean (YAML 1.2)",
+        {"roles.yaml": ROLES.replace("privileged: true", f"privileged: yes  {MARK}", 1)},
+        [("roles.yaml", None, "admin.privileged", "must be a valid boolean (got text 'yes')")],
+    ),
+    (
         "a number given as text is a wrong type",
         {E3: person(f'github_id: "123"  {MARK}')},
         [(E3, None, "github_id", "must be a valid integer")],
