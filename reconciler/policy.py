@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from reconciler.model import (
     Account,
     AccountKind,
+    AppPassword,
+    Binding,
     DesiredAccess,
     DesiredState,
     EmploymentType,
@@ -25,6 +27,7 @@ from reconciler.model import (
     Grant,
     GrantKind,
     Invitation,
+    OAuthToken,
     Person,
     PersonStatus,
     Severity,
@@ -238,6 +241,54 @@ def _match_github(
     return GitHubMatch(login=None if squatter else repo_login, account=None, squatter=squatter)
 
 
+@dataclass(frozen=True)
+class SnapshotIndex:
+    """The snapshot indexed once by principal, so planning and checking cost grows with the
+    size of the organisation, not with its square (a leaver's grants are a look-up, not a
+    scan of every grant)."""
+
+    by_kind: Mapping[GrantKind, tuple[Grant, ...]]  # sorted
+    by_principal: Mapping[tuple[GrantKind, str], tuple[Grant, ...]]  # sorted
+    tokens: Mapping[str, tuple[OAuthToken, ...]]  # user -> tokens, by client id
+    app_passwords: Mapping[str, tuple[AppPassword, ...]]  # user -> app passwords, by code id
+    conditional: Mapping[str, tuple[tuple[str, Binding], ...]]  # member -> (resource, binding)
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> SnapshotIndex:
+        by_kind: dict[GrantKind, list[Grant]] = {}
+        by_principal: dict[tuple[GrantKind, str], list[Grant]] = {}
+        for g in sorted(snapshot.grants):
+            by_kind.setdefault(g.kind, []).append(g)
+            by_principal.setdefault((g.kind, g.principal), []).append(g)
+        tokens: dict[str, list[OAuthToken]] = {}
+        asps: dict[str, list[AppPassword]] = {}
+        google = snapshot.part(System.GOOGLE)
+        for t in sorted(google.oauth_tokens if google else (), key=lambda t: t.client_id):
+            tokens.setdefault(normalise_email(t.user), []).append(t)
+        for a in sorted(google.app_passwords if google else (), key=lambda a: a.code_id):
+            asps.setdefault(normalise_email(a.user), []).append(a)
+        conditional: dict[str, list[tuple[str, Binding]]] = {}
+        for policy in sorted(snapshot.policies, key=lambda p: p.resource):
+            for b in policy.bindings:
+                if b.condition:
+                    for m in sorted({m.lower() for m in b.members}):
+                        conditional.setdefault(m, []).append((policy.resource, b))
+        return cls(
+            by_kind={k: tuple(v) for k, v in by_kind.items()},
+            by_principal={k: tuple(v) for k, v in by_principal.items()},
+            tokens={k: tuple(v) for k, v in tokens.items()},
+            app_passwords={k: tuple(v) for k, v in asps.items()},
+            conditional={k: tuple(v) for k, v in conditional.items()},
+        )
+
+    def grants(self, kind: GrantKind) -> tuple[Grant, ...]:
+        return self.by_kind.get(kind, ())
+
+    def held(self, kind: GrantKind, principals: Iterable[str]) -> list[Grant]:
+        """The grants of `kind` held by any of `principals`, sorted."""
+        return sorted(g for p in set(principals) for g in self.by_principal.get((kind, p), ()))
+
+
 # --------------------------------------------------------------------------------------------
 # What the product manages, and what it never touches.
 # --------------------------------------------------------------------------------------------
@@ -391,6 +442,7 @@ def check_findings(
         ids=Identities.build(desired, snapshot),
         scope=ManagedScope.of(desired),
         untouchables=Untouchables.of(desired),
+        index=SnapshotIndex.of(snapshot),
     )
     out = _Findings()
     _check_people(ctx, out)
@@ -411,14 +463,14 @@ class _Context:
     ids: Identities
     scope: ManagedScope
     untouchables: Untouchables
+    index: SnapshotIndex
 
     def accounts(self, system: System) -> tuple[Account, ...]:
         part = self.snapshot.part(system)
         return part.accounts if part else ()
 
-    def grants(self, kind: GrantKind) -> list[Grant]:
-        part = self.snapshot.part(kind.system)
-        return sorted(g for g in (part.grants if part else ()) if g.kind is kind)
+    def grants(self, kind: GrantKind) -> tuple[Grant, ...]:
+        return self.index.grants(kind)
 
     def status(self, person_id: str) -> PersonStatus:
         return status_of(self.access, person_id)
@@ -428,7 +480,9 @@ class _Context:
         return entry.entitlements if entry else ()
 
 
-def access_held(ids: Identities, snapshot: Snapshot, person: Person) -> list[str]:
+def access_held(
+    ids: Identities, index: SnapshotIndex, snapshot: Snapshot, person: Person
+) -> list[str]:
     """Plain descriptions of everything the person still holds anywhere (for leavers and
     people who have not started yet)."""
     held: list[str] = []
@@ -439,29 +493,21 @@ def access_held(ids: Identities, snapshot: Snapshot, person: Person) -> list[str
     match = ids.github.get(person.id)
     login = match.login if match else None
     members = {gcp_user(a) for a in addresses}
-    for grant in snapshot.grants:
-        if grant.kind is GrantKind.GOOGLE_ACCOUNT:
-            continue
-        if grant.kind is GrantKind.GOOGLE_GROUP and grant.principal in addresses:
-            held.append(f"group {grant.target}")
-        elif grant.kind.system is System.GITHUB and login and grant.principal == login:
-            held.append(f"GitHub {grant.kind.value.removeprefix('github_')} {grant.target}")
-        elif grant.kind is GrantKind.GCP_BINDING and grant.principal in members:
-            held.append(f"{grant.role} on {grant.target}")
-    part = snapshot.part(System.GOOGLE)
-    if part is not None:
-        tokens = [t for t in part.oauth_tokens if t.user in addresses]
-        asps = [a for a in part.app_passwords if a.user in addresses]
-        if tokens:
-            held.append(f"{len(tokens)} OAuth token(s)")
-        if asps:
-            held.append(f"{len(asps)} app password(s)")
+    held += [f"group {g.target}" for g in index.held(GrantKind.GOOGLE_GROUP, addresses)]
+    for kind in (GrantKind.GITHUB_ORG, GrantKind.GITHUB_TEAM, GrantKind.GITHUB_COLLABORATOR):
+        what = kind.value.removeprefix("github_")
+        held += [f"GitHub {what} {g.target}" for g in index.held(kind, [login] if login else [])]
+    held += [f"{g.role} on {g.target}" for g in index.held(GrantKind.GCP_BINDING, members)]
+    tokens = sum(len(index.tokens.get(a, ())) for a in addresses)
+    asps = sum(len(index.app_passwords.get(a, ())) for a in addresses)
+    if tokens:
+        held.append(f"{tokens} OAuth token(s)")
+    if asps:
+        held.append(f"{asps} app password(s)")
     for inv in pending_invitations_of(snapshot, login, addresses):
         held.append(f"a pending GitHub invitation to {inv.org}")
-    for policy in snapshot.policies:
-        for binding in policy.bindings:
-            if binding.condition and members.intersection(m.lower() for m in binding.members):
-                held.append(f"conditional {binding.role} on {policy.resource}")
+    for member in sorted(members):
+        held += [f"conditional {b.role} on {r}" for r, b in index.conditional.get(member, ())]
     return held
 
 
@@ -491,7 +537,7 @@ def _check_people(ctx: _Context, out: _Findings) -> None:
         if status is PersonStatus.DEPARTED:
             _check_leaver(ctx, out, person)
         elif status is PersonStatus.NOT_STARTED:
-            held = access_held(ctx.ids, ctx.snapshot, person)
+            held = access_held(ctx.ids, ctx.index, ctx.snapshot, person)
             if held:
                 out.add(
                     "access-before-start",
@@ -575,7 +621,7 @@ def _check_people(ctx: _Context, out: _Findings) -> None:
 
 
 def _check_leaver(ctx: _Context, out: _Findings, person: Person) -> None:
-    held = access_held(ctx.ids, ctx.snapshot, person)
+    held = access_held(ctx.ids, ctx.index, ctx.snapshot, person)
     if not held:
         return
     entry = ctx.access.people.get(person.id)
@@ -595,22 +641,20 @@ def _check_leaver(ctx: _Context, out: _Findings, person: Person) -> None:
         f"{person.id} has left but still holds {', '.join(held)} ({when})",
         person.id,
     )
-    members = {gcp_user(a) for a in ctx.ids.addresses_of(person)}
-    for policy in ctx.snapshot.policies:
-        for binding in policy.bindings:
-            named = members.intersection(m.lower() for m in binding.members)
-            if binding.condition and named:
-                out.add(
-                    "leaver-conditional-binding",
-                    Severity.HIGH,
-                    "第5.2条3",
-                    System.GCP,
-                    f"{policy.resource} {binding.role} {sorted(named)[0]}",
-                    f"{person.id} is named in a conditional binding of {binding.role} on "
-                    f"{policy.resource} ({binding.condition.get('title', 'untitled')}); the "
-                    "product does not edit conditional bindings: remove it by hand",
-                    person.id,
-                )
+    for member in sorted({gcp_user(a) for a in ctx.ids.addresses_of(person)}):
+        for resource, binding in ctx.index.conditional.get(member, ()):
+            title = (binding.condition or {}).get("title", "untitled")
+            out.add(
+                "leaver-conditional-binding",
+                Severity.HIGH,
+                "第5.2条3",
+                System.GCP,
+                f"{resource} {binding.role} {member}",
+                f"{person.id} is named in a conditional binding of {binding.role} on "
+                f"{resource} ({title}); the product does not edit conditional bindings: "
+                "remove it by hand",
+                person.id,
+            )
 
 
 def _check_accounts(ctx: _Context, out: _Findings) -> None:

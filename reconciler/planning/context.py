@@ -3,7 +3,7 @@ inside `reconciler.planning`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,7 +22,7 @@ from reconciler.model import (
     SnapshotPart,
     System,
 )
-from reconciler.policy import Identities, ManagedScope, Untouchables, status_of
+from reconciler.policy import Identities, ManagedScope, SnapshotIndex, Untouchables, status_of
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class PlanContext:
     ids: Identities
     scope: ManagedScope
     untouchables: Untouchables
+    index: SnapshotIndex
 
     @classmethod
     def of(
@@ -47,6 +48,7 @@ class PlanContext:
             ids=Identities.build(desired, snapshot),
             scope=ManagedScope.of(desired),
             untouchables=Untouchables.of(desired),
+            index=SnapshotIndex.of(snapshot),
         )
 
     def people(self) -> Iterator[tuple[Person, PersonStatus]]:
@@ -62,9 +64,11 @@ class PlanContext:
     def part(self, system: System) -> SnapshotPart | None:
         return self.snapshot.part(system)
 
-    def grants(self, kind: GrantKind) -> list[Grant]:
-        part = self.snapshot.part(kind.system)
-        return sorted(g for g in (part.grants if part else ()) if g.kind is kind)
+    def grants(self, kind: GrantKind) -> tuple[Grant, ...]:
+        return self.index.grants(kind)
+
+    def held(self, kind: GrantKind, principals: Iterable[str]) -> list[Grant]:
+        return self.index.held(kind, principals)
 
 
 @dataclass

@@ -24,8 +24,8 @@ def _held(ctx: PlanContext, person: Person) -> list[tuple[str, str, str]]:
     members = {gcp_user(a) for a in ctx.ids.addresses_of(person)}
     return [
         (g.target, g.role, g.principal)
-        for g in ctx.grants(GrantKind.GCP_BINDING)
-        if g.principal in members and g.target in ctx.scope.resources
+        for g in ctx.held(GrantKind.GCP_BINDING, members)
+        if g.target in ctx.scope.resources
     ]
 
 

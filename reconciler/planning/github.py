@@ -99,7 +99,7 @@ def _plan_active(
             reason=f"org role in the repo is {org_role}",
             params={"old_role": member.role},
         )
-    held = {g.target: g for g in ctx.grants(GrantKind.GITHUB_TEAM) if g.principal == login}
+    held = {g.target: g for g in ctx.held(GrantKind.GITHUB_TEAM, [login])}
     for team, role in sorted(teams.items()):
         have = held.get(team)
         if have is None:
@@ -171,18 +171,17 @@ def _plan_leaver(
         )
     if login is None:
         return
-    for g in ctx.grants(GrantKind.GITHUB_COLLABORATOR):
-        if g.principal == login:
-            out.add(
-                Phase.OFFBOARD_GITHUB,
-                ActionKind.REMOVE_OUTSIDE_COLLABORATOR,
-                g.target,
-                login,
-                g.role,
-                person_id=person.id,
-                offboarding=True,
-                reason=why,
-            )
+    for g in ctx.held(GrantKind.GITHUB_COLLABORATOR, [login]):
+        out.add(
+            Phase.OFFBOARD_GITHUB,
+            ActionKind.REMOVE_OUTSIDE_COLLABORATOR,
+            g.target,
+            login,
+            g.role,
+            person_id=person.id,
+            offboarding=True,
+            reason=why,
+        )
 
 
 def _plan_strangers(ctx: PlanContext, out: Candidates, org: str, members: dict[str, Grant]) -> None:

@@ -59,9 +59,8 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str)
         wanted[g.target] = higher_role(g.kind, g.role, wanted.get(g.target, g.role))
     addresses = ctx.ids.addresses_of(person)
     held: dict[str, Grant] = {}
-    for g in ctx.grants(GrantKind.GOOGLE_GROUP):
-        if g.principal in addresses:
-            held.setdefault(g.target, g)
+    for g in ctx.held(GrantKind.GOOGLE_GROUP, addresses):
+        held.setdefault(g.target, g)
     for group, role in sorted(wanted.items()):
         have = held.get(group)
         if have is None:
@@ -102,8 +101,6 @@ def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str)
     """Offboarding, Google first (DESIGN 4): suspend, then cut existing sessions, because
     suspension alone does not end sessions that are already open (users.signOut exists for
     that), then revoke OAuth grants and app passwords, which outlive a password change."""
-    part = ctx.part(System.GOOGLE)
-    assert part is not None
     account = ctx.ids.google_accounts.get(person.id)
     addresses = ctx.ids.addresses_of(person)
     why = f"offboarding {person.id}"
@@ -119,42 +116,39 @@ def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str)
                 reason=why,
             )
     principal = account.name if account is not None else person.email
-    for token in sorted(part.oauth_tokens, key=lambda t: (t.user, t.client_id)):
-        if token.user in addresses:
-            out.add(
-                Phase.OFFBOARD_GOOGLE,
-                ActionKind.REVOKE_TOKEN,
-                domain,
-                principal,
-                person_id=person.id,
-                offboarding=True,
-                reason=why,
-                params={"client_id": token.client_id},
-            )
-    for asp in sorted(part.app_passwords, key=lambda a: (a.user, a.code_id)):
-        if asp.user in addresses:
-            out.add(
-                Phase.OFFBOARD_GOOGLE,
-                ActionKind.DELETE_APP_PASSWORD,
-                domain,
-                principal,
-                person_id=person.id,
-                offboarding=True,
-                reason=why,
-                params={"code_id": str(asp.code_id)},
-            )
-    for g in ctx.grants(GrantKind.GOOGLE_GROUP):
-        if g.principal in addresses:
-            out.add(
-                Phase.OFFBOARD_GOOGLE,
-                ActionKind.REMOVE_GROUP_MEMBER,
-                g.target,
-                g.principal,
-                g.role,
-                person_id=person.id,
-                offboarding=True,
-                reason=why,
-            )
+    for token in (t for a in sorted(addresses) for t in ctx.index.tokens.get(a, ())):
+        out.add(
+            Phase.OFFBOARD_GOOGLE,
+            ActionKind.REVOKE_TOKEN,
+            domain,
+            principal,
+            person_id=person.id,
+            offboarding=True,
+            reason=why,
+            params={"client_id": token.client_id},
+        )
+    for asp in (x for a in sorted(addresses) for x in ctx.index.app_passwords.get(a, ())):
+        out.add(
+            Phase.OFFBOARD_GOOGLE,
+            ActionKind.DELETE_APP_PASSWORD,
+            domain,
+            principal,
+            person_id=person.id,
+            offboarding=True,
+            reason=why,
+            params={"code_id": str(asp.code_id)},
+        )
+    for g in ctx.held(GrantKind.GOOGLE_GROUP, addresses):
+        out.add(
+            Phase.OFFBOARD_GOOGLE,
+            ActionKind.REMOVE_GROUP_MEMBER,
+            g.target,
+            g.principal,
+            g.role,
+            person_id=person.id,
+            offboarding=True,
+            reason=why,
+        )
 
 
 def _plan_strangers(ctx: PlanContext, out: Candidates) -> None:
