@@ -73,6 +73,7 @@ ROLES: dict[str, Role] = {
         google_groups=(GoogleGroupGrant("eng@example.co.jp", "MANAGER"),),
         github=GitHubGrant("member", (GitHubTeamGrant("backend", "maintainer"),)),
     ),
+    "sre": Role(name="sre", github=GitHubGrant("member", (GitHubTeamGrant("sre"),))),
     "org-owner": Role(name="org-owner", privileged=True, github=GitHubGrant("admin")),
     "prod-debug": Role(name="prod-debug", gcp=(GcpGrant(PROD, "roles/editor"),)),
     "security-officer": Role(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from reconciler.model import (
     BindingMode,
     NonHumanAccount,
     OAuthToken,
+    Person,
     PersonStatus,
     Phase,
     ProtectedAccount,
@@ -41,13 +43,13 @@ ENG = "eng@example.co.jp"
 SALES = "sales@example.co.jp"
 
 
-def taro(**kw: object) -> object:
-    defaults: dict[str, object] = {"github": "tyamada"}
+def taro(**kw: Any) -> Person:
+    defaults: dict[str, Any] = {"github": "tyamada"}
     defaults.update(kw)
-    return person("e0042", TARO, **defaults)  # type: ignore[arg-type]
+    return person("e0042", TARO, **defaults)
 
 
-def engineer_state(login: str = "tyamada", uid: int = 42) -> dict[str, object]:
+def engineer_state(login: str = "tyamada", uid: int = 42) -> dict[str, Any]:
     """Everything an engineer holds when fully onboarded."""
     return {
         "g_users": [g_user(TARO)],
@@ -62,15 +64,15 @@ def engineer_state(login: str = "tyamada", uid: int = 42) -> dict[str, object]:
 @dataclass
 class Case:
     name: str
-    people: list[object]
-    state: dict[str, object] = field(default_factory=dict)
+    people: list[Person]
+    state: dict[str, Any] = field(default_factory=dict)
     statuses: dict[str, PersonStatus] = field(default_factory=dict)
     # (kind, target, principal, role) in plan order
     actions: list[tuple[ActionKind, str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # substrings each note list must contain
 
 
-def leaver_state() -> dict[str, object]:
+def leaver_state() -> dict[str, Any]:
     state = engineer_state()
     state.update(
         tokens=[OAuthToken(TARO, "client-b.apps.example.com"), OAuthToken(TARO, "client-a")],
@@ -140,6 +142,31 @@ CASES = [
             (A.CHANGE_GROUP_ROLE, ENG, TARO, "MANAGER"),
             (A.CHANGE_TEAM_ROLE, f"{ORG}/backend", "tyamada", "maintainer"),
         ],
+    ),
+    Case(
+        "a member granted org ownership is promoted in place",
+        [taro(roles=("engineer", "org-owner"))],
+        engineer_state(),
+        actions=[(A.CHANGE_ORG_ROLE, ORG, "tyamada", "admin")],
+    ),
+    Case(
+        "an owner whose roles say member is demoted while another owner remains",
+        [taro()],
+        {**engineer_state(), "gh_members": [gh_user("tyamada", 42, admin=True)]},
+        actions=[(A.CHANGE_ORG_ROLE, ORG, "tyamada", "member")],
+    ),
+    Case(
+        "a managed team the roles no longer grant is left; an unmanaged team is not touched",
+        [taro()],
+        {
+            **engineer_state(),
+            "teams": [
+                ("backend", "tyamada", "member"),
+                ("sre", "tyamada", "member"),
+                ("book-club", "tyamada", "member"),
+            ],
+        },
+        actions=[(A.REMOVE_TEAM_MEMBER, f"{ORG}/sre", "tyamada", "member")],
     ),
     Case(
         "a transfer adds the new access before removing the old",
@@ -275,7 +302,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_plan_changes(case: Case) -> None:
-    desired, access, snap = world(case.people, statuses=case.statuses, **case.state)  # type: ignore[arg-type]
+    desired, access, snap = world(case.people, statuses=case.statuses, **case.state)
     plan = plan_changes(desired, access, snap, NOW)
     got = [(a.kind, a.target, a.principal, a.role) for a in plan.actions]
     assert got == case.actions
@@ -430,10 +457,10 @@ def test_additive_resource_corrects_people_in_the_repo_but_reports_strangers() -
 
 def test_plan_is_deterministic_and_sorted() -> None:
     state = leaver_state()
-    args = {"statuses": {"e0042": PersonStatus.DEPARTED}, **state}
+    args: dict[str, Any] = {"statuses": {"e0042": PersonStatus.DEPARTED}, **state}
     hanako = person("e0043", HANAKO, roles=("sales",))
-    first = plan_changes(*world([taro(), hanako], **args), NOW)  # type: ignore[arg-type]
-    again = plan_changes(*world([hanako, taro()], **args), NOW)  # type: ignore[arg-type]
+    first = plan_changes(*world([taro(), hanako], **args), NOW)
+    again = plan_changes(*world([hanako, taro()], **args), NOW)
     assert first == again
     assert first.checksum == again.checksum
     kinds = [a.kind for a in first.actions]

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from reconciler.model import (
     EmploymentType,
     ExtraGrant,
     NonHumanAccount,
+    Person,
     PersonStatus,
     ProtectedAccount,
     ServiceAccount,
@@ -43,17 +45,17 @@ ENG = "eng@example.co.jp"
 S = Severity
 
 
-def taro(**kw: object) -> object:
-    defaults: dict[str, object] = {"github": "tyamada"}
+def taro(**kw: Any) -> Person:
+    defaults: dict[str, Any] = {"github": "tyamada"}
     defaults.update(kw)
-    return person("e0042", TARO, **defaults)  # type: ignore[arg-type]
+    return person("e0042", TARO, **defaults)
 
 
 @dataclass
 class Case:
     name: str
-    people: list[object] = field(default_factory=list)
-    state: dict[str, object] = field(default_factory=dict)
+    people: list[Person] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
     statuses: dict[str, PersonStatus] = field(default_factory=dict)
     # (code, severity, article, subject); None for "must not be present"
     expected: tuple[str, Severity, str, str] | None = None
@@ -345,7 +347,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_check_findings(case: Case) -> None:
-    desired, access, snap = world(case.people, statuses=case.statuses, **case.state)  # type: ignore[arg-type]
+    desired, access, snap = world(case.people, statuses=case.statuses, **case.state)
     findings = check_findings(desired, access, snap, NOW)
     seen = {(f.code, f.severity, f.article, f.subject) for f in findings}
     if case.expected is not None:
