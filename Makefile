@@ -28,7 +28,7 @@ $(SPECS): specs/package.json specs/package-lock.json
 setup: .venv/.synced $(SPECS) ## install the locked Python env and the official API descriptions
 
 run: setup ## the demo: sandbox seeded with the demo world, then a plan of desired_state/
-	$(PY) -m reconciler.demo
+	.venv/bin/reconciler demo
 
 test: setup lint typecheck imports pytest ## every check: ruff, mypy --strict, import-linter, pytest
 

@@ -38,6 +38,7 @@ from reconciler.model import (
 )
 from reconciler.plan import check_safety
 from reconciler.providers.base import Provider
+from reconciler.reports.plans import PLAN_FORMAT, render_json
 
 log = get_logger(__name__)
 
@@ -371,8 +372,6 @@ def _record_offboardings(
 # Saved plans (DESIGN 6.6): `plan --out FILE` then `apply FILE`.
 # --------------------------------------------------------------------------------------------
 
-PLAN_FORMAT = 1
-
 
 class SavedPlanError(ReconcilerError):
     """A saved plan cannot be applied (octoDNS's UnsafePlan habit: one subclass per reason)."""
@@ -393,12 +392,7 @@ class StalePlan(SavedPlanError):
 
 
 def plan_to_json(plan: Plan) -> str:
-    return json.dumps(
-        {"format": PLAN_FORMAT, "checksum": plan.checksum, "plan": plan.content()},
-        ensure_ascii=False,
-        indent=2,
-        sort_keys=True,
-    )
+    return render_json(plan)
 
 
 def save_plan(plan: Plan, path: Path | str) -> None:

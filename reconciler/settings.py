@@ -18,7 +18,7 @@ class Settings(BaseSettings):
 
     desired_state: Path = Path("desired_state")
     log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"  # the daemon sets info
 
     # Point every provider at a running sandbox (http://127.0.0.1:PORT); empty in production.
     sandbox_url: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(
@@ -17,11 +19,25 @@ def _register_commands() -> None:
     # Imported for their side effect of adding commands to `app`.
     from reconciler.cli import (
         commands_audit,  # noqa: F401
+        commands_demo,  # noqa: F401
         commands_desired,  # noqa: F401
+        commands_plan,  # noqa: F401
         commands_sandbox,  # noqa: F401
     )
 
 
+@app.callback()
+def _configure() -> None:
+    """Logging for every command: readable on a terminal, JSON otherwise (settings.py)."""
+    from reconciler.log import configure_logging
+    from reconciler.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
 def main() -> None:
+    # gRPC's C core logs connection shutdowns (GOAWAY) at INFO to stderr; only errors matter.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     _register_commands()
     app()

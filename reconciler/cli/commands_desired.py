@@ -29,7 +29,7 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-def _load(directory: Path, commit: str | None, output: OutputFormat) -> DesiredState:
+def load_desired_or_exit(directory: Path, commit: str | None, output: OutputFormat) -> DesiredState:
     """Load or print every error and exit 1 (the CLI's one place that renders them)."""
     try:
         return load_desired_dir(directory, commit=commit)
@@ -62,7 +62,7 @@ def validate(
     commit: Annotated[str | None, typer.Option(help="git commit of the repo, recorded")] = None,
 ) -> None:
     """Check every file of the desired-state repo; report every error with file:line:column."""
-    state = _load(directory, commit, output)
+    state = load_desired_or_exit(directory, commit, output)
     if output is OutputFormat.JSON:
         summary = {"valid": True, "people": len(state.people), "roles": len(state.roles)}
         typer.echo(json.dumps({**summary, "commit": commit, "errors": []}, indent=2))
@@ -92,7 +92,7 @@ def explain(
     directory: Annotated[Path, typer.Option("--dir", help="desired-state directory")] = DEFAULT_DIR,
 ) -> None:
     """Show what PERSON should hold in each system on a date, and why."""
-    state = _load(directory, None, OutputFormat.TEXT)
+    state = load_desired_or_exit(directory, None, OutputFormat.TEXT)
     found = _find_person(state, person)
     if found is None:
         typer.echo(f"no person '{person}' (give an id, an email or a GitHub login)", err=True)

@@ -15,7 +15,7 @@ import base64
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,8 +99,15 @@ class _Builder:
         self.asps: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
     # -- primitives ----------------------------------------------------------------------
-    def add_user(self, email: str, name: str, *, admin: bool = False, created: datetime | None = None,
-                 recovery: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def add_user(
+        self,
+        email: str,
+        name: str,
+        *,
+        admin: bool = False,
+        created: datetime | None = None,
+        recovery: str | None = None,
+    ) -> dict[str, Any]:
         given, family = split_name(name)
         user: dict[str, Any] = {
             "id": _stable_id("google", email),
@@ -121,21 +128,43 @@ class _Builder:
 
     def add_group_member(self, group: str, email: str, role: str = "MEMBER") -> None:
         self.groups.setdefault(
-            group, {"email": group, "name": group.split("@")[0], "description": ""}
+            group, {"email": group, "name": group.split("@", maxsplit=1)[0], "description": ""}
         )
         member_id = self.users[email]["id"] if email in self.users else _stable_id("ext", email)
-        self.members[group][email] = {"id": member_id, "email": email, "role": role,
-                                      "type": "USER", "status": "ACTIVE"}  # fmt: skip
+        self.members[group][email] = {
+            "id": member_id,
+            "email": email,
+            "role": role,
+            "type": "USER",
+            "status": "ACTIVE",
+        }
 
-    def add_github_user(self, login: str, *, user_id: int | None = None, email: str | None = None,
-                        name: str = "") -> None:  # fmt: skip
+    def add_github_user(
+        self, login: str, *, user_id: int | None = None, email: str | None = None, name: str = ""
+    ) -> None:
         uid = user_id or int(_stable_id("github", login, digits=8))
-        self.gh_users.setdefault(login, {"login": login, "id": uid, "name": name, "email": email,
-                                         "two_factor": True, "previous_logins": []})  # fmt: skip
+        self.gh_users.setdefault(
+            login,
+            {
+                "login": login,
+                "id": uid,
+                "name": name,
+                "email": email,
+                "two_factor": True,
+                "previous_logins": [],
+            },
+        )
 
     def add_team_member(self, slug: str, login: str, role: str) -> None:
-        self.teams.setdefault(slug, {"id": int(_stable_id("team", slug, digits=6)), "slug": slug,
-                                     "name": slug, "privacy": "closed"})  # fmt: skip
+        self.teams.setdefault(
+            slug,
+            {
+                "id": int(_stable_id("team", slug, digits=6)),
+                "slug": slug,
+                "name": slug,
+                "privacy": "closed",
+            },
+        )
         self.team_members[slug][login] = role
 
     # -- baseline ------------------------------------------------------------------------
@@ -143,20 +172,36 @@ class _Builder:
         org = self.desired.organization
         for role in self.desired.roles.values():  # every managed group / team exists
             for g in role.google_groups:
-                self.groups.setdefault(g.group, {"email": g.group, "name": g.group.split("@")[0],
-                                                 "description": role.description})  # fmt: skip
+                self.groups.setdefault(
+                    g.group,
+                    {
+                        "email": g.group,
+                        "name": g.group.split("@")[0],
+                        "description": role.description,
+                    },
+                )
             for t in role.github.teams if role.github else ():
-                self.teams.setdefault(t.team, {"id": int(_stable_id("team", t.team, digits=6)),
-                                               "slug": t.team, "name": t.team, "privacy": "closed"})  # fmt: skip
+                self.teams.setdefault(
+                    t.team,
+                    {
+                        "id": int(_stable_id("team", t.team, digits=6)),
+                        "slug": t.team,
+                        "name": t.team,
+                        "privacy": "closed",
+                    },
+                )
         for protected in org.protected_accounts:
             if protected.system is System.GOOGLE:
-                self.add_user(protected.identity, "Break Glass" if "break" in protected.identity
-                              else "Automation Admin", admin=True)  # fmt: skip
+                self.add_user(
+                    protected.identity,
+                    "Break Glass" if "break" in protected.identity else "Automation Admin",
+                    admin=True,
+                )
             elif protected.system is System.GITHUB:
                 self.add_github_user(protected.identity)
                 self.gh_members[protected.identity] = "admin"
         for scope in org.systems.gcp:
-            self.bindings[scope.resource]  # noqa: B018 - creates the resource entry
+            self.bindings[scope.resource]
             if scope.require_audit_logs:
                 self.audit_logged.add(scope.resource)
         for account in org.non_human_accounts:
@@ -165,12 +210,21 @@ class _Builder:
                 self.gh_members[account.identity] = "member"
             elif account.system is System.GCP:
                 project = account.identity.split("@", 1)[1].split(".", 1)[0]
-                self.service_accounts.append({
-                    "project": project, "email": account.identity,
-                    "unique_id": _stable_id("sa", account.identity), "display_name": account.id,
-                    "disabled": False, "keys": [{"id": _stable_id("key", account.identity, digits=12),
-                                                 "key_type": "SYSTEM_MANAGED"}],
-                })  # fmt: skip
+                self.service_accounts.append(
+                    {
+                        "project": project,
+                        "email": account.identity,
+                        "unique_id": _stable_id("sa", account.identity),
+                        "display_name": account.id,
+                        "disabled": False,
+                        "keys": [
+                            {
+                                "id": _stable_id("key", account.identity, digits=12),
+                                "key_type": "SYSTEM_MANAGED",
+                            }
+                        ],
+                    }
+                )
                 resource = f"projects/{project}"
                 if resource in self.bindings:
                     self.bindings[resource]["roles/editor"].add(
@@ -188,15 +242,21 @@ class _Builder:
         for ent in held:
             grant = ent.grant
             if grant.kind is GrantKind.GOOGLE_ACCOUNT:
-                self.add_user(grant.principal, person.name, admin=grant.role == "ADMIN",
-                              created=created, recovery=person.recovery_email)  # fmt: skip
+                self.add_user(
+                    grant.principal,
+                    person.name,
+                    admin=grant.role == "ADMIN",
+                    created=created,
+                    recovery=person.recovery_email,
+                )
         for ent in held:
             grant = ent.grant
             if grant.kind is GrantKind.GOOGLE_GROUP:
                 self.add_group_member(grant.target, grant.principal, grant.role)
             elif grant.kind is GrantKind.GITHUB_ORG:
-                self.add_github_user(grant.principal, user_id=person.github_id, email=person.email,
-                                     name=person.name)  # fmt: skip
+                self.add_github_user(
+                    grant.principal, user_id=person.github_id, email=person.email, name=person.name
+                )
                 self.gh_members[grant.principal] = grant.role
             elif grant.kind is GrantKind.GITHUB_TEAM:
                 self.add_team_member(grant.target.split("/", 1)[1], grant.principal, grant.role)
@@ -206,8 +266,10 @@ class _Builder:
     # -- output --------------------------------------------------------------------------
     def world(self) -> World:
         org = self.desired.organization
-        organization = next((s.resource for s in org.systems.gcp
-                             if s.resource.startswith("organizations/")), "organizations/1")  # fmt: skip
+        organization = next(
+            (s.resource for s in org.systems.gcp if s.resource.startswith("organizations/")),
+            "organizations/1",
+        )
         resources = []
         for name, roles in self.bindings.items():
             policy: dict[str, Any] = {
@@ -216,11 +278,19 @@ class _Builder:
                     {"role": role, "members": sorted(members)}
                     for role, members in sorted(roles.items())
                     if members
-                ],  # fmt: skip
+                ],
             }
             if name in self.audit_logged:
-                policy["auditConfigs"] = [{"service": "allServices", "auditLogConfigs": [
-                    {"logType": "ADMIN_READ"}, {"logType": "DATA_READ"}, {"logType": "DATA_WRITE"}]}]  # fmt: skip
+                policy["auditConfigs"] = [
+                    {
+                        "service": "allServices",
+                        "auditLogConfigs": [
+                            {"logType": "ADMIN_READ"},
+                            {"logType": "DATA_READ"},
+                            {"logType": "DATA_WRITE"},
+                        ],
+                    }
+                ]
             resource: dict[str, Any] = {"name": name, "policy": policy}
             if name != organization and organization:
                 resource["parent"] = organization
@@ -235,7 +305,7 @@ class _Builder:
                 "groups": [
                     {"id": _stable_id("group", g["email"], digits=17), **g}
                     for g in sorted(self.groups.values(), key=lambda g: g["email"])
-                ],  # fmt: skip
+                ],
                 "members": {
                     g: sorted(m.values(), key=lambda x: x["email"])
                     for g, m in sorted(self.members.items())
@@ -250,7 +320,7 @@ class _Builder:
                     "name": org.name,
                     "two_factor_requirement_enabled": True,
                     "created_at": "2020-04-01T00:00:00Z",
-                },  # fmt: skip
+                },
                 "users": sorted(self.gh_users.values(), key=lambda u: u["login"]),
                 "members": [
                     {"login": login, "role": role}
@@ -265,7 +335,7 @@ class _Builder:
                         ],
                     }
                     for team in sorted(self.teams.values(), key=lambda t: t["slug"])
-                ],  # fmt: skip
+                ],
                 "invitations": self.invitations,
                 "failed_invitations": self.failed_invitations,
                 "outside_collaborators": self.outside_collaborators,
@@ -292,8 +362,12 @@ def _people(b: _Builder, predicate: Callable[[Person], bool]) -> list[Person]:
 
 def _active(b: _Builder, role_word: str) -> list[Person]:
     status = expand_access(b.desired, b.now).people
-    return _people(b, lambda p: status[p.id].status is PersonStatus.ACTIVE
-                   and any(role_word in r for r in p.roles))  # fmt: skip
+    return _people(
+        b,
+        lambda p: (
+            status[p.id].status is PersonStatus.ACTIVE and any(role_word in r for r in p.roles)
+        ),
+    )
 
 
 def _departed_last_week(b: _Builder) -> str | None:
@@ -309,14 +383,12 @@ def _departed_last_week(b: _Builder) -> str | None:
     if p.email in b.users:
         b.users[p.email]["suspended"] = True
     kept_group = next((g for g, m in sorted(b.members.items()) if p.email in m), None)
-    for group, members in b.members.items():
-        if group != kept_group:
-            members.pop(p.email, None)
-    for members in b.team_members.values():
-        members.pop(p.github or "", None)
-    for roles in b.bindings.values():
-        for members in roles.values():
-            members.discard(f"user:{p.email}")
+    gh_role = b.gh_members.get(p.github or "")
+    _forget_person(b, p)
+    if kept_group:
+        b.add_group_member(kept_group, p.email)
+    if p.github and gh_role:
+        b.gh_members[p.github] = gh_role
     return f"{p.id} left on {p.employment.end}: still in the GitHub org and {kept_group}"
 
 
@@ -371,15 +443,30 @@ def _dormant(b: _Builder) -> str | None:
 
 
 def _invitations(b: _Builder) -> str | None:
-    b.invitations.append({"id": 7001, "login": "kaito-candidate", "email": None, "role": "direct_member",
-                          "created_at": _github_time(b.now - timedelta(days=30)), "inviter": None,
-                          "team_ids": []})  # fmt: skip
-    b.failed_invitations.append({"id": 7002, "login": None, "email": "late.joiner@example.com",
-                                 "role": "direct_member",
-                                 "created_at": _github_time(b.now - timedelta(days=20)),
-                                 "failed_at": _github_time(b.now - timedelta(days=13)),
-                                 "failed_reason": "Invitation expired", "inviter": None,
-                                 "team_ids": []})  # fmt: skip
+    b.invitations.append(
+        {
+            "id": 7001,
+            "login": "kaito-candidate",
+            "email": None,
+            "role": "direct_member",
+            "created_at": _github_time(b.now - timedelta(days=30)),
+            "inviter": None,
+            "team_ids": [],
+        }
+    )
+    b.failed_invitations.append(
+        {
+            "id": 7002,
+            "login": None,
+            "email": "late.joiner@example.com",
+            "role": "direct_member",
+            "created_at": _github_time(b.now - timedelta(days=20)),
+            "failed_at": _github_time(b.now - timedelta(days=13)),
+            "failed_reason": "Invitation expired",
+            "inviter": None,
+            "team_ids": [],
+        }
+    )
     return "a 30-day-old pending invitation and an expired one"
 
 
@@ -387,9 +474,14 @@ def _user_managed_key(b: _Builder) -> str | None:
     if not b.service_accounts:
         return None
     sa = b.service_accounts[0]
-    sa["keys"].append({"id": "a1b2c3d4e5", "key_type": "USER_MANAGED",
-                       "valid_after": _github_time(b.now - timedelta(days=200)),
-                       "valid_before": "9999-12-31T23:59:59Z"})  # fmt: skip
+    sa["keys"].append(
+        {
+            "id": "a1b2c3d4e5",
+            "key_type": "USER_MANAGED",
+            "valid_after": _github_time(b.now - timedelta(days=200)),
+            "valid_before": "9999-12-31T23:59:59Z",
+        }
+    )
     return f"{sa['email']} has a user-managed key"
 
 
@@ -447,13 +539,72 @@ def _stray_access(b: _Builder) -> str | None:
     today = b.now.astimezone(ZoneInfo(b.desired.organization.timezone)).date()
     leavers = _people(b, lambda p: p.employment.end is not None and p.employment.end <= today)
     for p in leavers:
-        b.tokens[p.email].append({"clientId": "1234567890-mailsync.apps.example.com",
-                                  "displayText": "Mail Sync", "scopes": ["https://mail.google.com/"]})  # fmt: skip
+        b.tokens[p.email].append(
+            {
+                "clientId": "1234567890-mailsync.apps.example.com",
+                "displayText": "Mail Sync",
+                "scopes": ["https://mail.google.com/"],
+            }
+        )
         b.asps[p.email].append({"codeId": 11, "name": "old phone"})
     return "an outside collaborator, a hand-added team member, leavers' tokens"
 
 
+def _forget_person(b: _Builder, person: Person) -> None:
+    """Remove every membership and binding of `person` (not their accounts)."""
+    for group_members in b.members.values():
+        group_members.pop(person.email, None)
+    for team_members in b.team_members.values():
+        team_members.pop(person.github or "", None)
+    b.gh_members.pop(person.github or "", None)
+    for roles in b.bindings.values():
+        for principals in roles.values():
+            principals.discard(f"user:{person.email}")
+
+
+def _not_yet_onboarded(b: _Builder) -> str | None:
+    """The most recent starter's onboarding has not run yet -> create account, groups,
+    GitHub invitation, bindings."""
+    status = expand_access(b.desired, b.now).people
+    starters = _people(b, lambda p: status[p.id].status is PersonStatus.ACTIVE)
+    if not starters:
+        return None
+    p = max(starters, key=lambda p: (p.employment.start, p.id))
+    _forget_person(b, p)
+    b.users.pop(p.email, None)
+    if p.github:
+        b.gh_users.pop(p.github, None)
+    return f"{p.id} started on {p.employment.start}; onboarding has not run yet"
+
+
+def _transfer(b: _Builder) -> str | None:
+    """An SRE who moved from frontend last week: the systems still hold the old role's
+    access -> adds of the new role before removals of the old one."""
+    sres = [p for p in _active(b, "sre") if p.roles == ("sre",)]
+    if not sres or "engineer-frontend" not in b.desired.roles:
+        return None
+    p = sres[-1]
+    before = replace(
+        b.desired, people={**b.desired.people, p.id: replace(p, roles=("engineer-frontend",))}
+    )
+    _forget_person(b, p)
+    held = _held_entitlements(before, before.people[p.id], b.now)
+    for ent in held:
+        grant = ent.grant
+        if grant.kind is GrantKind.GOOGLE_GROUP:
+            b.add_group_member(grant.target, grant.principal, grant.role)
+        elif grant.kind is GrantKind.GITHUB_ORG:
+            b.gh_members[grant.principal] = grant.role
+        elif grant.kind is GrantKind.GITHUB_TEAM:
+            b.add_team_member(grant.target.split("/", 1)[1], grant.principal, grant.role)
+        elif grant.kind is GrantKind.GCP_BINDING:
+            b.bindings[grant.target][grant.role].add(grant.principal)
+    return f"{p.id} moved from engineer-frontend to sre; the systems still hold frontend access"
+
+
 DRIFT: tuple[DriftStep, ...] = (
+    _not_yet_onboarded,
+    _transfer,
     _departed_last_week,
     _external_member,
     _owner_on_prod,

@@ -135,13 +135,9 @@ def keyless_delegated_credentials(
     )
 
 
-def key_from_secret_manager(
-    secret_version: str, *, session: AuthorizedSession | None = None
-) -> dict[str, Any]:
-    """Read a service-account key JSON from Secret Manager (`projects/P/secrets/S/versions/V`).
-
-    The value is returned to the caller only; errors name the secret reference, not its value.
-    """
+def read_secret_text(secret_version: str, *, session: AuthorizedSession | None = None) -> str:
+    """Read one secret version from Secret Manager (`projects/P/secrets/S/versions/V`),
+    the only place credentials may live (policy 第4.1条). Errors name the reference only."""
     if session is None:
         source, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
         session = AuthorizedSession(source)  # type: ignore[no-untyped-call]
@@ -152,9 +148,21 @@ def key_from_secret_manager(
             status=resp.status_code,
         )
     try:
-        data = base64.b64decode(resp.json()["payload"]["data"])
-        info = json.loads(data)
+        return base64.b64decode(resp.json()["payload"]["data"]).decode()
     except (KeyError, ValueError, binascii.Error) as exc:
+        raise PermanentProviderError(f"Secret {secret_version} has no readable payload") from exc
+
+
+def key_from_secret_manager(
+    secret_version: str, *, session: AuthorizedSession | None = None
+) -> dict[str, Any]:
+    """Read a service-account key JSON from Secret Manager.
+
+    The value is returned to the caller only; errors name the secret reference, not its value.
+    """
+    try:
+        info = json.loads(read_secret_text(secret_version, session=session))
+    except ValueError as exc:
         raise PermanentProviderError(
             f"Secret {secret_version} does not hold a service-account key JSON"
         ) from exc

@@ -26,7 +26,7 @@ from reconciler.model import (
     to_jsonable,
 )
 
-PLAN_FORMAT = "reconciler.plan/v1"
+PLAN_FORMAT = 1  # bump when the JSON form changes incompatibly (docs/plan-format.md)
 
 _SYMBOL = {True: ("-", "red"), False: ("+", "green")}
 _CHANGES = {ActionKind.CHANGE_GROUP_ROLE, ActionKind.CHANGE_ORG_ROLE, ActionKind.CHANGE_TEAM_ROLE}
@@ -133,8 +133,8 @@ def render_text(plan: Plan, desired: DesiredState | None = None) -> RenderableTy
         table.add_column("severity", no_wrap=True)
         table.add_column("article", no_wrap=True)
         table.add_column("finding", no_wrap=True)
-        table.add_column("subject", overflow="fold")
-        table.add_column("detail", overflow="fold", ratio=3)
+        table.add_column("subject", overflow="fold", ratio=2, min_width=24)
+        table.add_column("detail", overflow="fold", ratio=3, min_width=30)
         for f in plan.findings:
             table.add_row(
                 Text(f.severity.value, _SEVERITY_STYLE[f.severity]),
@@ -206,13 +206,14 @@ def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
     return "\n".join(lines)
 
 
-def plan_to_json(plan: Plan) -> dict[str, object]:
-    """The documented JSON form (docs/plan-format.md): content plus format tag and checksum."""
-    return {"format": PLAN_FORMAT, "checksum": plan.checksum, **plan.content()}
+def plan_document(plan: Plan) -> dict[str, object]:
+    """The documented JSON form (docs/plan-format.md): format, checksum of `plan`, and the
+    plan's content; `execute.load_plan` reads it back and checks the checksum."""
+    return {"format": PLAN_FORMAT, "checksum": plan.checksum, "plan": plan.content()}
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(plan_to_json(plan), ensure_ascii=False, indent=2, sort_keys=False)
+    return json.dumps(plan_document(plan), ensure_ascii=False, indent=2, sort_keys=True)
 
 
 def findings_to_json(findings: Iterable[Finding]) -> list[object]:

@@ -1,0 +1,70 @@
+"""`reconciler plan`: read the systems, compare with desired_state/, show the plan (no changes)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reconciler.cli import app
+from reconciler.cli.common import (
+    err_console,
+    load,
+    parse_at,
+    providers_for,
+    read_with_progress,
+    report_console,
+)
+from reconciler.desired.expanding import expand_access
+from reconciler.plan import plan_changes
+from reconciler.reports.plans import render_json, render_markdown, render_text
+
+EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class PlanFormat(StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+@app.command()
+def plan(
+    directory: Annotated[Path, typer.Option("--dir", help="The desired-state repo.")] = Path(
+        "desired_state"
+    ),
+    output: Annotated[
+        PlanFormat, typer.Option("--format", help="How to show the plan.")
+    ] = PlanFormat.TEXT,
+    out: Annotated[
+        Path | None, typer.Option(help="Also save the plan as JSON, for `apply --plan`.")
+    ] = None,
+    sandbox: Annotated[
+        bool, typer.Option(help="Start the embedded sandbox with the demo world.")
+    ] = False,
+    at: Annotated[
+        str | None, typer.Option(help="Plan as of this instant (ISO 8601 with zone).")
+    ] = None,
+) -> None:
+    """Show what would change to make Google Workspace, GitHub and GCP IAM match the repo,
+    and the policy findings. Changes nothing.
+
+    Exit codes: 0 no changes, 2 changes pending, 1 error.
+    """
+    desired = load(directory)
+    moment = parse_at(at)
+    with providers_for(desired, sandbox=sandbox, at=moment) as providers:
+        snapshot = read_with_progress(providers, desired, moment)
+    result = plan_changes(desired, expand_access(desired, moment), snapshot, moment)
+    if out is not None:
+        out.write_text(render_json(result) + "\n", encoding="utf-8")
+        err_console.print(f"plan saved to {out} (checksum {result.checksum[:12]})")
+    if output is PlanFormat.JSON:
+        typer.echo(render_json(result))
+    elif output is PlanFormat.MARKDOWN:
+        typer.echo(render_markdown(result, desired))
+    else:
+        report_console().print(render_text(result, desired))
+    raise typer.Exit(EXIT_CHANGES if result.has_changes else EXIT_NO_CHANGES)

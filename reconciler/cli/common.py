@@ -1,0 +1,125 @@
+"""Plumbing shared by the CLI commands: the clock, loading the repo, connecting providers,
+reading with progress. The shell is the one place that reads the clock (DESIGN 2)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.status import Status
+
+from reconciler.cli.commands_desired import OutputFormat, load_desired_or_exit
+from reconciler.errors import ReconcilerError
+from reconciler.model import DesiredState, Snapshot, System
+from reconciler.providers.base import Provider
+from reconciler.providers.connecting import connect, connect_sandbox
+from reconciler.providers.reading import read_all
+from reconciler.settings import Settings, load_settings
+
+err_console = Console(stderr=True)
+
+
+def report_console() -> Console:
+    """Stdout console for plans and reports: the terminal's width, or 160 columns when piped
+    (rich's 80-column default squeezes the tables into unreadable slivers in CI logs)."""
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(soft_wrap=False, width=160)
+    return console
+
+
+__all__ = ["OutputFormat", "load_desired_or_exit"]
+
+
+def now() -> datetime:
+    """The current instant, timezone-aware. Everything below the shell takes it as a value."""
+    return datetime.now(UTC)
+
+
+def parse_at(value: str | None) -> datetime:
+    """`--at 2026-12-01T09:00+09:00` for what-if planning; default: now."""
+    if value is None:
+        return now()
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise typer.BadParameter("--at needs a timezone, e.g. 2026-12-01T09:00+09:00")
+    return moment
+
+
+def git_commit(directory: Path) -> str | None:
+    """The desired-state repo's commit, recorded in plans and the audit log (None if not git)."""
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],  # noqa: S607 - git from PATH
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def load(directory: Path) -> DesiredState:
+    return load_desired_or_exit(directory, git_commit(directory), OutputFormat.TEXT)
+
+
+@contextmanager
+def embedded_sandbox(desired: DesiredState, at: datetime) -> Iterator[str]:
+    """Start the sandbox in-process with the demo world built from `desired` (`--sandbox`)."""
+    from reconciler.demo.world import build_world
+    from reconciler.sandbox.server import Sandbox, SandboxServer
+
+    world, _ = build_world(desired, at)
+    with SandboxServer(Sandbox(world)) as server:
+        yield server.url
+
+
+@contextmanager
+def providers_for(
+    desired: DesiredState, *, sandbox: bool, at: datetime
+) -> Iterator[dict[System, Provider]]:
+    """Providers for this run: an embedded sandbox (`--sandbox`), the sandbox named by
+    RECONCILER_SANDBOX_URL, or production credentials."""
+    settings = load_settings()
+    try:
+        if sandbox:
+            with embedded_sandbox(desired, at) as url:
+                yield connect_sandbox(url, desired)
+        else:
+            yield connect(settings, desired)
+    except ReconcilerError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def read_with_progress(
+    providers: dict[System, Provider], desired: DesiredState, at: datetime
+) -> Snapshot:
+    """Read every system, showing which are still being read (stderr, so stdout stays clean)."""
+    states = dict.fromkeys(providers, "waiting")
+    with Status("reading", console=err_console) as status:
+
+        def progress(system: System, state: str) -> None:
+            states[system] = state
+            status.update("reading: " + ", ".join(f"{s.value} {st}" for s, st in states.items()))
+
+        snapshot = read_all(providers, desired, at, on_progress=progress)
+    for system, part in snapshot.parts.items():
+        mark = "[green]complete[/]" if part.status.complete else "[bold yellow]INCOMPLETE[/]"
+        detail = "; ".join(part.status.problems)
+        err_console.print(
+            f"read {system.value}: {mark} ({part.status.api_calls} calls, "
+            f"{part.status.round_trips} round trips){' - ' + detail if detail else ''}"
+        )
+    return snapshot
+
+
+def settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,76 @@
+"""Build the three providers for a run: against a sandbox URL, or with production credentials.
+Called by the CLI and the daemon; the only place that knows how each provider is constructed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from reconciler.errors import PermanentProviderError
+from reconciler.model import DesiredState, System
+from reconciler.providers.base import Provider
+from reconciler.providers.gcp_iam import GcpIamProvider
+from reconciler.providers.github import GitHubProvider
+from reconciler.providers.google_auth import read_secret_text
+from reconciler.providers.google_workspace import GoogleWorkspaceProvider
+from reconciler.settings import Settings
+
+
+def sandbox_info(base_url: str) -> dict[str, Any]:
+    """`GET /_sandbox/`: the sandbox's base URLs, gRPC address and seeded names."""
+    try:
+        resp = requests.get(f"{base_url.rstrip('/')}/_sandbox/", timeout=10)
+        resp.raise_for_status()
+    except requests.RequestException as exc:
+        raise PermanentProviderError(f"no sandbox answering at {base_url}: {exc}") from exc
+    info: dict[str, Any] = resp.json()
+    return info
+
+
+def connect_sandbox(base_url: str, desired: DesiredState) -> dict[System, Provider]:
+    """Providers for every system in scope, pointed at the sandbox at `base_url`."""
+    info = sandbox_info(base_url)
+    systems = desired.organization.systems
+    providers: dict[System, Provider] = {}
+    if systems.google:
+        providers[System.GOOGLE] = GoogleWorkspaceProvider.from_sandbox(base_url, systems.google)
+    if systems.github:
+        providers[System.GITHUB] = GitHubProvider.from_sandbox(base_url, systems.github.org)
+    if systems.gcp:
+        providers[System.GCP] = GcpIamProvider.from_sandbox(info)
+    return providers
+
+
+def connect(settings: Settings, desired: DesiredState) -> dict[System, Provider]:
+    """Providers for every system in scope: the sandbox when `RECONCILER_SANDBOX_URL` is set,
+    otherwise production credentials (DWD for Google, a GitHub App or token, GCP ADC)."""
+    if settings.sandbox_url:
+        return connect_sandbox(settings.sandbox_url, desired)
+    systems = desired.organization.systems
+    providers: dict[System, Provider] = {}
+    if systems.google:
+        providers[System.GOOGLE] = GoogleWorkspaceProvider.from_settings(settings, systems.google)
+    if systems.github:
+        providers[System.GITHUB] = GitHubProvider.from_settings(
+            settings, systems.github.org, read_secret=read_secret_text
+        )
+    if systems.gcp:
+        organization = next(
+            (s.resource for s in systems.gcp if s.resource.startswith("organizations/")), None
+        )
+        providers[System.GCP] = GcpIamProvider.from_settings(settings, organization=organization)
+    return providers
+
+
+def own_identities(settings: Settings, desired: DesiredState) -> tuple[str, ...]:
+    """The identities the tool itself acts as: never the subject of an action (DESIGN 6.4)."""
+    found: list[str] = []
+    google = desired.organization.systems.google
+    if settings.google_admin_subject or (google and google.admin_subject):
+        found.append(
+            (settings.google_admin_subject or (google.admin_subject if google else "")) or ""
+        )
+    if settings.google_impersonate_service_account:
+        found.append(settings.google_impersonate_service_account)
+    return tuple(i.lower() for i in found if i)
