@@ -9,11 +9,13 @@ Every function here is pure: no I/O, and "now" is always a parameter.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+# Which GCP roles are privileged and which names look shared are decided in one place, the
+# desired-state checks, so validation and findings can never disagree about them.
+from reconciler.desired.checking import PRIVILEGED_GCP_ROLES, looks_shared
 from reconciler.model import (
     Account,
     AccountKind,
@@ -36,53 +38,6 @@ from reconciler.model import (
     normalise_email,
     normalise_login,
 )
-
-# GCP roles that are privileged by nature (policy 第10.2条): they administer IAM itself or the
-# whole resource hierarchy. Roles marked `privileged: true` in roles.yaml are added to these.
-PRIVILEGED_GCP_ROLES = frozenset(
-    {
-        "roles/owner",
-        "roles/resourcemanager.organizationAdmin",
-        "roles/resourcemanager.folderAdmin",
-        "roles/resourcemanager.projectIamAdmin",
-        "roles/iam.securityAdmin",
-        "roles/iam.organizationRoleAdmin",
-        "roles/iam.serviceAccountTokenCreator",
-        "roles/billing.admin",
-    }
-)
-
-# Local parts that name a function rather than a person (policy 第5.1条: personal accounts
-# only). A listed non-human account (organization.yaml) is exempt: it has an owning person.
-SHARED_LOCAL_PARTS = frozenset(
-    {
-        "admin",
-        "administrator",
-        "accounts",
-        "billing",
-        "contact",
-        "dev",
-        "developers",
-        "devteam",
-        "general",
-        "hr",
-        "info",
-        "noreply",
-        "no-reply",
-        "office",
-        "ops",
-        "postmaster",
-        "root",
-        "sales",
-        "shared",
-        "staff",
-        "support",
-        "team",
-        "test",
-        "webmaster",
-    }
-)
-_SHARED_WORD = re.compile(r"(^|[-_.])(team|shared|common|group)([-_.]|$)")
 
 # Google's audit log types that must all be enabled for allServices (policy 第14.1条).
 REQUIRED_AUDIT_LOG_TYPES = frozenset({"ADMIN_READ", "DATA_READ", "DATA_WRITE"})
@@ -676,8 +631,7 @@ def _check_accounts(ctx: _Context, out: _Findings) -> None:
                 f"Workspace account {name} belongs to nobody in the repo; add a person file, "
                 "list it as protected or non-human, or suspend it by hand",
             )
-        local = name.split("@", 1)[0]
-        if not untouchable and (local in SHARED_LOCAL_PARTS or _SHARED_WORD.search(local)):
+        if not untouchable and looks_shared(name):
             out.add(
                 "shared-account",
                 Severity.MEDIUM,

@@ -69,6 +69,7 @@ def plan_changes(
     plan_gcp(ctx, out)
 
     actions = _dedupe(out.actions)
+    actions = _hold_back_unapproved_privilege(ctx, actions, out)
     actions = _drop_untouchables(ctx, actions, out)
     actions = _hold_back_on_incomplete_reads(ctx, actions, out)
     actions = _keep_last_admins(ctx, actions, out)
@@ -88,6 +89,49 @@ def _dedupe(actions: Iterable[Action]) -> list[Action]:
     for a in actions:
         seen.setdefault(a.id, a)
     return list(seen.values())
+
+
+# What each granting action gives, as the kind of grant it creates.
+_GRANTS_OF_ACTION = {
+    ActionKind.CREATE_ACCOUNT: GrantKind.GOOGLE_ACCOUNT,
+    ActionKind.ADD_GROUP_MEMBER: GrantKind.GOOGLE_GROUP,
+    ActionKind.CHANGE_GROUP_ROLE: GrantKind.GOOGLE_GROUP,
+    ActionKind.INVITE_ORG_MEMBER: GrantKind.GITHUB_ORG,
+    ActionKind.CHANGE_ORG_ROLE: GrantKind.GITHUB_ORG,
+    ActionKind.ADD_TEAM_MEMBER: GrantKind.GITHUB_TEAM,
+    ActionKind.CHANGE_TEAM_ROLE: GrantKind.GITHUB_TEAM,
+    ActionKind.ADD_BINDING: GrantKind.GCP_BINDING,
+}
+
+
+def _hold_back_unapproved_privilege(
+    ctx: PlanContext, actions: list[Action], out: Candidates
+) -> list[Action]:
+    """Policy 第10.2条: privileged rights belong to the security officer; anyone else gets
+    them only through an approved grant that expires. The desired-state checks already reject
+    anything else; this keeps a repo that skipped validation from granting them anyway."""
+    officer = ctx.desired.organization.security_officer
+    forbidden: set[tuple[str, GrantKind, str, str]] = set()
+    for pid, entry in ctx.access.people.items():
+        if pid == officer:
+            continue
+        for e in entry.entitlements:
+            if e.privileged and not (e.approved_by and e.expires is not None):
+                g = e.grant
+                forbidden.add((pid, g.kind, g.target.lower(), g.role))
+    if not forbidden:
+        return actions
+    kept = []
+    for a in actions:
+        kind = _GRANTS_OF_ACTION.get(a.kind)
+        if kind is not None and (a.person_id, kind, a.target.lower(), a.role) in forbidden:
+            out.note(
+                f"held back {a.describe()}: privileged, and {a.person_id} is not the security "
+                "officer and has no approved, time-boxed grant (policy 第10.2条)"
+            )
+            continue
+        kept.append(a)
+    return kept
 
 
 def _drop_untouchables(ctx: PlanContext, actions: list[Action], out: Candidates) -> list[Action]:

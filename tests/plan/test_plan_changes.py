@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from reconciler.model import (
     AppPassword,
     Binding,
     BindingMode,
+    ExtraGrant,
     NonHumanAccount,
     OAuthToken,
     Person,
@@ -144,10 +145,16 @@ CASES = [
         ],
     ),
     Case(
-        "a member granted org ownership is promoted in place",
-        [taro(roles=("engineer", "org-owner"))],
+        "a member granted org ownership by an approved, time-boxed grant is promoted in place",
+        [taro(grants=[ExtraGrant("org-owner", "e0001", "migration", expires=date(2026, 12, 1))])],
         engineer_state(),
         actions=[(A.CHANGE_ORG_ROLE, ORG, "tyamada", "admin")],
+    ),
+    Case(
+        "privileged access without an approved, time-boxed grant is held back (第10.2条)",
+        [taro(roles=("engineer", "org-owner", "security-officer"))],
+        engineer_state(),
+        notes=["held back change_org_role tyamada", "not the security officer"],
     ),
     Case(
         "an owner whose roles say member is demoted while another owner remains",
