@@ -18,6 +18,7 @@ app = typer.Typer(
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to `app`.
     from reconciler.cli import (
+        commands_apply,  # noqa: F401
         commands_audit,  # noqa: F401
         commands_demo,  # noqa: F401
         commands_desired,  # noqa: F401
