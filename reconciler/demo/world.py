@@ -580,8 +580,9 @@ def _not_yet_onboarded(b: _Builder) -> str | None:
     p = max(starters, key=lambda p: (p.employment.start, p.id))
     _forget_person(b, p)
     b.users.pop(p.email, None)
-    if p.github:
-        b.gh_users.pop(p.github, None)
+    # The GitHub account itself stays: a newcomer brings their own account (GitHub accounts
+    # are personal, not issued by the org); only the org membership is missing. Without the
+    # account the invitation (PUT /orgs/{org}/memberships/{username}) would answer 404.
     return f"{p.id} started on {p.employment.start}; onboarding has not run yet"
 
 
