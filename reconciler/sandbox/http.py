@@ -123,13 +123,26 @@ class FaultRule:
     body: Any = None
     delay_ms: int = 0
     drop_connection: bool = False
+    # Sleep AFTER the handler ran (its effect is in the world) and before the answer is sent:
+    # how the crash tests land a kill after a write took effect but before the client saw it.
+    delay_after_ms: int = 0
     seen: int = 0
     fired: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _released: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._regex = re.compile(self.path)
+
+    def pause(self, milliseconds: int) -> None:
+        """Sleep for a fault's delay, cut short by `release` (a test that killed the client
+        must not leave a request thread asleep to act on a later test's world)."""
+        if milliseconds > 0:
+            self._released.wait(milliseconds / 1000)
+
+    def release(self) -> None:
+        self._released.set()
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method == "*" or self.method.upper() == method) and bool(
@@ -155,13 +168,13 @@ class FaultRule:
             "path": self.path, "method": self.method, "nth": self.nth, "every": self.every,
             "probability": self.probability, "times": self.times, "status": self.status,
             "delay_ms": self.delay_ms, "drop_connection": self.drop_connection,
-            "seen": self.seen, "fired": self.fired,
+            "delay_after_ms": self.delay_after_ms, "seen": self.seen, "fired": self.fired,
         }  # fmt: skip
 
 
 FAULT_FIELDS = {
     "path", "method", "nth", "every", "probability", "seed", "times",
-    "status", "headers", "body", "delay_ms", "drop_connection",
+    "status", "headers", "body", "delay_ms", "drop_connection", "delay_after_ms",
 }  # fmt: skip
 
 

@@ -93,11 +93,11 @@ class Sandbox:
             time.sleep(self.latency_ms / 1000)
         matched = self.router.match(req.method, req.path)
         route: Route | None = matched[0] if matched else None
+        fault: FaultRule | None = None
         if route is not None and route.api != "control":
             fault = self.fault_for(req)
             if fault is not None:
-                if fault.delay_ms:
-                    time.sleep(fault.delay_ms / 1000)
+                fault.pause(fault.delay_ms)
                 if fault.drop_connection or fault.status is not None:
                     resp = Response(
                         status=fault.status or 500,
@@ -125,6 +125,8 @@ class Sandbox:
             resp = Response.json({"message": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
         with self.telemetry.lock:
             self.telemetry.log[seq - 1].status = resp.status
+        if fault is not None:
+            fault.pause(fault.delay_after_ms)  # the effect holds; the answer is late
         return resp
 
     def fault_for(self, req: Request) -> FaultRule | None:
@@ -142,6 +144,13 @@ class Sandbox:
         with self.lock:
             self.faults.append(rule)
         return rule
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule and wake requests still sleeping in one's delay."""
+        with self.lock:
+            for rule in self.faults:
+                rule.release()
+            self.faults.clear()
 
     def describe(self, base_url: str) -> dict[str, Any]:
         info: dict[str, Any] = {"base_url": base_url, "iam_grpc": self.grpc_address}
