@@ -261,9 +261,10 @@ class ManagedScope:
     - GCP: on every resource in scope the product manages the roles that roles.yaml assigns on
       that resource (`roles[resource]`). Only `user:` members of unconditional bindings of
       those roles are ever removed; serviceAccount:, group:, domain:, deleted: members and
-      conditional bindings are preserved. On an `authoritative` resource a user binding of a
-      managed role that nobody in the repo is entitled to is removed; on an `additive` resource
-      only bindings of people in the repo are corrected, strangers are reported.
+      conditional bindings are preserved. On an `authoritative` resource every role is managed:
+      any unconditional `user:` binding nobody in the repo is entitled to is removed; on an
+      `additive` resource only bindings of people in the repo are corrected, strangers are
+      reported.
     """
 
     groups: frozenset[str]
@@ -303,7 +304,12 @@ class ManagedScope:
         )
 
     def manages_gcp_role(self, resource: str, role: str) -> bool:
-        return role in self.roles.get(resource, frozenset())
+        """On an authoritative resource every role is managed for `user:` members ("nobody
+        keeps production access the repo does not grant"); elsewhere only the roles that
+        roles.yaml assigns there, so hand-made grants of other roles are reported, not cut."""
+        return resource in self.authoritative_resources or role in self.roles.get(
+            resource, frozenset()
+        )
 
 
 @dataclass(frozen=True)
@@ -831,6 +837,8 @@ def _check_gcp(ctx: _Context, out: _Findings) -> None:
                     scope is not None
                     and scope.environment == "prod"
                     and binding.role == "roles/owner"
+                    # a sealed break-glass account is the sanctioned owner (第10.2条 exception)
+                    and not ctx.untouchables.untouchable(member)
                 ):
                     out.add(
                         "owner-on-prod",

@@ -206,8 +206,15 @@ class _Builder:
             elif protected.system is System.GITHUB:
                 self.add_github_user(protected.identity)
                 self.gh_members[protected.identity] = "admin"
+        breakglass = next(
+            (p.identity for p in org.protected_accounts if p.system is System.GOOGLE), None
+        )
         for scope in org.systems.gcp:
-            self.bindings[scope.resource]
+            self.bindings[scope.resource] = self.bindings[scope.resource]  # every resource exists
+            if breakglass and scope.resource.startswith("projects/"):
+                # Every project needs an owner; the sealed break-glass account is the one
+                # that policy 第10.2条 allows outside the security officer.
+                self.bindings[scope.resource]["roles/owner"].add(f"user:{breakglass}")
             if scope.require_audit_logs:
                 self.audit_logged.add(scope.resource)
         for account in org.non_human_accounts:

@@ -250,13 +250,15 @@ CASES = [
                 Binding(
                     "roles/viewer", ("serviceAccount:ci@example-prod.iam.gserviceaccount.com",)
                 ),
-                Binding("roles/logging.viewer", ("user:ghost@example.co.jp",)),  # unmanaged role
+                # a role roles.yaml never assigns: still managed, the resource is authoritative
+                Binding("roles/logging.viewer", ("user:ghost@example.co.jp",)),
             ],
         },
         actions=[
             (A.REMOVE_GROUP_MEMBER, ENG, "friend@example.com", "MEMBER"),
             (A.REMOVE_GROUP_MEMBER, ENG, "ghost@example.co.jp", "MEMBER"),
             (A.REMOVE_ORG_MEMBER, ORG, "stranger", "member"),
+            (A.REMOVE_BINDING, PROD, "user:ghost@example.co.jp", "roles/logging.viewer"),
             (A.REMOVE_BINDING, PROD, "user:ghost@example.co.jp", "roles/viewer"),
         ],
     ),

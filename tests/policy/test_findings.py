@@ -89,13 +89,14 @@ CASES = [
         ),
     ),
     Case(
-        "a user binding of a role the repo does not manage is an unmanaged grant",
-        state={"prod": [Binding("roles/logging.viewer", ("user:ghost@example.co.jp",))]},
+        "a user binding of a role the repo does not manage on an additive resource is an "
+        "unmanaged grant",
+        state={"stg": [Binding("roles/logging.viewer", ("user:ghost@example.co.jp",))]},
         expected=(
             "unmanaged-grant",
             S.MEDIUM,
             "第5.1条",
-            f"gcp_binding {PROD} roles/logging.viewer for user:ghost@example.co.jp",
+            f"gcp_binding {STG} roles/logging.viewer for user:ghost@example.co.jp",
         ),
     ),
     Case(
