@@ -32,6 +32,7 @@ from reconciler.model import (
     PersonStatus,
     System,
 )
+from reconciler.plan import split_person_name
 
 World = dict[str, Any]
 
@@ -48,15 +49,6 @@ def _rfc3339(moment: datetime) -> str:
 
 def _github_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """(given, family) from "山田 太郎" (family first, as Japanese names are written) or a
-    single word; the planner uses the same rule for CREATE_ACCOUNT."""
-    parts = name.split()
-    if len(parts) >= 2:
-        return " ".join(parts[1:]), parts[0]
-    return name, name
 
 
 def _held_entitlements(
@@ -114,7 +106,7 @@ class _Builder:
         created: datetime | None = None,
         recovery: str | None = None,
     ) -> dict[str, Any]:
-        given, family = split_name(name)
+        given, family = split_person_name(name)
         user: dict[str, Any] = {
             "id": _stable_id("google", email),
             "primaryEmail": email,
