@@ -5,6 +5,7 @@ sandbox's state; used by every test in tests/e2e/."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -13,8 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from reconciler.cli import _register_commands, app
 from reconciler.demo.world import build_world
@@ -192,8 +192,6 @@ def fast_providers(sandbox: SandboxServer, desired: DesiredState) -> dict[System
 
 def state(sandbox: SandboxServer) -> dict[str, Any]:
     with sandbox.sandbox.lock:
-        import copy
-
         return copy.deepcopy(sandbox.sandbox.world)
 
 
@@ -242,6 +240,9 @@ def _is_write(path: str) -> bool:
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 
+_NOT_ACCESS = frozenset({"oauth_grants", "rate_limit"})
+
+
 def access_state(world: Mapping[str, Any]) -> Any:
     """The world without what reads leave behind: the sandbox fills in empty lists on first
     read (a user's tokens, a group's members), records each issued OAuth token in
@@ -249,7 +250,7 @@ def access_state(world: Mapping[str, Any]) -> Any:
 
     def prune(value: Any) -> Any:
         if isinstance(value, Mapping):
-            pruned = {k: prune(v) for k, v in value.items() if k not in {"oauth_grants", "rate_limit"}}
+            pruned = {k: prune(v) for k, v in value.items() if k not in _NOT_ACCESS}
             return {k: v for k, v in pruned.items() if v not in ([], {}, None)}
         if isinstance(value, list):
             return [prune(v) for v in value]

@@ -15,13 +15,13 @@ from reconciler.desired.loading import load_desired_dir
 from reconciler.locking import run_lock
 from reconciler.sandbox.server import SandboxServer
 from tests.e2e.scenario import (
-    access_state,
     LEAVER,
     LEAVER_EMAIL,
     MOVER_EMAIL,
     NEWCOMER_EMAIL,
     ORG,
     TZ,
+    access_state,
     audit_path,
     bindings,
     cli,
