@@ -1,0 +1,1 @@
+"""Benchmark code: generated repos, computed minimums and the benchmark run."""

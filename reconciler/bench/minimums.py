@@ -1,0 +1,177 @@
+"""The fewest round trips, API calls and GitHub rate-limit points the APIs allow for a full
+read of a sandbox world (and for one person's reverse look-ups); pure, called by the benchmark
+and its smoke test to put every measured number next to its floor.
+
+Every formula uses a documented limit (shared/research/api_facts.md, docs/benchmarks.md):
+- Directory: users.list maxResults 500, groups.list and members.list 200, a batch carries up
+  to 1,000 calls and "n requests batched count as n requests" (quota), so a batch saves round
+  trips only. Page k+1 of a member list needs page k's token: a group with p pages needs p
+  sequential batches, so batches >= the longest member list in pages.
+- GitHub: GraphQL connections take first <= 100 and a query costs (connection requests / 100)
+  rounded, minimum 1 point: a members page is 1 point, a page of 100 teams each with its
+  first 100 members is (1 + 100) / 100 = 1 point, a further page of one team's members 1.
+  REST per_page <= 100, a GET costs 1 core point and a 304 answer to If-None-Match costs 0.
+- GCP: one getIamPolicy per resource, ListServiceAccounts page_size <= 100 per project,
+  one ListServiceAccountKeys per service account (the API has no multi-account form).
+An empty list still costs its one call: the API must be asked to learn that it is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from math import ceil
+from typing import Any
+
+from reconciler.model import DesiredState, Person, System, normalise_email, normalise_login
+
+USERS_PAGE = 500
+GROUPS_PAGE = 200
+MEMBERS_PAGE = 200
+BATCH_MAX = 1000
+GITHUB_PAGE = 100
+SERVICE_ACCOUNTS_PAGE = 100
+SEARCH_PAGE = 500  # Cloud Asset searchAllIamPolicies pageSize cap
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one read costs one system: wire round trips, API calls (batch parts count one
+    each, as Google's quota counts them) and GitHub rate-limit points."""
+
+    round_trips: int
+    api_calls: int
+    core_points: int = 0
+    graphql_points: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def pages(count: int, size: int) -> int:
+    """List calls for `count` items at `size` a page; an empty list is still one call."""
+    return max(1, ceil(count / size))
+
+
+def google_read(world: Mapping[str, Any]) -> Cost:
+    """users.list and groups.list pages, then every member list page and each primary-domain
+    user's tokens.list and asps.list as batch parts (GoogleWorkspaceProvider.read)."""
+    google = world.get("google") or {}
+    users = google.get("users", [])
+    groups = google.get("groups", [])
+    members = google.get("members", {})
+    suffix = "@" + normalise_email(str(google.get("domain", "")))
+    own = [u for u in users if normalise_email(u["primaryEmail"]).endswith(suffix)]
+    member_pages = [pages(len(members.get(g["email"], [])), MEMBERS_PAGE) for g in groups]
+    batched = sum(member_pages) + 2 * len(own)
+    waves = max(member_pages, default=0)
+    batches = max(waves, ceil(batched / BATCH_MAX))
+    listing = pages(len(users), USERS_PAGE) + pages(len(groups), GROUPS_PAGE)
+    return Cost(round_trips=listing + batches, api_calls=listing + batched)
+
+
+def github_read(world: Mapping[str, Any]) -> Cost:
+    """GraphQL members and teams (with their first 100 members), REST org settings,
+    invitations, failed invitations and outside collaborators (GitHubProvider.read)."""
+    github = world.get("github") or {}
+    teams = github.get("teams", [])
+    graphql = pages(len(github.get("members", [])), GITHUB_PAGE) + pages(len(teams), GITHUB_PAGE)
+    graphql += sum(pages(len(t.get("members", [])), GITHUB_PAGE) - 1 for t in teams)
+    rest = 1 + sum(
+        pages(len(github.get(name, [])), GITHUB_PAGE)
+        for name in ("invitations", "failed_invitations", "outside_collaborators")
+    )
+    return Cost(
+        round_trips=graphql + rest, api_calls=graphql + rest, core_points=rest,
+        graphql_points=graphql,
+    )  # fmt: skip
+
+
+def github_unchanged_read(world: Mapping[str, Any]) -> Cost:
+    """A second read of an unchanged org: every REST GET can be conditional and answered 304
+    (free of the primary limit); GraphQL has no conditional requests, so its points recur."""
+    first = github_read(world)
+    return Cost(first.round_trips, first.api_calls, 0, first.graphql_points)
+
+
+def gcp_read(world: Mapping[str, Any], desired: DesiredState) -> Cost:
+    """getIamPolicy per resource in scope, service-account pages per project in scope, keys
+    per service account found (GcpIamProvider.read)."""
+    resources = [s.resource for s in desired.organization.systems.gcp]
+    projects = {r.removeprefix("projects/") for r in resources if r.startswith("projects/")}
+    accounts = [a for a in (world.get("gcp") or {}).get("service_accounts", [])
+                if a["project"] in projects]  # fmt: skip
+    per_project = [sum(1 for a in accounts if a["project"] == p) for p in sorted(projects)]
+    calls = (
+        len(resources) + sum(pages(n, SERVICE_ACCOUNTS_PAGE) for n in per_project) + len(accounts)
+    )
+    return Cost(round_trips=calls, api_calls=calls)
+
+
+def full_read(world: Mapping[str, Any], desired: DesiredState) -> dict[System, Cost]:
+    """The minimum cost of `read_all` for every system in scope."""
+    systems = desired.organization.systems
+    out: dict[System, Cost] = {}
+    if systems.google:
+        out[System.GOOGLE] = google_read(world)
+    if systems.github:
+        out[System.GITHUB] = github_read(world)
+    if systems.gcp:
+        out[System.GCP] = gcp_read(world, desired)
+    return out
+
+
+def _groups_of(world: Mapping[str, Any], email: str) -> int:
+    members = (world.get("google") or {}).get("members", {})
+    return sum(
+        1 for items in members.values() if any(normalise_email(m["email"]) == email for m in items)
+    )
+
+
+def _teams_of(world: Mapping[str, Any], login: str) -> int:
+    teams = (world.get("github") or {}).get("teams", [])
+    return sum(
+        1 for t in teams if any(normalise_login(m["login"]) == login for m in t.get("members", []))
+    )
+
+
+def person_lookup(world: Mapping[str, Any], person: Person) -> dict[System, Cost]:
+    """Reverse look-ups for one person (read_person_everywhere). Nothing here counts the
+    organisation: only the person's own groups and teams, and the org-wide lists GitHub has
+    no per-user query for (invitations, failed invitations, outside collaborators), which
+    hold outsiders and pending people, not the staff."""
+    email = normalise_email(person.email)
+    users = {normalise_email(u["primaryEmail"]) for u in (world.get("google") or {}).get("users", [])}
+    groups = _groups_of(world, email)
+    # users.get, groups.list(userKey) pages, then one batch: members.get per group, and the
+    # user's tokens.list and asps.list when the account exists.
+    batched = groups + (2 if email in users else 0)
+    google = Cost(
+        round_trips=1 + pages(groups, GROUPS_PAGE) + (ceil(batched / BATCH_MAX) if batched else 0),
+        api_calls=1 + pages(groups, GROUPS_PAGE) + batched,
+    )
+    github = world.get("github") or {}
+    lists = sum(
+        pages(len(github.get(name, [])), GITHUB_PAGE)
+        for name in ("invitations", "failed_invitations", "outside_collaborators")
+    )
+    if person.github or person.github_id:
+        login = normalise_login(person.github or "")
+        team_pages = pages(_teams_of(world, login), GITHUB_PAGE)
+        # user by id (or login), org membership, one GraphQL page of the person's teams
+        rest = 2 + lists
+        gh = Cost(rest + team_pages, rest + team_pages, rest, team_pages)
+    else:
+        gh = Cost(lists, lists, lists, 0)
+    gcp = Cost(1, 1)  # one searchAllIamPolicies page: a person has far fewer than 500 bindings
+    return {System.GOOGLE: google, System.GITHUB: gh, System.GCP: gcp}
+
+
+def total(costs: Iterable[Cost]) -> Cost:
+    items = list(costs)
+    return Cost(
+        round_trips=sum(c.round_trips for c in items),
+        api_calls=sum(c.api_calls for c in items),
+        core_points=sum(c.core_points for c in items),
+        graphql_points=sum(c.graphql_points for c in items),
+    )
