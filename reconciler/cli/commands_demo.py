@@ -12,8 +12,6 @@ from reconciler.cli import app
 from reconciler.cli.common import load, now, report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.plan import plan_changes
-from reconciler.providers.connecting import connect_sandbox
-from reconciler.providers.reading import read_all
 from reconciler.reports.plans import render_text
 
 
@@ -26,6 +24,8 @@ def demo(
     """Start the sandbox with a realistic world built from the repo (plus drift), read it
     through the real client libraries, and show the plan and findings. Changes nothing."""
     from reconciler.demo.world import build_world
+    from reconciler.providers.connecting import connect_sandbox
+    from reconciler.providers.reading import read_all
     from reconciler.sandbox.server import Sandbox, SandboxServer
 
     console = report_console()

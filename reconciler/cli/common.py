@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -16,10 +17,14 @@ from rich.status import Status
 from reconciler.cli.commands_desired import OutputFormat, load_desired_or_exit
 from reconciler.errors import ReconcilerError
 from reconciler.model import DesiredState, Snapshot, System
-from reconciler.providers.base import Provider
-from reconciler.providers.connecting import connect, connect_sandbox
-from reconciler.providers.reading import read_all
 from reconciler.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from reconciler.providers.base import Provider
+
+# Provider modules (google-api-python-client, PyGithub, google-cloud-iam, grpc) take ~1.5 s
+# to import: they are imported inside the functions that need them, so `validate`,
+# `explain`, `audit` and `sandbox` start fast.
 
 err_console = Console(stderr=True)
 
@@ -87,6 +92,9 @@ def providers_for(
 ) -> Iterator[dict[System, Provider]]:
     """Providers for this run: an embedded sandbox (`--sandbox`), the sandbox named by
     RECONCILER_SANDBOX_URL, or production credentials."""
+
+    from reconciler.providers.connecting import connect, connect_sandbox
+
     settings = load_settings()
     try:
         if sandbox:
@@ -103,6 +111,9 @@ def read_with_progress(
     providers: dict[System, Provider], desired: DesiredState, at: datetime
 ) -> Snapshot:
     """Read every system, showing which are still being read (stderr, so stdout stays clean)."""
+
+    from reconciler.providers.reading import read_all
+
     states = dict.fromkeys(providers, "waiting")
     with Status("reading", console=err_console) as status:
 
