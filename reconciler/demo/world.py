@@ -517,8 +517,12 @@ def _no_audit_logs(b: _Builder) -> str | None:
 def _renamed_login(b: _Builder) -> str | None:
     """Someone renamed their GitHub account; the repo still has the old login. Matching by
     the stable id keeps their access; a squatter on the old login would get nothing."""
+    # Only someone who is a member: the not-yet-onboarded newcomer has an account but no
+    # membership (a KeyError below in small generated worlds where they are the last backend).
     people = [
-        p for p in _active(b, "backend") if p.github and p.github_id and p.github in b.gh_users
+        p
+        for p in _active(b, "backend")
+        if p.github and p.github_id and p.github in b.gh_users and p.github in b.gh_members
     ]
     if not people:
         return None
