@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler.audit import AuditLog, RecordType
+from reconciler.audit import AuditLog, RecordType, read_records
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.log import get_logger, redact_text
 from reconciler.model import (
@@ -267,6 +267,9 @@ def apply_plan(
             on_progress(index, len(ordered), outcome)
 
     completed, notes = _record_offboardings(outcomes_list, snapshot, desired, providers, record)
+    completed += _record_interrupted_offboardings(
+        audit, plan, snapshot=snapshot, providers=providers, done_now=set(completed), record=record
+    )
     report = ApplyReport(
         run_id,
         dry_run=False,
@@ -366,6 +369,49 @@ def _record_offboardings(
         )
         completed.append(person_id)
     return completed, notes
+
+
+def _record_interrupted_offboardings(
+    audit: AuditLog,
+    plan: Plan,
+    *,
+    snapshot: Snapshot,
+    providers: Mapping[System, Provider],
+    done_now: set[str],
+    record: Callable[..., None],
+) -> list[str]:
+    """`offboarding-complete` for leavers whose offboarding an earlier run began but never
+    recorded (it was killed after their last cut, before it could write the record), now that
+    a complete fresh read shows nothing left to remove. Without this a crash at that moment
+    would lose the same-day evidence for good: the re-run has no action left for them.
+    `removed_at` is this read's time, an upper bound (the cut happened before it)."""
+    if any(not snapshot.is_complete(s) for s in providers):
+        return []
+    pending: dict[str, str] = {}  # person id -> ts of their last offboarding intent
+    for rec in read_records(audit.path):
+        person = rec.person_id
+        if person is None:
+            continue
+        if rec.type == RecordType.OFFBOARDING_COMPLETE:
+            pending.pop(person, None)
+        elif rec.type == RecordType.INTENT and rec.action and rec.action.get("offboarding"):
+            pending[person] = str(rec.data.get("ts"))
+    in_plan = {a.person_id for a in plan.actions}
+    completed: list[str] = []
+    for person_id, last_intent in sorted(pending.items()):
+        if person_id in done_now or person_id in in_plan:
+            continue
+        record(
+            RecordType.OFFBOARDING_COMPLETE,
+            person_id=person_id,
+            details={
+                "removed_at": snapshot.read_at.astimezone(UTC).isoformat(),
+                "removed_at_source": "reread-after-interrupted-run",
+                "last_intent_at": last_intent,
+            },
+        )
+        completed.append(person_id)
+    return completed
 
 
 # --------------------------------------------------------------------------------------------
