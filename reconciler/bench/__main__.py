@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m reconciler.bench",
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The providers log every read at info level; the tables say it all.
     configure_logging(level="warning")
-    sizes = tuple(int(s) for s in args.lookup_sizes.split(",") if s.strip()) + (args.people,)
+    sizes = (*(int(s) for s in args.lookup_sizes.split(",") if s.strip()), args.people)
     results = run_benchmark(
         BenchConfig(people=args.people, latency_ms=args.latency_ms, lookup_sizes=sizes)
     )

@@ -100,9 +100,7 @@ def _person_yaml(fields: Mapping[str, str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def generate_repo(
-    people: int, today: dt.date, *, base: Path = EXAMPLE_REPO
-) -> dict[str, bytes]:
+def generate_repo(people: int, today: dt.date, *, base: Path = EXAMPLE_REPO) -> dict[str, bytes]:
     """{path: bytes} of a desired-state repo with `people` people, valid on `today`.
 
     `base` holds the organization.yaml and roles.yaml to start from (the example repo)."""
@@ -130,17 +128,17 @@ def generate_repo(
         ]
     files: dict[str, bytes] = {ROLES: (roles_text + "\n".join(extra_roles) + "\n").encode()}
 
-    ids = ["e0001", "e0002"]
+    ids = ["e00001", "e00002"]
     ids += [
         ("c" if kind[0] == "contractor-dev" else "e") + f"{i + 1:05d}"
         for i, kind in enumerate(staff, start=2)
     ]
     org = YAML().load((base / ORGANIZATION).read_text(encoding="utf-8"))
-    org["security_officer"], org["chief_officer"] = "e0002", "e0001"
+    org["security_officer"], org["chief_officer"] = "e00002", "e00001"
     sres = [pid for pid, kind in zip(ids[2:], staff, strict=True) if kind[0] == "sre"]
     for account in org.get("non_human_accounts") or []:
         if account.get("owner") not in ids:
-            account["owner"] = "e0002"  # the example's owners may not exist at small N
+            account["owner"] = "e00002"  # the example's owners may not exist at small N
     for n in range(1, people // PEOPLE_PER_SERVICE_ACCOUNT + 1):
         project = PROJECTS[n % len(PROJECTS)]
         org["non_human_accounts"].append(
@@ -148,7 +146,7 @@ def generate_repo(
                 "id": f"svc-{n:03d}",
                 "system": "gcp",
                 "identity": f"svc-{n:03d}@{project}.iam.gserviceaccount.com",
-                "owner": sres[n % len(sres)] if sres else "e0002",
+                "owner": sres[n % len(sres)] if sres else "e00002",
                 "purpose": f"generated workload {n:03d}",
             }
         )
@@ -156,8 +154,8 @@ def generate_repo(
 
     founded = dt.date(2018, 4, 1)
     chiefs = (
-        ("e0001", "executive, director-audit", "経営", "代表取締役CEO"),
-        ("e0002", "security-officer, executive", "技術部", "取締役CTO"),
+        ("e00001", "executive, director-audit", "経営", "代表取締役CEO"),
+        ("e00002", "security-officer, executive", "技術部", "取締役CTO"),
     )
     for i, (pid, role_list, dept, title) in enumerate(chiefs):
         name, romaji, login = _name(i)
@@ -174,7 +172,7 @@ def generate_repo(
                 "roles": f"[{role_list}]",
             }
         )
-    eng_seen = other_seen = 0
+    eng_seen = other_seen = ops_seen = 0
     for i, (pid, (role, github, dept, title)) in enumerate(
         zip(ids[2:], staff, strict=True), start=2
     ):
@@ -215,9 +213,11 @@ def generate_repo(
             "employment": employment,
             "roles": "[" + ", ".join(roles) + "]",
         }
-        if role in ("engineer-backend", "sre") and i % 200 == 3:
+        if role in ("engineer-backend", "sre"):
+            ops_seen += 1
+        if role in ("engineer-backend", "sre") and ops_seen % 40 == 2:  # 1 in 40 of them
             fields["grants"] = (
-                f"\n  - {{role: prod-debug, approved_by: e0002, approved_on: "
+                f"\n  - {{role: prod-debug, approved_by: e00002, approved_on: "
                 f"{today - dt.timedelta(days=3)}, expires: {today + dt.timedelta(days=11)}, "
                 f'reason: "INC-{i:04d}: production incident"}}'
             )

@@ -81,10 +81,7 @@ def github_read(world: Mapping[str, Any]) -> Cost:
         pages(len(github.get(name, [])), GITHUB_PAGE)
         for name in ("invitations", "failed_invitations", "outside_collaborators")
     )
-    return Cost(
-        round_trips=graphql + rest, api_calls=graphql + rest, core_points=rest,
-        graphql_points=graphql,
-    )  # fmt: skip
+    return Cost(graphql + rest, graphql + rest, core_points=rest, graphql_points=graphql)
 
 
 def github_unchanged_read(world: Mapping[str, Any]) -> Cost:
@@ -99,8 +96,8 @@ def gcp_read(world: Mapping[str, Any], desired: DesiredState) -> Cost:
     per service account found (GcpIamProvider.read)."""
     resources = [s.resource for s in desired.organization.systems.gcp]
     projects = {r.removeprefix("projects/") for r in resources if r.startswith("projects/")}
-    accounts = [a for a in (world.get("gcp") or {}).get("service_accounts", [])
-                if a["project"] in projects]  # fmt: skip
+    listed = (world.get("gcp") or {}).get("service_accounts", [])
+    accounts = [a for a in listed if a["project"] in projects]
     per_project = [sum(1 for a in accounts if a["project"] == p) for p in sorted(projects)]
     calls = (
         len(resources) + sum(pages(n, SERVICE_ACCOUNTS_PAGE) for n in per_project) + len(accounts)
@@ -141,7 +138,9 @@ def person_lookup(world: Mapping[str, Any], person: Person) -> dict[System, Cost
     no per-user query for (invitations, failed invitations, outside collaborators), which
     hold outsiders and pending people, not the staff."""
     email = normalise_email(person.email)
-    users = {normalise_email(u["primaryEmail"]) for u in (world.get("google") or {}).get("users", [])}
+    users = {
+        normalise_email(u["primaryEmail"]) for u in (world.get("google") or {}).get("users", [])
+    }
     groups = _groups_of(world, email)
     # users.get, groups.list(userKey) pages, then one batch: members.get per group, and the
     # user's tokens.list and asps.list when the account exists.
@@ -155,12 +154,23 @@ def person_lookup(world: Mapping[str, Any], person: Person) -> dict[System, Cost
         pages(len(github.get(name, [])), GITHUB_PAGE)
         for name in ("invitations", "failed_invitations", "outside_collaborators")
     )
-    if person.github or person.github_id:
-        login = normalise_login(person.github or "")
-        team_pages = pages(_teams_of(world, login), GITHUB_PAGE)
-        # user by id (or login), org membership, one GraphQL page of the person's teams
+    account = next(
+        (
+            u
+            for u in github.get("users", [])
+            if (person.github_id is not None and u.get("id") == person.github_id)
+            or (person.github_id is None and normalise_login(u["login"]) == person.github)
+        ),
+        None,
+    )
+    if account is not None:
+        team_pages = pages(_teams_of(world, normalise_login(account["login"])), GITHUB_PAGE)
+        # user by id (or login), org membership, the GraphQL pages of the person's teams
         rest = 2 + lists
         gh = Cost(rest + team_pages, rest + team_pages, rest, team_pages)
+    elif person.github or person.github_id:
+        rest = 1 + lists  # the user GET answers 404: no account, nothing more to look up
+        gh = Cost(rest, rest, rest, 0)
     else:
         gh = Cost(lists, lists, lists, 0)
     gcp = Cost(1, 1)  # one searchAllIamPolicies page: a person has far fewer than 500 bindings

@@ -18,7 +18,7 @@ COST_FIELDS = (
 
 
 def _cell(measured: int, minimum: int) -> str:
-    """"measured / minimum", highlighted when the measurement is above the floor."""
+    """ "measured / minimum", highlighted when the measurement is above the floor."""
     text = f"{measured} / {minimum}"
     return f"[bold yellow]{text}[/]" if measured > minimum else text
 

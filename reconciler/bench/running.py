@@ -27,7 +27,7 @@ from reconciler.bench.minimums import Cost
 from reconciler.demo.world import World, build_world
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.loading import load_desired_state
-from reconciler.model import DesiredState, Person, PersonStatus, Snapshot, System
+from reconciler.model import DesiredState, GrantKind, Person, PersonStatus, Snapshot, System
 from reconciler.plan import plan_changes
 from reconciler.providers.base import Provider
 from reconciler.providers.connecting import connect_sandbox
@@ -157,18 +157,25 @@ def _build(people: int, now: dt.datetime) -> tuple[DesiredState, World]:
 
 def lookup_subject(desired: DesiredState, now: dt.datetime) -> Person:
     """The person an emergency offboarding would target: the first leaver (by id) with a
-    GitHub login, else the first person with one. The generator numbers people the same way
-    at every size, so this is the same person in the small and the large organisation."""
+    GitHub login, else the first person whose roles put them in the GitHub org."""
     access = expand_access(desired, now).people
     people = sorted(desired.people.values(), key=lambda p: p.id)
-    leavers = [
-        p for p in people if p.github and access[p.id].status is PersonStatus.DEPARTED
+    leavers = [p for p in people if p.github and access[p.id].status is PersonStatus.DEPARTED]
+    in_github = [
+        p
+        for p in people
+        if any(e.grant.kind is GrantKind.GITHUB_ORG for e in access[p.id].entitlements)
     ]
-    return (leavers or [p for p in people if p.github] or people)[0]
+    return (leavers or in_github or people)[0]
 
 
-def _lookup(server: SandboxServer, providers: Mapping[System, Provider], person: Person,
-            world: World, now: dt.datetime) -> dict[str, Any]:  # fmt: skip
+def _lookup(
+    server: SandboxServer,
+    providers: Mapping[System, Provider],
+    person: Person,
+    world: World,
+    now: dt.datetime,
+) -> dict[str, Any]:
     meter = _Meter(server.sandbox)
     started = time.perf_counter()
     snapshot = read_person_everywhere(providers, person, now)
@@ -257,16 +264,22 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
                 "round_trips": meter.counters()["round_trips"],
             }
 
-            # (4) Reverse look-ups in this organisation ...
-            subject = lookup_subject(desired, now)
-            lookups = {config.people: _lookup(server, providers, subject, world, now)}
-        # ... and in the other sizes asked for (same person: the generator is prefix-stable).
+            # (4) Reverse look-ups of one person, chosen in the smallest organisation so that
+            # they exist in every size (the generator is prefix-stable) ...
+            smallest = min((*config.lookup_sizes, config.people))
+            subject = lookup_subject(
+                desired if smallest == config.people else _build(smallest, now)[0], now
+            ).id
+            person = desired.people[subject]
+            lookups = {config.people: _lookup(server, providers, person, world, now)}
+        # ... in this organisation and in the other sizes asked for.
         for size in sorted(set(config.lookup_sizes) - {config.people}):
             small_desired, small_world = _build(size, now)
-            person = small_desired.people.get(subject.id) or lookup_subject(small_desired, now)
             with SandboxServer(Sandbox(small_world)) as small:
                 small_providers = connect_sandbox(small.url, small_desired)
-                lookups[size] = _lookup(small, small_providers, person, small_world, now)
+                lookups[size] = _lookup(
+                    small, small_providers, small_desired.people[subject], small_world, now
+                )
         results["lookups"] = [
             {"people": size, **lookups[size]}
             for size in sorted(lookups)
