@@ -271,7 +271,9 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
                 desired if smallest == config.people else _build(smallest, now)[0], now
             ).id
             person = desired.people[subject]
-            lookups = {config.people: _lookup(server, providers, person, world, now)}
+            # Fresh providers: cold ETag caches, as in the smaller organisation below.
+            cold = connect_sandbox(server.url, desired)
+            lookups = {config.people: _lookup(server, cold, person, world, now)}
         # ... in this organisation and in the other sizes asked for.
         for size in sorted(set(config.lookup_sizes) - {config.people}):
             small_desired, small_world = _build(size, now)

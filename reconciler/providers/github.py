@@ -228,12 +228,24 @@ class GitHubProvider:
         )
 
     def _rest_pages(self, path: str, counter: _Counter) -> list[dict[str, Any]]:
-        """Every page of a REST list, following `Link: rel="next"` as GitHub gives it."""
+        """Every page of a REST list, following `Link: rel="next"` as GitHub gives it. Each
+        page is a conditional GET with that page's last ETag: an unchanged page answers 304,
+        which does not count against the primary rate limit (GitHub REST best practices,
+        "use conditional requests"), so an unchanged nightly read costs no core points."""
         items: list[dict[str, Any]] = []
         url: str | None = path
         parameters: dict[str, Any] | None = {"per_page": PAGE}
         while url is not None:
-            headers, data = self._rest("GET", url, parameters=parameters, counter=counter)
+            key = f"{url}?per_page={PAGE}" if parameters else url
+            cached = self._etags.get(key)
+            conditional = {"If-None-Match": cached[0]} if cached else None
+            headers, data = self._rest(
+                "GET", url, parameters=parameters, headers=conditional, counter=counter
+            )
+            if data is None and cached is not None:  # 304 Not Modified: no body, no Link
+                headers, data = cached[1]
+            elif headers.get("etag"):
+                self._etags[key] = (headers["etag"], (headers, data))
             items.extend(data or [])
             url, parameters = next_link(headers.get("link", "")), None
         return items

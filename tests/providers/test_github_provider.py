@@ -131,8 +131,26 @@ def test_unchanged_org_settings_are_revalidated_with_etag_for_free(
     assert second.github_org == first.github_org
     (org_get,) = endpoint_calls(sandbox, "github.orgs.get")
     assert org_get.status == 304
-    # Only the three REST lists spent core points: the 304 cost nothing.
-    assert sandbox.sandbox.telemetry.rate_limit_points["core"] == 3
+    # The three REST lists are conditional too: every GET was a 304 and cost nothing.
+    assert sandbox.sandbox.telemetry.rate_limit_points["core"] == 0
+    assert second.grants == first.grants and second.invitations == first.invitations
+
+
+def test_conditional_list_pages_still_see_a_change(sandbox: SandboxServer) -> None:
+    load(sandbox, github_world(outside=150))
+    gh = provider(sandbox)
+    first = gh.read(DESIRED)
+    world = state(sandbox)
+    world["outside_collaborators"] = [*world["outside_collaborators"], "user2"]
+    load(sandbox, {"github": world})
+    sandbox.sandbox.telemetry.reset()
+    second = gh.read(DESIRED)
+    added = Grant(GrantKind.GITHUB_COLLABORATOR, ORG, "user2", "outside")
+    assert added not in first.grants and added in second.grants
+    pages = endpoint_calls(sandbox, "github.orgs.outside_collaborators.list")
+    # page 1 unchanged (304, from the cache, its Link still followed), page 2 changed (200)
+    assert [p.status for p in pages] == [304, 200]
+    assert sandbox.sandbox.telemetry.rate_limit_points["core"] == 1
 
 
 def test_secondary_rate_limit_waits_for_retry_after(sandbox: SandboxServer) -> None:
