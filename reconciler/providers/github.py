@@ -3,8 +3,8 @@ collaborators through PyGithub and applies GitHub actions; used by the executor 
 
 Reads follow DESIGN 5b: members (with role and 2FA) and teams (with members and roles) come
 from one paginated GraphQL query family (100 per connection, ~1 point a page); invitations,
-failed invitations and outside collaborators from REST with Link pagination; org settings
-from REST with an ETag, so an unchanged nightly read is a 304 that costs no rate limit.
+failed invitations and outside collaborators from REST with Link pagination; every REST GET
+carries the last ETag, so an unchanged nightly read is all 304s that cost no rate limit.
 PyGithub's own retry and throttle are off: `providers.retrying` is the one retry policy.
 """
 
