@@ -22,11 +22,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reconciler.bench import minimums
-from reconciler.bench.generating import generate_repo
+from reconciler.bench.generating import generate_desired
 from reconciler.bench.minimums import Cost
 from reconciler.demo.world import World, build_world
 from reconciler.desired.expanding import expand_access
-from reconciler.desired.loading import load_desired_state
 from reconciler.model import DesiredState, GrantKind, Person, PersonStatus, Snapshot, System
 from reconciler.plan import plan_changes
 from reconciler.providers.base import Provider
@@ -150,7 +149,7 @@ def _world_summary(world: World, desired: DesiredState) -> dict[str, int]:
 
 
 def _build(people: int, now: dt.datetime) -> tuple[DesiredState, World]:
-    desired = load_desired_state(generate_repo(people, now.date()), commit=f"bench-{people}")
+    desired = generate_desired(people, now.date())
     world, _ = build_world(desired, now)
     return desired, world
 
@@ -215,9 +214,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     now = config.now
     with clock.phase("total"):
         with clock.phase("generate_and_load"):
-            desired = load_desired_state(
-                generate_repo(config.people, now.date()), commit=f"bench-{config.people}"
-            )
+            desired = generate_desired(config.people, now.date())
         with clock.phase("build_world"):
             world, drift = build_world(desired, now)
         minimum = minimums.full_read(world, desired)
