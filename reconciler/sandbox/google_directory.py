@@ -33,6 +33,7 @@ USERS_MAX = 500  # users.list maxResults: "1-500" (discovery doc)
 GROUPS_MAX = 200  # groups.list: "Max allowed value is 200"
 MEMBERS_MAX = 200  # members.list: same text
 BATCH_MAX = 1000  # directory/v1/guides/batch: "up to 1,000 calls in a single batch request"
+_MEMBER_KIND = {"kind": "admin#directory#member"}
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -87,6 +88,14 @@ def _etag(value: Any) -> str:
 
 def _lower(value: Any) -> str:
     return str(value or "").strip().lower()
+
+
+def _ensure_sections(section: dict[str, Any]) -> None:
+    """Lists of users and groups; per-group members and per-user tokens and ASPs by email."""
+    for name in ("users", "groups"):
+        section.setdefault(name, [])
+    for name in ("members", "tokens", "asps"):
+        section.setdefault(name, {})
 
 
 # -- partial responses -------------------------------------------------------------------------
@@ -178,10 +187,7 @@ class Directory:
     @property
     def g(self) -> dict[str, Any]:
         section: dict[str, Any] = self.app.world.setdefault("google", {})
-        for name in ("users", "groups"):
-            section.setdefault(name, [])
-        for name in ("members", "tokens", "asps"):
-            section.setdefault(name, {})
+        _ensure_sections(section)
         return section
 
     def reindex(self) -> None:
@@ -192,10 +198,7 @@ class Directory:
         self._claimed_batches = set()
         if not isinstance(g, dict):
             return
-        for name in ("users", "groups"):
-            g.setdefault(name, [])
-        for name in ("members", "tokens", "asps"):
-            g.setdefault(name, {})
+        _ensure_sections(g)
         for user in g["users"]:
             self._index_user(user)
         for group in g["groups"]:
@@ -254,16 +257,8 @@ class Directory:
             users = self._query_users(users, req.arg("query") or "")
             reverse = req.arg("sortOrder") == "DESCENDING"
             users.sort(key=lambda u: _lower(u["primaryEmail"]), reverse=reverse)
-            paged = _paginate(req, users, USERS_MAX, f"users|{domain}|{req.arg('query')}")
-            if isinstance(paged, Response):
-                return paged
-            page, nxt = paged
-            body: dict[str, Any] = {"kind": "admin#directory#users", "etag": _etag(page)}
-            if page:
-                body["users"] = page
-            if nxt:
-                body["nextPageToken"] = nxt
-            return self._respond(req, body)
+            key = f"users|{domain}|{req.arg('query')}"
+            return self._list_page(req, "users", users, cap=USERS_MAX, key=key, view=lambda u: u)
 
     @staticmethod
     def _query_users(users: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
@@ -385,17 +380,10 @@ class Directory:
                         g for g in groups if _lower(g["email"]).endswith("@" + _lower(domain))
                     ]
             groups.sort(key=lambda g: _lower(g["email"]))
-            paged = _paginate(req, groups, GROUPS_MAX, f"groups|{user_key}|{req.arg('domain')}")
-            if isinstance(paged, Response):
-                return paged
-            page, nxt = paged
-            views = [self._group_view(g) for g in page]
-            body: dict[str, Any] = {"kind": "admin#directory#groups", "etag": _etag(views)}
-            if views:
-                body["groups"] = views
-            if nxt:
-                body["nextPageToken"] = nxt
-            return self._respond(req, body)
+            key = f"groups|{user_key}|{req.arg('domain')}"
+            return self._list_page(
+                req, "groups", groups, cap=GROUPS_MAX, key=key, view=self._group_view
+            )
 
     def groups_get(self, req: Request) -> Response:
         with self.app.lock:
@@ -428,27 +416,32 @@ class Directory:
             roles = {r.strip().upper() for r in (req.arg("roles") or "").split(",") if r.strip()}
             items = [m for m in members if not roles or m.get("role") in roles]
             key = f"members|{group['id']}|{sorted(roles)}"
-            paged = _paginate(req, items, MEMBERS_MAX, key)
-            if isinstance(paged, Response):
-                return paged
-            page, nxt = paged
-            views = [{"kind": "admin#directory#member", **m} for m in page]
-            body: dict[str, Any] = {"kind": "admin#directory#members", "etag": _etag(views)}
-            if views:
-                body["members"] = views
-            if nxt:
-                body["nextPageToken"] = nxt
-            return self._respond(req, body)
+            return self._list_page(
+                req,
+                "members",
+                items,
+                cap=MEMBERS_MAX,
+                key=key,
+                view=lambda m: {**_MEMBER_KIND, **m},
+            )
+
+    def _member(self, req: Request) -> tuple[list[dict[str, Any]], dict[str, Any]] | Response:
+        """The group's member list and the member `memberKey` names (404 for either)."""
+        found = self._members_of(req)
+        if isinstance(found, Response):
+            return found
+        _, members = found
+        member = self._find(members, req.params["memberKey"])
+        if member is None:
+            return _not_found("memberKey")
+        return members, member
 
     def members_get(self, req: Request) -> Response:
         with self.app.lock:
-            found = self._members_of(req)
+            found = self._member(req)
             if isinstance(found, Response):
                 return found
-            member = self._find(found[1], req.params["memberKey"])
-            if member is None:
-                return _not_found("memberKey")
-            return self._respond(req, {"kind": "admin#directory#member", **member})
+            return self._respond(req, {**_MEMBER_KIND, **found[1]})
 
     def members_has(self, req: Request) -> Response:
         with self.app.lock:
@@ -489,33 +482,28 @@ class Directory:
                 "status": "ACTIVE",
             }
             members.append(member)
-            return Response.json({"kind": "admin#directory#member", **member})
+            return Response.json({**_MEMBER_KIND, **member})
 
     def members_patch(self, req: Request) -> Response:
         body = req.json()
         with self.app.lock:
-            found = self._members_of(req)
+            found = self._member(req)
             if isinstance(found, Response):
                 return found
-            member = self._find(found[1], req.params["memberKey"])
-            if member is None:
-                return _not_found("memberKey")
+            _, member = found
             if "role" in body:
                 role = str(body["role"]).upper()
                 if role not in ("MEMBER", "MANAGER", "OWNER"):
                     return _invalid(f"Invalid role: {role}")
                 member["role"] = role
-            return Response.json({"kind": "admin#directory#member", **member})
+            return Response.json({**_MEMBER_KIND, **member})
 
     def members_delete(self, req: Request) -> Response:
         with self.app.lock:
-            found = self._members_of(req)
+            found = self._member(req)
             if isinstance(found, Response):
                 return found
-            _, members = found
-            member = self._find(members, req.params["memberKey"])
-            if member is None:
-                return _not_found("memberKey")
+            members, member = found
             members.remove(member)
             return Response.empty(204)
 
@@ -528,54 +516,74 @@ class Directory:
         items: list[dict[str, Any]] = self.g[section].setdefault(email, [])
         return email, items
 
-    def tokens_list(self, req: Request) -> Response:
+    def _per_user_list(self, req: Request, section: str, kind: str) -> Response:
+        """tokens.list / asps.list: the whole list in one answer (neither method pages)."""
         with self.app.lock:
-            found = self._per_user(req, "tokens")
+            found = self._per_user(req, section)
             if isinstance(found, Response):
                 return found
             email, items = found
-            views = [{"kind": "admin#directory#token", "userKey": email, **t} for t in items]
+            views = [{"kind": f"admin#directory#{kind}", "userKey": email, **x} for x in items]
             return self._respond(
-                req, {"kind": "admin#directory#tokenList", "etag": _etag(views), "items": views}
+                req, {"kind": f"admin#directory#{kind}List", "etag": _etag(views), "items": views}
             )
+
+    def _per_user_delete(
+        self, req: Request, section: str, id_param: str, matches: Callable[[dict[str, Any]], bool]
+    ) -> Response:
+        with self.app.lock:
+            found = self._per_user(req, section)
+            if isinstance(found, Response):
+                return found
+            _, items = found
+            item = next((x for x in items if matches(x)), None)
+            if item is None:
+                return _not_found(id_param)
+            items.remove(item)
+            return Response.empty(204)
+
+    def tokens_list(self, req: Request) -> Response:
+        return self._per_user_list(req, "tokens", "token")
 
     def tokens_delete(self, req: Request) -> Response:
-        with self.app.lock:
-            found = self._per_user(req, "tokens")
-            if isinstance(found, Response):
-                return found
-            _, items = found
-            token = next((t for t in items if t.get("clientId") == req.params["clientId"]), None)
-            if token is None:
-                return _not_found("clientId")
-            items.remove(token)
-            return Response.empty(204)
+        client_id = req.params["clientId"]
+        return self._per_user_delete(
+            req, "tokens", "clientId", lambda t: t.get("clientId") == client_id
+        )
 
     def asps_list(self, req: Request) -> Response:
-        with self.app.lock:
-            found = self._per_user(req, "asps")
-            if isinstance(found, Response):
-                return found
-            email, items = found
-            views = [{"kind": "admin#directory#asp", "userKey": email, **a} for a in items]
-            return self._respond(
-                req, {"kind": "admin#directory#aspList", "etag": _etag(views), "items": views}
-            )
+        return self._per_user_list(req, "asps", "asp")
 
     def asps_delete(self, req: Request) -> Response:
-        with self.app.lock:
-            found = self._per_user(req, "asps")
-            if isinstance(found, Response):
-                return found
-            _, items = found
-            code = req.params["codeId"]
-            asp = next((a for a in items if str(a.get("codeId")) == code), None)
-            if asp is None:
-                return _not_found("codeId")
-            items.remove(asp)
-            return Response.empty(204)
+        # codeId is an integer in the API's payload and a string in the path.
+        code = req.params["codeId"]
+        return self._per_user_delete(req, "asps", "codeId", lambda a: str(a.get("codeId")) == code)
 
     # -- helpers -----------------------------------------------------------------------------
+    def _list_page(
+        self,
+        req: Request,
+        collection: str,
+        items: list[dict[str, Any]],
+        *,
+        cap: int,
+        key: str,
+        view: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> Response:
+        """One page of users / groups / members, shaped as the API shapes every list: the
+        collection key and nextPageToken are omitted when there is nothing to put in them."""
+        paged = _paginate(req, items, cap, key)
+        if isinstance(paged, Response):
+            return paged
+        page, nxt = paged
+        views = [view(x) for x in page]
+        body: dict[str, Any] = {"kind": f"admin#directory#{collection}", "etag": _etag(views)}
+        if views:
+            body[collection] = views
+        if nxt:
+            body["nextPageToken"] = nxt
+        return self._respond(req, body)
+
     @staticmethod
     def _respond(req: Request, body: dict[str, Any]) -> Response:
         spec = req.arg("fields")
