@@ -188,13 +188,7 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
         actions = _keep_one(
             actions,
             owners,
-            lambda a, org=org: (
-                a.target == org  # type: ignore[misc]
-                and (
-                    a.kind is ActionKind.REMOVE_ORG_MEMBER
-                    or (a.kind is ActionKind.CHANGE_ORG_ROLE and a.role != "admin")
-                )
-            ),
+            _removes_org_owner(org),
             f"the last owner of the GitHub organisation {org}",
             out,
         )
@@ -202,11 +196,7 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
         actions = _keep_one(
             actions,
             owners,
-            lambda a, r=resource: (
-                a.kind is ActionKind.REMOVE_BINDING  # type: ignore[misc]
-                and a.target == r
-                and a.role == "roles/owner"
-            ),
+            _removes_gcp_owner(resource),
             f"the last roles/owner of {resource}",
             out,
         )

@@ -3,7 +3,7 @@ inside `reconciler.planning`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -111,6 +111,57 @@ class Candidates:
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    def add_membership_changes(
+        self,
+        person_id: str,
+        wanted: Mapping[str, str],
+        held: Mapping[str, Grant],
+        *,
+        principal: str,
+        managed: Collection[str],
+        kinds: tuple[ActionKind, ActionKind, ActionKind],
+        role_label: str,
+    ) -> None:
+        """One person's memberships of groups or teams (`wanted` and `held`, by target):
+        add what is missing as `principal`, correct a differing role, and remove what is no
+        longer wanted, but only from `managed` targets (the others are reported, not
+        changed). `kinds` are the (add, change, remove) action kinds."""
+        add, change, remove = kinds
+        for target, role in sorted(wanted.items()):
+            have = held.get(target)
+            if have is None:
+                self.add(
+                    Phase.ADD,
+                    add,
+                    target,
+                    principal,
+                    role,
+                    person_id=person_id,
+                    reason="granted by the person's roles",
+                )
+            elif have.role != role:
+                self.add(
+                    Phase.CHANGE,
+                    change,
+                    target,
+                    have.principal,
+                    role,
+                    person_id=person_id,
+                    reason=f"{role_label} in the repo is {role}",
+                    params={"old_role": have.role},
+                )
+        for target, have in sorted(held.items()):
+            if target not in wanted and target in managed:
+                self.add(
+                    Phase.REMOVE,
+                    remove,
+                    target,
+                    have.principal,
+                    have.role,
+                    person_id=person_id,
+                    reason="no longer granted by the person's roles",
+                )
 
 
 _GITHUB_KINDS = frozenset(

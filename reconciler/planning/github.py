@@ -99,41 +99,21 @@ def _plan_active(
             reason=f"org role in the repo is {org_role}",
             params={"old_role": member.role},
         )
+    # Held team grants are looked up by `login`, so each one's principal is `login`.
     held = {g.target: g for g in ctx.held(GrantKind.GITHUB_TEAM, [login])}
-    for team, role in sorted(teams.items()):
-        have = held.get(team)
-        if have is None:
-            out.add(
-                Phase.ADD,
-                ActionKind.ADD_TEAM_MEMBER,
-                team,
-                login,
-                role,
-                person_id=person.id,
-                reason="granted by the person's roles",
-            )
-        elif have.role != role:
-            out.add(
-                Phase.CHANGE,
-                ActionKind.CHANGE_TEAM_ROLE,
-                team,
-                login,
-                role,
-                person_id=person.id,
-                reason=f"team role in the repo is {role}",
-                params={"old_role": have.role},
-            )
-    for team, have in sorted(held.items()):
-        if team not in teams and team in ctx.scope.teams:
-            out.add(
-                Phase.REMOVE,
-                ActionKind.REMOVE_TEAM_MEMBER,
-                team,
-                login,
-                have.role,
-                person_id=person.id,
-                reason="no longer granted by the person's roles",
-            )
+    out.add_membership_changes(
+        person.id,
+        teams,
+        held,
+        principal=login,
+        managed=ctx.scope.teams,
+        kinds=(
+            ActionKind.ADD_TEAM_MEMBER,
+            ActionKind.CHANGE_TEAM_ROLE,
+            ActionKind.REMOVE_TEAM_MEMBER,
+        ),
+        role_label="team role",
+    )
 
 
 def _plan_leaver(

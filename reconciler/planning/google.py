@@ -61,40 +61,19 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str)
     held: dict[str, Grant] = {}
     for g in ctx.held(GrantKind.GOOGLE_GROUP, addresses):
         held.setdefault(g.target, g)
-    for group, role in sorted(wanted.items()):
-        have = held.get(group)
-        if have is None:
-            out.add(
-                Phase.ADD,
-                ActionKind.ADD_GROUP_MEMBER,
-                group,
-                person.email,
-                role,
-                person_id=person.id,
-                reason="granted by the person's roles",
-            )
-        elif have.role != role:
-            out.add(
-                Phase.CHANGE,
-                ActionKind.CHANGE_GROUP_ROLE,
-                group,
-                have.principal,
-                role,
-                person_id=person.id,
-                reason=f"role in the repo is {role}",
-                params={"old_role": have.role},
-            )
-    for group, have in sorted(held.items()):
-        if group not in wanted and group in ctx.scope.groups:
-            out.add(
-                Phase.REMOVE,
-                ActionKind.REMOVE_GROUP_MEMBER,
-                group,
-                have.principal,
-                have.role,
-                person_id=person.id,
-                reason="no longer granted by the person's roles",
-            )
+    out.add_membership_changes(
+        person.id,
+        wanted,
+        held,
+        principal=person.email,
+        managed=ctx.scope.groups,
+        kinds=(
+            ActionKind.ADD_GROUP_MEMBER,
+            ActionKind.CHANGE_GROUP_ROLE,
+            ActionKind.REMOVE_GROUP_MEMBER,
+        ),
+        role_label="role",
+    )
 
 
 def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str) -> None:
