@@ -930,42 +930,31 @@ def _approved_time_boxed(ctx: _Context, person_id: str | None, kind: GrantKind, 
 
 
 def _check_privileged(ctx: _Context, out: _Findings) -> None:
-    officer = ctx.desired.organization.security_officer
     for account in sorted(ctx.accounts(System.GOOGLE), key=lambda a: a.name):
         if not account.is_admin or account.suspended:
             continue
-        owner = ctx.ids.person_of_email(account.name)
-        if owner == officer or ctx.untouchables.is_protected(account.name):
-            continue
-        if _approved_time_boxed(ctx, owner, GrantKind.GOOGLE_ACCOUNT, "ADMIN"):
-            continue
-        out.add(
-            "privileged-holder",
-            Severity.CRITICAL,
-            "第10.2条",
-            System.GOOGLE,
-            account.name,
-            f"{account.name} is a Workspace super admin but is not the security officer and "
-            "has no approved, time-boxed grant",
-            owner,
+        _report_privileged_holder(
+            ctx,
+            out,
+            system=System.GOOGLE,
+            subject=account.name,
+            holder=account.name,
+            owner=ctx.ids.person_of_email(account.name),
+            holds=f"{account.name} is a Workspace super admin",
+            grant=(GrantKind.GOOGLE_ACCOUNT, "ADMIN"),
         )
     for grant in ctx.grants(GrantKind.GITHUB_ORG):
         if grant.role != "admin":
             continue
-        owner = ctx.ids.person_of_login(grant.principal)
-        if owner == officer or ctx.untouchables.is_protected(grant.principal):
-            continue
-        if _approved_time_boxed(ctx, owner, GrantKind.GITHUB_ORG, "admin"):
-            continue
-        out.add(
-            "privileged-holder",
-            Severity.CRITICAL,
-            "第10.2条",
-            System.GITHUB,
-            grant.describe(),
-            f"{grant.principal} is an owner of the GitHub organisation {grant.target} but is "
-            "not the security officer and has no approved, time-boxed grant",
-            owner,
+        _report_privileged_holder(
+            ctx,
+            out,
+            system=System.GITHUB,
+            subject=grant.describe(),
+            holder=grant.principal,
+            owner=ctx.ids.person_of_login(grant.principal),
+            holds=f"{grant.principal} is an owner of the GitHub organisation {grant.target}",
+            grant=(GrantKind.GITHUB_ORG, "admin"),
         )
     privileged = privileged_gcp_roles(ctx.desired)
     # Conditional bindings are left out: a condition is how GCP time-boxes an elevation.
@@ -974,20 +963,42 @@ def _check_privileged(ctx: _Context, out: _Findings) -> None:
             if binding.condition or binding.role not in privileged:
                 continue
             for member in sorted({m.lower() for m in binding.members}):
-                owner = ctx.ids.person_of_member(member)
-                if owner == officer or ctx.untouchables.is_protected(member):
-                    continue
-                if _approved_time_boxed(
-                    ctx, owner, GrantKind.GCP_BINDING, policy.resource, binding.role
-                ):
-                    continue
-                out.add(
-                    "privileged-holder",
-                    Severity.CRITICAL,
-                    "第10.2条",
-                    System.GCP,
-                    f"{policy.resource} {binding.role} {member}",
-                    f"{member} holds the privileged role {binding.role} on {policy.resource} "
-                    "but is not the security officer and has no approved, time-boxed grant",
-                    owner,
+                _report_privileged_holder(
+                    ctx,
+                    out,
+                    system=System.GCP,
+                    subject=f"{policy.resource} {binding.role} {member}",
+                    holder=member,
+                    owner=ctx.ids.person_of_member(member),
+                    holds=f"{member} holds the privileged role {binding.role} on {policy.resource}",
+                    grant=(GrantKind.GCP_BINDING, policy.resource, binding.role),
                 )
+
+
+def _report_privileged_holder(
+    ctx: _Context,
+    out: _Findings,
+    *,
+    system: System,
+    subject: str,
+    holder: str,
+    owner: str | None,
+    holds: str,
+    grant: tuple[GrantKind, *tuple[str, ...]],
+) -> None:
+    """Policy 第10.2条: a privilege held by anyone but the security officer (or a protected
+    account) is a finding unless an approved, time-boxed grant of `grant` covers it."""
+    if owner == ctx.desired.organization.security_officer or ctx.untouchables.is_protected(holder):
+        return
+    kind, *keys = grant
+    if _approved_time_boxed(ctx, owner, kind, *keys):
+        return
+    out.add(
+        "privileged-holder",
+        Severity.CRITICAL,
+        "第10.2条",
+        system,
+        subject,
+        f"{holds} but is not the security officer and has no approved, time-boxed grant",
+        owner,
+    )
