@@ -16,7 +16,6 @@ import email.policy
 import hashlib
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -180,8 +179,6 @@ class Directory:
         self.app = app
         self.users_by_key: dict[str, dict[str, Any]] = {}
         self.groups_by_key: dict[str, dict[str, Any]] = {}
-        self._claimed_batches: set[int] = set()
-        self._batch_lock = threading.Lock()
 
     # -- world -----------------------------------------------------------------------------
     @property
@@ -195,7 +192,6 @@ class Directory:
         g = self.app.world.get("google")
         self.users_by_key = {}
         self.groups_by_key = {}
-        self._claimed_batches = set()
         if not isinstance(g, dict):
             return
         _ensure_sections(g)
@@ -595,25 +591,6 @@ class Directory:
         return Response.json(body)
 
     # -- batch -------------------------------------------------------------------------------
-    def _claim_batch_seq(self, path: str) -> int | None:
-        """The enclosing batch's log seq: the newest unclaimed in-flight batch entry.
-
-        dispatch() logs the outer request before calling us without passing its seq, so we
-        find it in the log; concurrent batches may swap parents, which only affects the log's
-        `batch_parent` attribution, never the answers."""
-        tel = self.app.telemetry
-        with tel.lock, self._batch_lock:
-            for entry in reversed(tel.log):
-                if (
-                    entry.endpoint == "google.batch"
-                    and entry.status == 0
-                    and entry.path == path
-                    and entry.seq not in self._claimed_batches
-                ):
-                    self._claimed_batches.add(entry.seq)
-                    return entry.seq
-        return None
-
     def batch(self, req: Request) -> Response:
         ctype = req.headers.get("content-type", "")
         if not ctype.startswith("multipart/mixed"):
@@ -626,7 +603,7 @@ class Directory:
             return _invalid("Batch body has no parts")
         if len(parts) > BATCH_MAX:
             return _invalid(f"Too many requests in batch: {len(parts)} (max {BATCH_MAX})")
-        parent = self._claim_batch_seq(req.path)
+        parent = req.seq or None  # the outer request's log entry, set by Sandbox.dispatch
         boundary = f"batch_{uuid.uuid4().hex}"
         out: list[bytes] = []
         for part in parts:

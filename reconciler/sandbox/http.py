@@ -30,6 +30,7 @@ class Request:
     body: bytes
     base_url: str  # scheme://host:port as the client addressed us (from the Host header)
     params: dict[str, str] = field(default_factory=dict)  # path parameters from the route
+    seq: int = 0  # this request's entry in the request log (set by Sandbox.dispatch)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -203,6 +204,7 @@ class Telemetry:
         self.round_trips: Counter[str] = Counter()  # per API: HTTP requests on the wire
         self.api_calls: Counter[str] = Counter()  # per API: calls, counting batch parts
         self.rate_limit_points: Counter[str] = Counter()  # GitHub "core" / "graphql"
+        self.latency_ms_total = 0  # injected latency actually paid, per round trip
         self.seq = 0
 
     def record(
@@ -228,6 +230,16 @@ class Telemetry:
                 self.round_trips[api] += 1
             return self.seq
 
+    def set_status(self, seq: int, status: int) -> None:
+        """Fill in the answer's status once known; a no-op if the log was reset meanwhile."""
+        with self.lock:
+            if 0 < seq <= len(self.log) and self.log[seq - 1].seq == seq:
+                self.log[seq - 1].status = status
+
+    def add_latency(self, ms: int) -> None:
+        with self.lock:
+            self.latency_ms_total += ms
+
     def add_points(self, resource: str, points: int) -> None:
         with self.lock:
             self.rate_limit_points[resource] += points
@@ -239,6 +251,7 @@ class Telemetry:
             self.round_trips.clear()
             self.api_calls.clear()
             self.rate_limit_points.clear()
+            self.latency_ms_total = 0
             self.seq = 0
 
     def counters(self) -> dict[str, Any]:
@@ -249,6 +262,7 @@ class Telemetry:
                 "api_calls": dict(self.api_calls),
                 "rate_limit_points": dict(self.rate_limit_points),
                 "total_round_trips": sum(self.round_trips.values()),
+                "latency_ms_total": self.latency_ms_total,
             }
 
 

@@ -89,7 +89,10 @@ class Sandbox:
 
     def dispatch(self, req: Request, *, in_batch: int | None = None) -> Response:
         """Latency, then faults, then the route; every call is logged and counted."""
-        if self.latency_ms and not req.path.startswith("/_sandbox/"):
+        # Latency is per round trip on the wire: the parts of a Google batch share the one
+        # HTTP request that carried them, as they do against the real API.
+        if self.latency_ms and in_batch is None and not req.path.startswith("/_sandbox/"):
+            self.telemetry.add_latency(self.latency_ms)
             time.sleep(self.latency_ms / 1000)
         matched = self.router.match(req.method, req.path)
         route: Route | None = matched[0] if matched else None
@@ -119,12 +122,12 @@ class Sandbox:
         route, params = matched
         req.params = params
         seq = self.telemetry.record(req, route, 0, in_batch=in_batch)
+        req.seq = seq
         try:
             resp = route.handler(req)
         except Exception as exc:  # an emulator bug must show as a 500, not a hung client
             resp = Response.json({"message": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
-        with self.telemetry.lock:
-            self.telemetry.log[seq - 1].status = resp.status
+        self.telemetry.set_status(seq, resp.status)
         if fault is not None:
             fault.pause(fault.delay_after_ms)  # the effect holds; the answer is late
         return resp
