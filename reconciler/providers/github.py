@@ -11,7 +11,7 @@ PyGithub's own retry and throttle are off: `providers.retrying` is the one retry
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -114,8 +114,33 @@ GRAPHQL_QUERIES = (MEMBERS_QUERY, TEAMS_QUERY, TEAM_MEMBERS_QUERY, PERSON_TEAMS_
 
 @dataclass
 class _Counter:
+    """Calls made and problems met during one read (each REST or GraphQL call is one trip)."""
+
     api_calls: int = 0
     problems: list[str] = field(default_factory=list)
+
+    def part(
+        self,
+        accounts: tuple[Account, ...],
+        grants: list[Grant],
+        invitations: list[Invitation],
+        settings: GitHubOrgSettings | None = None,
+    ) -> SnapshotPart:
+        """The read's result: complete only if no sub-read reported a problem (DESIGN 6.2)."""
+        return SnapshotPart(
+            system=System.GITHUB,
+            status=ReadStatus(
+                system=System.GITHUB,
+                complete=not self.problems,
+                problems=tuple(self.problems),
+                api_calls=self.api_calls,
+                round_trips=self.api_calls,
+            ),
+            accounts=accounts,
+            grants=tuple(sorted(set(grants))),
+            invitations=tuple(sorted(invitations, key=lambda i: i.id)),
+            github_org=settings,
+        )
 
 
 class GitHubProvider:
@@ -149,8 +174,8 @@ class GitHubProvider:
             lazy=True,
         )
         self.requester: Requester = self.client.requester
-        # url -> (etag, payload): conditional GETs for data that rarely changes.
-        self._etags: dict[str, tuple[str, Any]] = {}
+        # url -> (etag, (headers, payload)): conditional GETs for data that rarely changes.
+        self._etags: dict[str, tuple[str, tuple[dict[str, Any], Any]]] = {}
 
     @classmethod
     def from_sandbox(
@@ -237,22 +262,51 @@ class GitHubProvider:
         parameters: dict[str, Any] | None = {"per_page": PAGE}
         while url is not None:
             key = f"{url}?per_page={PAGE}" if parameters else url
-            cached = self._etags.get(key)
-            conditional = {"If-None-Match": cached[0]} if cached else None
-            headers, data = self._rest(
-                "GET", url, parameters=parameters, headers=conditional, counter=counter
-            )
-            if data is None and cached is not None:  # 304 Not Modified: no body, no Link
-                headers, data = cached[1]
-            elif headers.get("etag"):
-                self._etags[key] = (headers["etag"], (headers, data))
+            headers, data = self._conditional_get(url, key, counter, parameters)
             items.extend(data or [])
             url, parameters = next_link(headers.get("link", "")), None
         return items
 
+    def _conditional_get(
+        self,
+        url: str,
+        key: str,
+        counter: _Counter,
+        parameters: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], Any]:
+        """GET with the ETag last seen under `key` as If-None-Match. A 304 answers with no
+        body and no Link header, so the cached headers and payload stand in for it."""
+        cached = self._etags.get(key)
+        conditional = {"If-None-Match": cached[0]} if cached else None
+        headers, data = self._rest(
+            "GET", url, parameters=parameters, headers=conditional, counter=counter
+        )
+        if data is None and cached is not None:  # 304 Not Modified
+            return cached[1]
+        if headers.get("etag"):
+            self._etags[key] = (headers["etag"], (headers, data))
+        return headers, data
+
     def _graphql(self, query: str, variables: dict[str, Any], counter: _Counter) -> Any:
         _, data = self._call(lambda: self.requester.graphql_query(query, variables), counter)
         return data["data"]
+
+    def _graphql_pages(
+        self,
+        query: str,
+        variables: dict[str, Any],
+        connection: Callable[[Any], Any],
+        counter: _Counter,
+        after: str | None = None,
+    ) -> Iterator[Any]:
+        """Each page of the connection `connection` picks out of the answer, following
+        pageInfo.endCursor from `after` until hasNextPage is false."""
+        while True:
+            conn = connection(self._graphql(query, {**variables, "after": after}, counter))
+            yield conn
+            if not conn["pageInfo"]["hasNextPage"]:
+                return
+            after = conn["pageInfo"]["endCursor"]
 
     # -- read ------------------------------------------------------------------------------
     def read(self, desired: DesiredState) -> SnapshotPart:
@@ -279,29 +333,14 @@ class GitHubProvider:
                 )
         self._sub_read("teams", lambda c: self._read_teams(c, grants), counter)
         invitations: list[Invitation] = []
-        for kind, path in (
-            ("invitations", f"/orgs/{self.org}/invitations"),
-            ("failed invitations", f"/orgs/{self.org}/failed_invitations"),
-        ):
-            self._sub_read(kind, self._invitations_reader(path, invitations), counter)
+        self._read_invitations(counter, invitations)
         self._sub_read(
             "outside collaborators",
             lambda c: self._read_outside(c, accounts, grants),
             counter,
         )
-        return SnapshotPart(
-            system=System.GITHUB,
-            status=ReadStatus(
-                system=System.GITHUB,
-                complete=not counter.problems,
-                problems=tuple(counter.problems),
-                api_calls=counter.api_calls,
-                round_trips=counter.api_calls,
-            ),
-            accounts=tuple(sorted(accounts.values(), key=lambda a: a.name)),
-            grants=tuple(sorted(set(grants))),
-            invitations=tuple(sorted(invitations, key=lambda i: i.id)),
-            github_org=settings,
+        return counter.part(
+            tuple(sorted(accounts.values(), key=lambda a: a.name)), grants, invitations, settings
         )
 
     def _sub_read(self, what: str, fn: Callable[[_Counter], T], counter: _Counter) -> T | None:
@@ -322,24 +361,18 @@ class GitHubProvider:
     def _get_cached(self, path: str, counter: _Counter) -> Any:
         """GET with If-None-Match: a 304 is free of rate limit (GitHub REST best practices,
         "use conditional requests if appropriate")."""
-        cached = self._etags.get(path)
-        headers = {"If-None-Match": cached[0]} if cached else None
-        response_headers, data = self._rest("GET", path, headers=headers, counter=counter)
-        if data is None and cached is not None:  # 304 Not Modified: no body
-            return cached[1]
-        etag = response_headers.get("etag")
-        if etag:
-            self._etags[path] = (etag, data)
-        return data
+        return self._conditional_get(path, path, counter)[1]
 
     def _read_members(
         self, counter: _Counter, accounts: dict[str, Account], grants: list[Grant]
     ) -> int:
-        after: str | None = None
         count = 0
-        while True:
-            data = self._graphql(MEMBERS_QUERY, {"org": self.org, "after": after}, counter)
-            conn = data["organization"]["membersWithRole"]
+        for conn in self._graphql_pages(
+            MEMBERS_QUERY,
+            {"org": self.org},
+            lambda data: data["organization"]["membersWithRole"],
+            counter,
+        ):
             for edge in conn["edges"]:
                 node = edge["node"]
                 login = normalise_login(node["login"])
@@ -357,29 +390,24 @@ class GitHubProvider:
                     Grant(GrantKind.GITHUB_ORG, self.org, login, "admin" if admin else "member")
                 )
                 count += 1
-            if not conn["pageInfo"]["hasNextPage"]:
-                return count
-            after = conn["pageInfo"]["endCursor"]
+        return count
 
     def _read_teams(self, counter: _Counter, grants: list[Grant]) -> None:
-        after: str | None = None
-        while True:
-            data = self._graphql(TEAMS_QUERY, {"org": self.org, "after": after}, counter)
-            conn = data["organization"]["teams"]
+        for conn in self._graphql_pages(
+            TEAMS_QUERY, {"org": self.org}, lambda data: data["organization"]["teams"], counter
+        ):
             for team in conn["nodes"]:
                 members = team["members"]
                 edges = list(members["edges"])
-                cursor = members["pageInfo"]["endCursor"]
-                more = members["pageInfo"]["hasNextPage"]
-                while more:  # teams over 100 members: page that team alone
-                    page = self._graphql(
+                if members["pageInfo"]["hasNextPage"]:  # over 100 members: page that team alone
+                    for page in self._graphql_pages(
                         TEAM_MEMBERS_QUERY,
-                        {"org": self.org, "slug": team["slug"], "after": cursor},
+                        {"org": self.org, "slug": team["slug"]},
+                        lambda data: data["organization"]["team"]["members"],
                         counter,
-                    )["organization"]["team"]["members"]
-                    edges.extend(page["edges"])
-                    cursor = page["pageInfo"]["endCursor"]
-                    more = page["pageInfo"]["hasNextPage"]
+                        after=members["pageInfo"]["endCursor"],
+                    ):
+                        edges.extend(page["edges"])
                 target = f"{self.org}/{team['slug']}"
                 grants.extend(
                     Grant(
@@ -390,9 +418,6 @@ class GitHubProvider:
                     )
                     for e in edges
                 )
-            if not conn["pageInfo"]["hasNextPage"]:
-                return
-            after = conn["pageInfo"]["endCursor"]
 
     def _read_outside(
         self, counter: _Counter, accounts: dict[str, Account], grants: list[Grant]
@@ -404,20 +429,26 @@ class GitHubProvider:
             )
             grants.append(Grant(GrantKind.GITHUB_COLLABORATOR, self.org, login, "outside"))
 
-    def _invitations_reader(
+    def _read_invitations(
         self,
-        path: str,
+        counter: _Counter,
         out: list[Invitation],
         keep: Callable[[Invitation], bool] = lambda inv: True,
-    ) -> Callable[[_Counter], None]:
-        def read(counter: _Counter) -> None:
-            out.extend(
-                inv
-                for inv in (self._invitation(raw) for raw in self._rest_pages(path, counter))
-                if keep(inv)
-            )
+    ) -> None:
+        """Pending and failed invitations, each list a sub-read of its own."""
+        for what, path in (
+            ("invitations", f"/orgs/{self.org}/invitations"),
+            ("failed invitations", f"/orgs/{self.org}/failed_invitations"),
+        ):
 
-        return read
+            def read(c: _Counter, path: str = path) -> None:
+                out.extend(
+                    inv
+                    for inv in (self._invitation(raw) for raw in self._rest_pages(path, c))
+                    if keep(inv)
+                )
+
+            self._sub_read(what, read, counter)
 
     def _invitation(self, raw: dict[str, Any]) -> Invitation:
         inviter = raw.get("inviter") or {}
@@ -458,49 +489,27 @@ class GitHubProvider:
                 counter,
             )
         logins = {x for x in (login, person.github, *person.previous_github_logins) if x}
-        for kind, path in (
-            ("invitations", f"/orgs/{self.org}/invitations"),
-            ("failed invitations", f"/orgs/{self.org}/failed_invitations"),
-        ):
-            self._sub_read(
-                kind,
-                self._invitations_reader(
-                    path,
-                    invitations,
-                    lambda inv: inv.login in logins or (inv.email or None) == person.email,
-                ),
-                counter,
-            )
-        return SnapshotPart(
-            system=System.GITHUB,
-            status=ReadStatus(
-                system=System.GITHUB,
-                complete=not counter.problems,
-                problems=tuple(counter.problems),
-                api_calls=counter.api_calls,
-                round_trips=counter.api_calls,
-            ),
-            accounts=tuple(accounts),
-            grants=tuple(sorted(set(grants))),
-            invitations=tuple(sorted(invitations, key=lambda i: i.id)),
+        self._read_invitations(
+            counter,
+            invitations,
+            lambda inv: inv.login in logins or (inv.email or None) == person.email,
         )
+        return counter.part(tuple(accounts), grants, invitations)
 
     def _resolve_login(
         self, person: Person, counter: _Counter, accounts: list[Account]
     ) -> str | None:
         """The person's current login. The numeric id survives renames, so when it is known
         the login is looked up by id (GET /user/{id}); a renamed account is still found."""
-        try:
-            if person.github_id is not None:
-                _, user = self._rest("GET", f"/user/{person.github_id}", counter=counter)
-            elif person.github:
-                _, user = self._rest("GET", f"/users/{quote(person.github)}", counter=counter)
-            else:
-                return None
-        except PermanentProviderError as exc:
-            if exc.status == 404:
-                return None  # no such account (deleted): nothing to remove
-            raise
+        if person.github_id is not None:
+            path = f"/user/{person.github_id}"
+        elif person.github:
+            path = f"/users/{quote(person.github)}"
+        else:
+            return None
+        user = self._get_if_exists(path, counter)
+        if user is None:
+            return None  # no such account (deleted): nothing to remove
         login = normalise_login(user["login"])
         accounts.append(
             Account(
@@ -521,10 +530,12 @@ class GitHubProvider:
             grants.append(Grant(GrantKind.GITHUB_ORG, self.org, login, membership["role"]))
 
     def _person_teams(self, login: str, counter: _Counter, grants: list[Grant]) -> None:
-        after: str | None = None
-        while True:
-            variables = {"org": self.org, "login": login, "logins": [login], "after": after}
-            conn = self._graphql(PERSON_TEAMS_QUERY, variables, counter)["organization"]["teams"]
+        for conn in self._graphql_pages(
+            PERSON_TEAMS_QUERY,
+            {"org": self.org, "login": login, "logins": [login]},
+            lambda data: data["organization"]["teams"],
+            counter,
+        ):
             for team in conn["nodes"]:
                 for edge in team["members"]["edges"]:
                     if normalise_login(edge["node"]["login"]) == login:
@@ -536,20 +547,20 @@ class GitHubProvider:
                                 edge["role"].lower(),
                             )
                         )
-            if not conn["pageInfo"]["hasNextPage"]:
-                return
-            after = conn["pageInfo"]["endCursor"]
 
     def _membership(self, login: str, counter: _Counter | None = None) -> dict[str, Any] | None:
+        return self._get_if_exists(f"/orgs/{self.org}/memberships/{quote(login)}", counter)
+
+    def _get_if_exists(self, path: str, counter: _Counter | None = None) -> dict[str, Any] | None:
+        """GET one resource; None only for 404 (absent). Every other failure raises, so a
+        failed read is never taken for "not there"."""
         try:
-            _, data = self._rest(
-                "GET", f"/orgs/{self.org}/memberships/{quote(login)}", counter=counter
-            )
+            _, data = self._rest("GET", path, counter=counter)
         except PermanentProviderError as exc:
             if exc.status == 404:
                 return None
             raise
-        result: dict[str, Any] = data
+        result: dict[str, Any] | None = data
         return result
 
     # -- apply -----------------------------------------------------------------------------
@@ -611,12 +622,7 @@ class GitHubProvider:
 
     def _set_team_role(self, action: Action) -> tuple[bool, str]:
         path, role = self._team_path(action), action.role or "member"
-        try:
-            _, current = self._rest("GET", path)
-        except PermanentProviderError as exc:
-            if exc.status != 404:
-                raise
-            current = None
+        current = self._get_if_exists(path)
         if current is not None and current["role"] == role and current["state"] == "active":
             return False, f"{action.principal} already {role} of {action.target}"
         self._rest("PUT", path, body={"role": role})
