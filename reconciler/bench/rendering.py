@@ -114,3 +114,19 @@ def render(results: Mapping[str, Any], console: Console | None = None) -> None:
             str(entry["seconds"]),
         )
     console.print(lookups)
+    throughput = results.get("throughput")
+    if throughput:
+        rates = Table(
+            title="5. Sandbox throughput, 1,000 simple GETs (sandbox in its own process)",
+            title_justify="left",
+        )
+        rates.add_column("client")
+        rates.add_column("requests/s", justify="right")
+        for label, key in (
+            ("PyGithub get_organization", "pygithub_get_org"),
+            ("google-api-python-client users.get", "google_api_client_users_get"),
+            ("bare http.client, keep-alive", "bare_http_client"),
+            ("2 bare http.client processes", "bare_http_client_x2"),
+        ):
+            rates.add_row(label, str(throughput[key]))
+        console.print(rates)

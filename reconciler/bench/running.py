@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from reconciler.bench import minimums
 from reconciler.bench.generating import generate_desired
 from reconciler.bench.minimums import Cost
+from reconciler.bench.throughput import measure_throughput
 from reconciler.demo.world import World, build_world
 from reconciler.desired.expanding import expand_access
 from reconciler.model import DesiredState, GrantKind, Person, PersonStatus, Snapshot, System
@@ -46,6 +47,7 @@ class BenchConfig:
     latency_ms: int = 20
     lookup_sizes: tuple[int, ...] = (100, 1000)
     now: dt.datetime = BENCH_NOW
+    throughput: bool = True  # phase 5 forks a sandbox process; the smoke test skips it
 
 
 @dataclass
@@ -285,4 +287,13 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
             if size in config.lookup_sizes or size == config.people
         ]
     results["timings_s"] = {**clock.seconds, "read": read_s, "read_per_system": per_system}
+    if config.throughput:
+        # (5) Requests/s the sandbox serves, the sandbox in its own process.
+        some_user = next(iter(desired.people.values())).email
+        results["throughput"] = measure_throughput(world, _github_org(desired), some_user)
     return results
+
+
+def _github_org(desired: DesiredState) -> str:
+    github = desired.organization.systems.github
+    return github.org if github else "example-co"

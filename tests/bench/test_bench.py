@@ -26,7 +26,9 @@ SYSTEMS = ("google", "github", "gcp")
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, Any]:
-    return run_benchmark(BenchConfig(people=20, latency_ms=2, lookup_sizes=(12, 20)))
+    return run_benchmark(
+        BenchConfig(people=20, latency_ms=2, lookup_sizes=(12, 20), throughput=False)
+    )
 
 
 def test_full_read_is_complete_and_costs_exactly_the_minimum(results: dict[str, Any]) -> None:
@@ -228,3 +230,24 @@ def test_person_lookup_minimum(
     assert costs[System.GOOGLE] == Cost(3, 1 + 1 + 2 + 2), name
     assert costs[System.GITHUB] == expected_github, name
     assert costs[System.GCP] == Cost(1, 1), name
+
+
+def test_throughput_phase_serves_every_client_from_a_separate_sandbox_process() -> None:
+    from datetime import UTC, datetime
+
+    from reconciler.bench.generating import generate_desired
+    from reconciler.bench.throughput import measure_throughput
+    from reconciler.demo.world import build_world
+
+    now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    desired = generate_desired(20, now.date())
+    world, _ = build_world(desired, now)
+    user = next(iter(desired.people.values())).email
+    rates = measure_throughput(world, "example-co", user, calls=20)
+    assert set(rates) == {
+        "pygithub_get_org",
+        "google_api_client_users_get",
+        "bare_http_client",
+        "bare_http_client_x2",
+    }
+    assert all(rate > 0 for rate in rates.values())
