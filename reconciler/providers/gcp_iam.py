@@ -56,6 +56,7 @@ from reconciler.model import (
 )
 from reconciler.providers.base import ActionResult
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
+from reconciler.providers.translating import error_for_status, retry_after_seconds
 from reconciler.settings import Settings
 
 T = TypeVar("T")
@@ -106,12 +107,7 @@ def translate_error(exc: BaseException, what: str) -> ProviderError:
     if isinstance(exc, HttpError):
         status = int(exc.resp.status)
         message = f"{what}: HTTP {status}: {_http_error_message(exc)}"
-        retry_after = _retry_after(exc.resp.get("retry-after"))
-        if status == 429 or status >= 500:
-            return TemporaryProviderError(message, status=status, retry_after=retry_after)
-        if status == 409:
-            return ConflictError(message, status=status)
-        return PermanentProviderError(message, status=status)
+        return error_for_status(message, status, retry_after_seconds(exc.resp.get("retry-after")))
     if isinstance(exc, _TEMPORARY_GRPC):
         return TemporaryProviderError(
             f"{what}: {exc.code}: {exc.message}",
@@ -138,13 +134,6 @@ def _http_error_message(exc: HttpError) -> str:
         return str(exc.reason or "")
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _http_status(exc: core_exceptions.GoogleAPICallError) -> int | None:
     code = exc.code
     return int(code) if isinstance(code, int) else None
@@ -161,7 +150,7 @@ def _grpc_retry_after(exc: core_exceptions.GoogleAPICallError) -> float | None:
         return None
     for key, value in metadata:
         if key == "retry-after":
-            return _retry_after(str(value))
+            return retry_after_seconds(str(value))
     return None
 
 

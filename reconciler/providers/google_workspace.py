@@ -18,7 +18,6 @@ continue in later batches. So a 300-user, 40-group org costs 1 + 1 + 1 round tri
 from __future__ import annotations
 
 import functools
-import http.client
 import json
 import secrets
 import threading
@@ -60,6 +59,11 @@ from reconciler.model import (
 from reconciler.providers import google_auth
 from reconciler.providers.base import ActionResult
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
+from reconciler.providers.translating import (
+    TRANSPORT_ERRORS,
+    error_for_status,
+    retry_after_seconds,
+)
 from reconciler.settings import Settings
 
 USERS_PAGE = 500  # users.list maxResults maximum (discovery doc: "maximum": "500")
@@ -80,8 +84,6 @@ ASPS_FIELDS = "items(codeId,name)"
 RATE_LIMIT_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded"})
 # lastLoginTime for an account that never signed in (observed API behaviour).
 NEVER = "1970-01-01T00:00:00.000Z"
-
-_TRANSPORT_ERRORS = (OSError, httplib2.HttpLib2Error, http.client.HTTPException)
 
 # Note: when a keep-alive connection answers nothing (BadStatusLine / RemoteDisconnected on
 # the first try), httplib2 reconnects and re-sends once by itself, whatever its RETRIES
@@ -105,21 +107,11 @@ def translate_http_error(exc: HttpError, what: str) -> ProviderError:
     resp = getattr(exc, "resp", None)
     status = int(resp.status) if resp is not None and getattr(resp, "status", None) else 0
     reasons = _reasons(exc)
-    retry_after: float | None = None
-    if resp is not None:
-        raw = resp.get("retry-after")
-        try:
-            retry_after = float(raw) if raw is not None else None
-        except ValueError:
-            retry_after = None
+    retry_after = retry_after_seconds(resp.get("retry-after")) if resp is not None else None
     message = f"{what}: HTTP {status or '?'} {','.join(r for r in reasons if r) or ''}".strip()
-    if status in {0, 429} or status >= 500:
-        return TemporaryProviderError(message, status=status or None, retry_after=retry_after)
-    if status == 403 and RATE_LIMIT_REASONS.intersection(reasons):
-        return TemporaryProviderError(message, status=status, retry_after=retry_after)
-    if status == 409:
-        return ConflictError(message, status=status)
-    return PermanentProviderError(message, status=status)
+    # No status at all is a transport failure; a 403 with a rate-limit reason is a limit.
+    temporary = status == 0 or (status == 403 and bool(RATE_LIMIT_REASONS & set(reasons)))
+    return error_for_status(message, status, retry_after, temporary=temporary)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -249,7 +241,7 @@ class GoogleWorkspaceProvider:
                 result = request.execute(http=self._http(), num_retries=0)
             except HttpError as exc:
                 raise translate_http_error(exc, what) from exc
-            except _TRANSPORT_ERRORS as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise TemporaryProviderError(f"{what}: {type(exc).__name__}") from exc
             return result if isinstance(result, dict) else {}
 
@@ -277,7 +269,7 @@ class GoogleWorkspaceProvider:
                 batch.execute(http=self._http())
             except HttpError as exc:  # the batch as a whole (BatchError is an HttpError)
                 raise translate_http_error(exc, "batch") from exc
-            except _TRANSPORT_ERRORS as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise TemporaryProviderError(f"batch: {type(exc).__name__}") from exc
             hints: list[float] = []
             temporary = 0
