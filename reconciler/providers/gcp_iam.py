@@ -56,7 +56,11 @@ from reconciler.model import (
 )
 from reconciler.providers.base import ActionResult
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
-from reconciler.providers.translating import error_for_status, retry_after_seconds
+from reconciler.providers.translating import (
+    TRANSPORT_ERRORS,
+    error_for_status,
+    retry_after_seconds,
+)
 from reconciler.settings import Settings
 
 T = TypeVar("T")
@@ -120,8 +124,9 @@ def translate_error(exc: BaseException, what: str) -> ProviderError:
         return PermanentProviderError(
             f"{what}: {exc.code}: {exc.message}", status=_http_status(exc)
         )
-    if isinstance(exc, OSError | httplib2.HttpLib2Error):
-        # Dropped connections, resets and timeouts: the request may not have arrived.
+    if isinstance(exc, TRANSPORT_ERRORS):
+        # Dropped connections, resets, timeouts, truncated answers: the request may not have
+        # arrived (a write that did land is caught by its etag on the retry).
         return TemporaryProviderError(f"{what}: connection failed: {type(exc).__name__}")
     return PermanentProviderError(f"{what}: {type(exc).__name__}: {exc}")
 

@@ -3,6 +3,7 @@ guard, and how client-library errors map onto the project's retry meaning."""
 
 from __future__ import annotations
 
+import http.client
 from typing import Any
 
 import httplib2
@@ -121,6 +122,8 @@ ERROR_CASES: list[tuple[str, BaseException, type[ProviderError], float | None]] 
     ("gRPC NOT_FOUND", core_exceptions.NotFound("gone"), PermanentProviderError, None),
     ("gRPC ABORTED", core_exceptions.Aborted("raced"), ConflictError, None),
     ("connection reset", ConnectionResetError("reset"), TemporaryProviderError, None),
+    ("answer cut off mid-body", http.client.IncompleteRead(b"{"), TemporaryProviderError, None),
+    ("garbled status line", http.client.BadStatusLine("x"), TemporaryProviderError, None),
     ("a bug", ValueError("oops"), PermanentProviderError, None),
 ]  # fmt: skip
 
