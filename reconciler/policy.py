@@ -10,8 +10,9 @@ Every function here is pure: no I/O, and "now" is always a parameter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import Self
 
 # Which GCP roles are privileged and which names look shared are decided in one place, the
 # desired-state checks, so validation and findings can never disagree about them.
@@ -391,20 +392,49 @@ def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     )
 
 
+@dataclass(frozen=True)
+class StateViews:
+    """Desired and actual state with what every check and planner derives from them
+    (identities, managed scope, untouchables, the snapshot index), built once per plan."""
+
+    desired: DesiredState
+    access: DesiredAccess
+    snapshot: Snapshot
+    now: datetime
+    ids: Identities
+    scope: ManagedScope
+    untouchables: Untouchables
+    index: SnapshotIndex
+
+    @classmethod
+    def of(
+        cls, desired: DesiredState, access: DesiredAccess, snapshot: Snapshot, now: datetime
+    ) -> Self:
+        return cls(
+            desired=desired,
+            access=access,
+            snapshot=snapshot,
+            now=now,
+            ids=Identities.build(desired, snapshot),
+            scope=ManagedScope.of(desired),
+            untouchables=Untouchables.of(desired),
+            index=SnapshotIndex.of(snapshot),
+        )
+
+    def grants(self, kind: GrantKind) -> tuple[Grant, ...]:
+        return self.index.grants(kind)
+
+
 def check_findings(
     desired: DesiredState, access: DesiredAccess, snapshot: Snapshot, now: datetime
 ) -> tuple[Finding, ...]:
     """Every policy observation about desired and actual state at `now`, sorted."""
-    ctx = _Context(
-        desired=desired,
-        access=access,
-        snapshot=snapshot,
-        now=now,
-        ids=Identities.build(desired, snapshot),
-        scope=ManagedScope.of(desired),
-        untouchables=Untouchables.of(desired),
-        index=SnapshotIndex.of(snapshot),
-    )
+    return findings_of(StateViews.of(desired, access, snapshot, now))
+
+
+def findings_of(views: StateViews) -> tuple[Finding, ...]:
+    """`check_findings` over views already built (the planner's), so they are built once."""
+    ctx = _Context(**{f.name: getattr(views, f.name) for f in fields(StateViews)})
     out = _Findings()
     _check_people(ctx, out)
     _check_accounts(ctx, out)
@@ -416,22 +446,12 @@ def check_findings(
 
 
 @dataclass(frozen=True)
-class _Context:
-    desired: DesiredState
-    access: DesiredAccess
-    snapshot: Snapshot
-    now: datetime
-    ids: Identities
-    scope: ManagedScope
-    untouchables: Untouchables
-    index: SnapshotIndex
+class _Context(StateViews):
+    """The views as the checks read them."""
 
     def accounts(self, system: System) -> tuple[Account, ...]:
         part = self.snapshot.part(system)
         return part.accounts if part else ()
-
-    def grants(self, kind: GrantKind) -> tuple[Grant, ...]:
-        return self.index.grants(kind)
 
     def status(self, person_id: str) -> PersonStatus:
         return status_of(self.access, person_id)

@@ -20,7 +20,7 @@ from reconciler.planning.context import Candidates, PlanContext
 from reconciler.planning.gcp import plan_gcp
 from reconciler.planning.github import plan_github
 from reconciler.planning.google import plan_google
-from reconciler.policy import check_findings
+from reconciler.policy import findings_of
 
 _SYSTEM_ORDER = {s: i for i, s in enumerate(System)}
 # Kinds sort in their declaration order, which is the order that matters within a phase:
@@ -76,7 +76,7 @@ def plan_changes(
     return Plan(
         made_at=now,
         actions=tuple(sorted(actions, key=action_sort_key)),
-        findings=check_findings(desired, access, snapshot, now),
+        findings=findings_of(ctx),
         state_fingerprint=snapshot.fingerprint(),
         desired_commit=desired.commit,
         incomplete_systems=tuple(s for s in in_scope if not snapshot.is_complete(s)),

@@ -5,51 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from reconciler.model import (
     Action,
     ActionKind,
-    DesiredAccess,
-    DesiredState,
     Entitlement,
     Grant,
     GrantKind,
     Person,
     PersonStatus,
     Phase,
-    Snapshot,
     SnapshotPart,
     System,
 )
-from reconciler.policy import Identities, ManagedScope, SnapshotIndex, Untouchables, status_of
+from reconciler.policy import StateViews, status_of
 
 
 @dataclass(frozen=True)
-class PlanContext:
-    desired: DesiredState
-    access: DesiredAccess
-    snapshot: Snapshot
-    now: datetime
-    ids: Identities
-    scope: ManagedScope
-    untouchables: Untouchables
-    index: SnapshotIndex
-
-    @classmethod
-    def of(
-        cls, desired: DesiredState, access: DesiredAccess, snapshot: Snapshot, now: datetime
-    ) -> PlanContext:
-        return cls(
-            desired=desired,
-            access=access,
-            snapshot=snapshot,
-            now=now,
-            ids=Identities.build(desired, snapshot),
-            scope=ManagedScope.of(desired),
-            untouchables=Untouchables.of(desired),
-            index=SnapshotIndex.of(snapshot),
-        )
+class PlanContext(StateViews):
+    """The views as the planners read them; `changes` passes the same object to the policy
+    checks, so identities and the snapshot index are built once per plan."""
 
     def people(self) -> Iterator[tuple[Person, PersonStatus]]:
         """Everyone in the repo, in id order, with their status at `now`."""
@@ -63,9 +38,6 @@ class PlanContext:
 
     def part(self, system: System) -> SnapshotPart | None:
         return self.snapshot.part(system)
-
-    def grants(self, kind: GrantKind) -> tuple[Grant, ...]:
-        return self.index.grants(kind)
 
     def held(self, kind: GrantKind, principals: Iterable[str]) -> list[Grant]:
         return self.index.held(kind, principals)
