@@ -6,7 +6,8 @@ export NO_PROXY := 127.0.0.1,localhost
 export no_proxy := 127.0.0.1,localhost
 export UV_LINK_MODE := copy
 
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else a private copy in .tools/ (a venv: works where pip --user is refused, PEP 668)
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 SPECS := specs/node_modules/.package-lock.json
 
@@ -15,10 +16,11 @@ SPECS := specs/node_modules/.package-lock.json
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(UV):
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
+.venv/.synced: pyproject.toml uv.lock | $(filter .tools/bin/uv,$(UV))
 	$(UV) sync --frozen --quiet
 	@touch $@
 
@@ -53,4 +55,4 @@ bench: setup ## benchmarks: API round trips and timings for large generated worl
 	$(PY) -m reconciler.bench
 
 clean: ## remove the environment and caches
-	rm -rf .venv specs/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .tools specs/node_modules .mypy_cache .ruff_cache .pytest_cache
