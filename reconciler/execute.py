@@ -176,7 +176,7 @@ def _action_json(action: Action) -> dict[str, Any]:
 
 def _approver(action: Action) -> str | None:
     # Extra grants carry their approver (policy 第5.2条1) in params; see the planner.
-    return action.param("approved_by") or action.param("approver") or None
+    return action.param("approved_by") or None
 
 
 def apply_plan(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from reconciler.model import (
@@ -69,6 +70,7 @@ def plan_changes(
     plan_gcp(ctx, out)
 
     actions = _dedupe(out.actions)
+    actions = _record_approvals(ctx, actions)
     actions = _hold_back_unapproved_privilege(ctx, actions, out)
     actions = _drop_untouchables(ctx, actions, out)
     actions = _hold_back_on_incomplete_reads(ctx, actions, out)
@@ -102,6 +104,43 @@ _GRANTS_OF_ACTION = {
     ActionKind.CHANGE_TEAM_ROLE: GrantKind.GITHUB_TEAM,
     ActionKind.ADD_BINDING: GrantKind.GCP_BINDING,
 }
+
+
+def _record_approvals(ctx: PlanContext, actions: list[Action]) -> list[Action]:
+    """An action that grants access through an extra grant carries who approved it and until
+    when (`approved_by`, `expires` params), so the audit log records the approval next to the
+    change (policy 第5.2条1). Roles need no per-action approval: roles.yaml is reviewed."""
+    approvals: dict[tuple[str, GrantKind, str, str], tuple[str, str]] = {}
+    for pid, entry in ctx.access.people.items():
+        for e in entry.entitlements:
+            if e.approved_by:
+                g = e.grant
+                expires = e.expires.isoformat() if e.expires else ""
+                approvals[(pid, g.kind, g.target.lower(), g.role)] = (e.approved_by, expires)
+    if not approvals:
+        return actions
+    annotated = []
+    for action in actions:
+        kind = _GRANTS_OF_ACTION.get(action.kind)
+        found = (
+            approvals.get((action.person_id or "", kind, action.target.lower(), action.role))
+            if kind is not None
+            else None
+        )
+        if found is None:
+            annotated.append(action)
+            continue
+        approver, expires = found
+        extra = {"approved_by": approver, **({"expires": expires} if expires else {})}
+        until = f" until {expires}" if expires else ""
+        annotated.append(
+            replace(
+                action,
+                params=tuple(sorted({**dict(action.params), **extra}.items())),
+                reason=f"{action.reason}; approved by {approver}{until}",
+            )
+        )
+    return annotated
 
 
 def _hold_back_unapproved_privilege(

@@ -487,3 +487,19 @@ def test_plan_records_the_state_fingerprint_and_desired_commit() -> None:
     assert plan.desired_commit == "c0ffee"
     assert plan.made_at == NOW + timedelta(minutes=1)
     assert not plan.has_changes
+
+
+def test_an_action_granted_by_an_extra_grant_carries_its_approver_and_expiry() -> None:
+    grant = ExtraGrant("org-owner", "e0001", "migration", expires=date(2026, 12, 1))
+    desired, access, snap = world([taro(grants=[grant])], **engineer_state())
+    promote = next(
+        a for a in plan_changes(desired, access, snap, NOW).actions if a.kind is A.CHANGE_ORG_ROLE
+    )
+    assert promote.param("approved_by") == "e0001"
+    assert promote.param("expires") == "2026-12-01"
+    assert "approved by e0001 until 2026-12-01" in promote.reason
+
+
+def test_actions_granted_by_roles_carry_no_approver() -> None:
+    desired, access, snap = world([taro()])
+    assert all(not a.param("approved_by") for a in plan_changes(desired, access, snap, NOW).actions)
