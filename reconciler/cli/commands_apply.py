@@ -335,8 +335,10 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
     sandbox: SandboxOption = False,
     at: AtOption = None,
 ) -> None:
-    """Emergency offboarding of PERSON (compromised account, abrupt departure): Google
-    sessions first, then GitHub, then GCP. Prints the repo change to commit afterwards.
+    """Cut all of PERSON's access now (compromise, abrupt departure), without the repo edit.
+
+    Google sessions first, then GitHub, then GCP, found by reverse look-ups. Prints the repo
+    change to commit afterwards.
 
     Exit codes as for `apply`.
     """

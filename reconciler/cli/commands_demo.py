@@ -21,8 +21,10 @@ def demo(
         "desired_state"
     ),
 ) -> None:
-    """Start the sandbox with a realistic world built from the repo (plus drift), read it
-    through the real client libraries, and show the plan and findings. Changes nothing."""
+    """The demo (`make run`): a sandbox seeded from the repo plus drift, then the plan.
+
+    Reads the sandbox through the real client libraries and shows the plan and findings.
+    Changes nothing."""
     from reconciler.demo.world import build_world
     from reconciler.providers.connecting import connect_sandbox
     from reconciler.providers.reading import read_all

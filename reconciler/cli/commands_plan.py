@@ -48,8 +48,10 @@ def plan(
         str | None, typer.Option(help="Plan as of this instant (ISO 8601 with zone).")
     ] = None,
 ) -> None:
-    """Show what would change to make Google Workspace, GitHub and GCP IAM match the repo,
-    and the policy findings. Changes nothing.
+    """Show what would change to match the repo, and the policy findings. Changes nothing.
+
+    Reads Google Workspace, GitHub and GCP IAM (or the sandbox), compares them with the
+    desired state at this moment (or --at), and prints actions grouped by person and system.
 
     Exit codes: 0 no changes, 2 changes pending, 1 error.
     """
