@@ -147,7 +147,8 @@ class FaultRule:
         self._released.set()
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method) and bool(
+        # `method` is one method, "*", or alternatives such as "POST|PATCH|DELETE".
+        return (self.method == "*" or method in self.method.upper().split("|")) and bool(
             self._regex.search(path)
         )
 
