@@ -49,7 +49,8 @@ imports: setup ## layer contracts (import-linter)
 	$(UV) run --frozen lint-imports
 
 pytest: setup ## the test suite
-	$(UV) run --frozen pytest -q
+	@# pytest exits 5 when it collected no tests: that is a broken suite, say so plainly.
+	$(UV) run --frozen pytest -q || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
 bench: setup ## benchmarks: API round trips and timings for large generated worlds
 	$(PY) -m reconciler.bench
