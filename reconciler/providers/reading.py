@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -37,6 +38,13 @@ def _safe_read(
         part = SnapshotPart(
             system=system, status=ReadStatus(system, complete=False, problems=(reason,))
         )
+    # Providers put the API's own error message into a problem ("GitHub answered 403: ..."),
+    # and an API or proxy may echo a credential there. Problems are printed by the CLI and
+    # copied into plan notes (saved plans), so they are redacted here, where every read
+    # passes (DESIGN 6.8).
+    problems = tuple(redact_text(p) for p in part.status.problems)
+    if problems != part.status.problems:
+        part = replace(part, status=replace(part.status, problems=problems))
     log.info(
         "read_done",
         system=system.value,
