@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 
 from reconciler.cli.commands_desired import OutputFormat, load_desired_or_exit
 from reconciler.errors import ReconcilerError
+from reconciler.log import redact_text
 from reconciler.model import DesiredState, Snapshot, System
 from reconciler.settings import Settings, load_settings
 
@@ -103,7 +105,7 @@ def providers_for(
         else:
             yield connect(settings, desired)
     except ReconcilerError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {escape(redact_text(str(exc)))}")
         raise typer.Exit(1) from None
 
 
