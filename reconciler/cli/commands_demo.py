@@ -9,7 +9,8 @@ import typer
 from rich.panel import Panel
 
 from reconciler.cli import app
-from reconciler.cli.common import load, now, report_console
+from reconciler.cli.common import load, now
+from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.plan import plan_changes
 from reconciler.reports.plans import render_text

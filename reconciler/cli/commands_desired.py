@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli import app
+from reconciler.cli.output import report_console
 from reconciler.desired.expanding import EMPLOYMENT, access_on, expand_access
 from reconciler.desired.formats import json_schema_text
 from reconciler.desired.loading import load_desired_dir
@@ -110,7 +110,7 @@ def explain(
         access = access_on(state, day)
         when = f"on {day} (as the day begins, {state.organization.timezone})"
     held = access.people[found.id]
-    console = Console(soft_wrap=True)
+    console = report_console()
     console.print(f"[bold]{escape(found.name)}[/bold] ({found.id}, {found.email}) {when}")
     console.print(f"status: {held.status.value}; {_employment_line(found, held.access_ends_at)}")
     if found.github:

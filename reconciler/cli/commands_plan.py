@@ -15,8 +15,8 @@ from reconciler.cli.common import (
     parse_at,
     providers_for,
     read_with_progress,
-    report_console,
 )
+from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.plan import plan_changes
 from reconciler.reports.plans import render_json, render_markdown, render_text

@@ -31,15 +31,6 @@ if TYPE_CHECKING:
 err_console = Console(stderr=True)
 
 
-def report_console() -> Console:
-    """Stdout console for plans and reports: the terminal's width, or 160 columns when piped
-    (rich's 80-column default squeezes the tables into unreadable slivers in CI logs)."""
-    console = Console(soft_wrap=False)
-    if not console.is_terminal:
-        console = Console(soft_wrap=False, width=160)
-    return console
-
-
 __all__ = ["OutputFormat", "load_desired_or_exit"]
 
 
