@@ -37,6 +37,7 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
+from reconciler.errors import ProviderError
 from reconciler.execute import (
     ActionOutcome,
     ApplyReport,
@@ -47,6 +48,7 @@ from reconciler.execute import (
     verify_saved_plan,
 )
 from reconciler.locking import RunLockBusy, run_lock
+from reconciler.log import redact_text
 from reconciler.model import DesiredState, Person, Plan, Snapshot, System
 from reconciler.plan import plan_changes
 from reconciler.providers.base import Provider
@@ -113,8 +115,11 @@ def run_plan(
     snapshot: Snapshot,
     desired: DesiredState,
     ctx: RunContext,
+    *,
+    own: tuple[str, ...],
 ) -> ApplyReport:
-    """`apply_plan` with the audit log, actor, own identities and a progress bar (stderr)."""
+    """`apply_plan` with the audit log, actor, own identities (`own`, from
+    `acting_identities`) and a progress bar (stderr)."""
     with _progress(len(plan.actions), ctx.show_progress and ctx.confirm) as bar:
         task = bar.add_task("", total=len(plan.actions)) if bar is not None else None
 
@@ -132,10 +137,26 @@ def run_plan(
             confirm=ctx.confirm,
             allow_mass_removal=ctx.allow_mass_removal,
             actor=ctx.actor or actor_name(),
-            self_identities=own_identities(ctx.settings, desired),
+            self_identities=own,
             run_id=ctx.run_id or None,
             on_progress=on_progress,
         )
+
+
+def acting_identities(
+    settings: Settings, desired: DesiredState, providers: Mapping[System, Provider]
+) -> tuple[str, ...]:
+    """Every identity the tool acts as (settings and each provider's `acting_as`), learnt
+    before anything is read or changed. A provider that cannot say who it is (GitHub's
+    `GET /user` failing) stops the run here: applying without the own-identity guard could
+    remove the very account the run uses (DESIGN 6.4), so refusing is the safe side."""
+    try:
+        return own_identities(settings, desired, providers)
+    except ProviderError as exc:
+        raise CommandFailed(
+            f"refusing to start: could not learn the identity the reconciler acts as, which "
+            f"the own-identity guard needs (DESIGN 6.4): {redact_text(str(exc))}"
+        ) from None
 
 
 def apply_with(
@@ -145,7 +166,9 @@ def apply_with(
     *,
     saved_plan: str | None = None,
 ) -> tuple[Plan, ApplyReport]:
-    """Read everything, plan (or check the saved plan against the fresh read), apply."""
+    """Learn who the tool acts as, read everything, plan (or check the saved plan against
+    the fresh read), apply."""
+    own = acting_identities(ctx.settings, desired, providers)
     snapshot = read_with_progress(dict(providers), desired, ctx.moment)
     if saved_plan is not None:
         try:
@@ -154,7 +177,7 @@ def apply_with(
             raise CommandFailed(f"saved plan refused ({exc.code}): {exc}") from exc
     else:
         plan = plan_changes(desired, expand_access(desired, ctx.moment), snapshot, ctx.moment)
-    return plan, run_plan(plan, providers, snapshot, desired, ctx)
+    return plan, run_plan(plan, providers, snapshot, desired, ctx, own=own)
 
 
 def leaving_now(desired: DesiredState, person: Person, moment: datetime) -> DesiredState:
@@ -182,6 +205,7 @@ def offboard_with(
     """Emergency offboarding: reverse look-ups for one person (cost independent of the
     organisation's size, DESIGN 5b), a plan as if they left now, only their actions."""
     leaving = leaving_now(desired, person, ctx.moment)
+    own = acting_identities(ctx.settings, desired, providers)
     snapshot = read_person_everywhere(providers, leaving.people[person.id], ctx.moment)
     for system, part in snapshot.parts.items():
         mark = "complete" if part.status.complete else "INCOMPLETE"
@@ -199,7 +223,7 @@ def offboard_with(
         findings=tuple(f for f in full.findings if f.person_id == person.id),
         notes=tuple(n for n in full.notes if person.id in n or person.email in n),
     )
-    return plan, run_plan(plan, providers, snapshot, leaving, ctx)
+    return plan, run_plan(plan, providers, snapshot, leaving, ctx, own=own)
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,7 +385,7 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
             plan, report = offboard_with(desired, found, providers, ctx)
-    except AuditLogError as exc:
+    except (CommandFailed, AuditLogError) as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_ERROR) from None
     console = report_console()
@@ -393,6 +417,7 @@ def _print_repo_change(person: Person, today: date, directory: Path, *, dry_run:
 
 __all__ = [
     "RunContext",
+    "acting_identities",
     "actor_name",
     "apply_with",
     "leaving_now",

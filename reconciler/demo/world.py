@@ -28,6 +28,7 @@ from reconciler.model import (
     DesiredState,
     Entitlement,
     GrantKind,
+    Organization,
     Person,
     PersonStatus,
     System,
@@ -35,6 +36,19 @@ from reconciler.model import (
 from reconciler.plan import split_person_name
 
 World = dict[str, Any]
+
+# The token `GitHubProvider.from_sandbox` authenticates with (the sandbox checks no token, but
+# `GET /user` answers by it); tests/demo prove the provider and this map agree.
+SANDBOX_GITHUB_TOKEN = "sandbox-token"  # noqa: S105 - a fixed sandbox value, not a secret
+
+
+def _acting_login(org: Organization) -> str | None:
+    """The GitHub login the tool acts as in the demo: the protected GitHub account that is
+    also a declared non-human account (the reconciler's bot), else the first protected
+    GitHub account; None when nothing is protected on GitHub (the sandbox default applies)."""
+    protected = [p.identity for p in org.protected_accounts if p.system is System.GITHUB]
+    bots = {a.identity for a in org.non_human_accounts if a.system is System.GITHUB}
+    return next((p for p in protected if p in bots), protected[0] if protected else None)
 
 
 def _stable_id(*parts: str, digits: int = 21) -> str:
@@ -92,6 +106,7 @@ class _Builder:
         self.invitations: list[dict[str, Any]] = []
         self.failed_invitations: list[dict[str, Any]] = []
         self.outside_collaborators: list[str] = []
+        self.acting_login: str | None = None  # who the sandbox's GitHub token acts as
         self.tokens: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.asps: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._everyone: DesiredAccess | None = None  # expand_access(desired, now), once
@@ -209,6 +224,7 @@ class _Builder:
                 self.bindings[scope.resource]["roles/owner"].add(f"user:{breakglass}")
             if scope.require_audit_logs:
                 self.audit_logged.add(scope.resource)
+        self.acting_login = _acting_login(org)
         for account in org.non_human_accounts:
             if account.system is System.GITHUB and account.identity not in self.gh_members:
                 self.add_github_user(account.identity)
@@ -346,6 +362,11 @@ class _Builder:
                 "invitations": self.invitations,
                 "failed_invitations": self.failed_invitations,
                 "outside_collaborators": self.outside_collaborators,
+                **(
+                    {"tokens": {SANDBOX_GITHUB_TOKEN: self.acting_login}}
+                    if self.acting_login
+                    else {}
+                ),
             },
             "gcp": {
                 "organization": organization,

@@ -21,6 +21,12 @@ class ActionResult:
 
 
 class Provider(Protocol):
+    """One system's reads and writes, behind which the client library stays hidden.
+
+    Besides reading and applying, a provider says who it acts as (`acting_as`), so the
+    executor can refuse any action that names the tool's own identity (DESIGN 6.4) without
+    anyone having to list it in `protected_accounts`."""
+
     system: System
 
     def read(self, desired: DesiredState) -> SnapshotPart:
@@ -36,4 +42,16 @@ class Provider(Protocol):
 
     def apply(self, action: Action) -> ActionResult:
         """Apply one action idempotently; raise a ProviderError subclass on failure."""
+        ...
+
+    def acting_as(self) -> tuple[str, ...]:
+        """The identities this provider authenticates as, normalised and spelt as actions
+        name principals: Google the delegated admin's email (and the service account's email
+        when the credentials know it), GitHub the token user's login, GCP
+        "serviceAccount:<email>". Empty when the provider acts as nothing an action could
+        name (a GitHub App installation is a bot, never an org member).
+
+        Learnt once and cached. When the identity cannot be learnt (the API call fails), this
+        RAISES a ProviderError rather than return (): an apply must refuse to start instead
+        of running without its own-identity guard."""
         ...

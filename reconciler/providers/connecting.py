@@ -3,6 +3,7 @@ Called by the CLI and the daemon; the only place that knows how each provider is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler.errors import PermanentProviderError
@@ -71,14 +72,23 @@ def connect(settings: Settings, desired: DesiredState) -> dict[System, Provider]
     return providers
 
 
-def own_identities(settings: Settings, desired: DesiredState) -> tuple[str, ...]:
-    """The identities the tool itself acts as: never the subject of an action (DESIGN 6.4)."""
+def own_identities(
+    settings: Settings, desired: DesiredState, providers: Mapping[System, Provider]
+) -> tuple[str, ...]:
+    """The identities the tool itself acts as, never the subject of an action (DESIGN 6.4):
+    the delegated admin and impersonated service account from the settings, merged with what
+    each provider says it authenticates as (`Provider.acting_as`: the GitHub token's login,
+    the GCP service account...), so the guard needs no entry in `protected_accounts`.
+
+    Raises the provider's ProviderError when one cannot learn its identity: the caller must
+    refuse to start rather than apply without the guard."""
     found: list[str] = []
     google = desired.organization.systems.google
-    if settings.google_admin_subject or (google and google.admin_subject):
-        found.append(
-            (settings.google_admin_subject or (google.admin_subject if google else "")) or ""
-        )
+    subject = settings.google_admin_subject or (google.admin_subject if google else None)
+    if subject:
+        found.append(subject.strip().lower())
     if settings.google_impersonate_service_account:
-        found.append(settings.google_impersonate_service_account)
-    return tuple(i.lower() for i in found if i)
+        found.append(settings.google_impersonate_service_account.strip().lower())
+    for provider in providers.values():
+        found.extend(provider.acting_as())
+    return tuple(dict.fromkeys(i for i in found if i))

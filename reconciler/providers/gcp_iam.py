@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import google.auth
+import google.auth.transport.requests
 import grpc
 import httplib2
 from google.api_core import exceptions as core_exceptions
@@ -188,11 +189,14 @@ class GcpIamProvider:
         retry: RetryPolicy = DEFAULT_POLICY,
         concurrency: int = DEFAULT_CONCURRENCY,
         write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+        credentials: Credentials | None = None,
     ) -> None:
         """crm / asset: discovery `Resource`s for cloudresourcemanager v3 and cloudasset v1;
         iam: an IAMClient; http_factory: makes one (authorised) httplib2.Http per thread,
         because httplib2 connections are not thread-safe; organization: the scope of
-        reverse look-ups ("organizations/123")."""
+        reverse look-ups ("organizations/123"); credentials: what the clients authenticate
+        with, kept only to say who the provider acts as (`acting_as`); None when the
+        clients send none (the sandbox)."""
         self._crm = crm
         self._asset = asset
         self._iam = iam
@@ -202,6 +206,8 @@ class GcpIamProvider:
         self.retry = retry
         self.concurrency = max(1, concurrency)
         self.write_attempts = max(1, write_attempts)
+        self._credentials = credentials
+        self._acting_as: tuple[str, ...] | None = None
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -250,8 +256,33 @@ class GcpIamProvider:
             iam=iam_admin_v1.IAMClient(credentials=credentials),
             http_factory=authorised_http,
             organization=organization,
+            credentials=credentials,
             **kwargs,
         )
+
+    # -- identity -------------------------------------------------------------------------
+    def acting_as(self) -> tuple[str, ...]:
+        """ "serviceAccount:<email>" of the credentials, when they are a service account's
+        (key, impersonated, workload identity on Cloud Run / GCE). ADC on Cloud Run / GCE
+        starts as the placeholder "default" until the first token refresh asks the metadata
+        server for the real address (google-auth compute_engine.Credentials); it is
+        refreshed here once to learn it, and a failed refresh raises, so an apply refuses to
+        start rather than run without the guard. Credentials of a person (a developer's
+        gcloud login) name no service account: () - that person is in the repo, and the
+        planner treats them like anyone else. No credentials (the sandbox): ()."""
+        if self._acting_as is None:
+            credentials = self._credentials
+            email = getattr(credentials, "service_account_email", None)
+            if credentials is not None and email == "default":
+                request = google.auth.transport.requests.Request()
+                self._call(
+                    "learn the service account (metadata server)",
+                    lambda: credentials.refresh(request),  # type: ignore[no-untyped-call]
+                )
+                email = getattr(credentials, "service_account_email", None)
+            real = isinstance(email, str) and "@" in email
+            self._acting_as = (f"serviceAccount:{str(email).lower()}",) if real else ()
+        return self._acting_as
 
     # -- plumbing -------------------------------------------------------------------------
     def _http(self) -> httplib2.Http:

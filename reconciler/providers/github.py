@@ -174,6 +174,10 @@ class GitHubProvider:
             lazy=True,
         )
         self.requester: Requester = self.client.requester
+        # A GitHub App installation acts as "<app>[bot]", which is never an org member nor
+        # a login any action names; a token (personal or machine user) acts as its user.
+        self._token_user = isinstance(auth, Auth.Token)
+        self._acting_as: tuple[str, ...] | None = None
         # url -> (etag, (headers, payload)): conditional GETs for data that rarely changes.
         self._etags: dict[str, tuple[str, tuple[dict[str, Any], Any]]] = {}
 
@@ -307,6 +311,35 @@ class GitHubProvider:
             if not conn["pageInfo"]["hasNextPage"]:
                 return
             after = conn["pageInfo"]["endCursor"]
+
+    # -- identity --------------------------------------------------------------------------
+    def acting_as(self) -> tuple[str, ...]:
+        """The login this provider acts as: for a token, the user `GET /user` names ("Get
+        the authenticated user"), asked once and cached; () for a GitHub App installation
+        (its bot is not an org member; `GET /user` answers 403 for it) and for no auth.
+
+        A failed `GET /user` raises (after the usual retries) instead of returning (): the
+        caller must not start an apply whose own-identity guard is missing (DESIGN 6.4)."""
+        if self._acting_as is None:
+            if not self._token_user:
+                self._acting_as = ()
+            else:
+                try:
+                    _, data = self._rest("GET", "/user")
+                except ProviderError as exc:
+                    raise type(exc)(
+                        f"GitHub: could not learn the login the token acts as (GET /user): {exc}",
+                        status=exc.status,
+                        retry_after=exc.retry_after,
+                    ) from None
+                login = data.get("login") if isinstance(data, dict) else None
+                if not isinstance(login, str) or not login:
+                    raise PermanentProviderError(
+                        "GitHub: GET /user answered without a login; cannot tell which "
+                        "account the token acts as"
+                    )
+                self._acting_as = (normalise_login(login),)
+        return self._acting_as
 
     # -- read ------------------------------------------------------------------------------
     def read(self, desired: DesiredState) -> SnapshotPart:

@@ -155,8 +155,10 @@ class GoogleWorkspaceProvider:
         timeout: float = 60.0,
         batch_size: int = BATCH_MAX,
         batch_concurrency: int = 2,
+        subject: str | None = None,
     ) -> None:
-        """`endpoint` None means Google itself (the discovery doc's rootUrl).
+        """`endpoint` None means Google itself (the discovery doc's rootUrl). `subject`: the
+        admin the credentials impersonate (domain-wide delegation); default the scope's.
 
         batch_concurrency bounds batches in flight: the 429 rateLimitExceeded limit is per
         Workspace account and "cannot be increased" (limits page), so stay modest."""
@@ -164,6 +166,7 @@ class GoogleWorkspaceProvider:
         if endpoint:
             doc["rootUrl"] = endpoint.rstrip("/") + "/"
         self.scope = scope
+        self.subject = subject or scope.admin_subject
         self._credentials = credentials
         self._policy = retry_policy
         self._timeout = timeout
@@ -183,7 +186,7 @@ class GoogleWorkspaceProvider:
         """Against the sandbox, with the real DWD service-account token flow."""
         subject = scope.admin_subject or f"admin@{scope.domain}"
         creds = google_auth.sandbox_delegated_credentials(base_url, subject)
-        return cls(endpoint=base_url, credentials=creds, scope=scope, **kwargs)
+        return cls(endpoint=base_url, credentials=creds, scope=scope, subject=subject, **kwargs)
 
     @classmethod
     def from_settings(
@@ -209,7 +212,18 @@ class GoogleWorkspaceProvider:
                 "Google: set RECONCILER_GOOGLE_IMPERSONATE_SERVICE_ACCOUNT (keyless, preferred) "
                 "or RECONCILER_GOOGLE_CREDENTIALS_SECRET"
             )
-        return cls(endpoint=None, credentials=creds, scope=scope, **kwargs)
+        return cls(endpoint=None, credentials=creds, scope=scope, subject=subject, **kwargs)
+
+    # -- identity ------------------------------------------------------------------------
+    def acting_as(self) -> tuple[str, ...]:
+        """The delegated admin (every Directory call runs as it) and the service account
+        that signs the delegation, when the credentials name one (key-based and keyless DWD
+        both do). Known from construction: no API call, so it cannot fail."""
+        found = [self.subject or ""]
+        email = getattr(self._credentials, "service_account_email", None)
+        if isinstance(email, str) and "@" in email:
+            found.append(email)
+        return tuple(dict.fromkeys(normalise_email(e) for e in found if e))
 
     # -- plumbing ------------------------------------------------------------------------
     def _http(self) -> google_auth_httplib2.AuthorizedHttp:

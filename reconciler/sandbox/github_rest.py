@@ -38,6 +38,10 @@ SECONDARY_GRAPHQL_POINTS_PER_MINUTE = 2000
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
+# Who a token acts as when the world has no "tokens" map: a bot that is a member of nothing,
+# so worlds that do not care about the tool's own login see no difference.
+DEFAULT_ACTING_LOGIN = "sandbox-bot"
+DEFAULT_ACTING_USER_ID = 999999
 ORG_ROLES = ("admin", "member")
 TEAM_ROLES = ("member", "maintainer")
 
@@ -138,6 +142,7 @@ class GitHubWorld:
         referenced = [m["login"] for m in gh["members"]]
         referenced += [m["login"] for t in gh["teams"] for m in t.get("members", [])]
         referenced += list(gh["outside_collaborators"])
+        referenced += list((gh.get("tokens") or {}).values())
         next_id = max([int(u["id"]) for u in gh["users"] if "id" in u] + [1000000]) + 1
         for login in referenced:
             if login.lower() not in known:
@@ -212,6 +217,23 @@ class GitHubWorld:
             raise not_found()
         return team
 
+    def token_user(self, authorization: str | None) -> dict[str, Any]:
+        """The user an `Authorization: token X` / `Bearer X` header acts as. With a "tokens"
+        map only the tokens it lists are valid; without one any token is the default bot.
+        GitHub answers 401 "Requires authentication" without a header and "Bad credentials"
+        for a token it does not know (REST docs, "Get the authenticated user")."""
+        parts = (authorization or "").split()
+        if len(parts) != 2 or parts[0].lower() not in {"token", "bearer"}:
+            raise GitHubError(401, "Requires authentication")
+        tokens: dict[str, str] | None = self.data.get("tokens") if self.loaded else None
+        if tokens is None:
+            found = self.users_by_login.get(DEFAULT_ACTING_LOGIN)
+            return found or {"login": DEFAULT_ACTING_LOGIN, "id": DEFAULT_ACTING_USER_ID}
+        login = tokens.get(parts[1])
+        if login is None:
+            raise GitHubError(401, "Bad credentials")
+        return self.user(login)
+
     def pending_invitation(self, login: str) -> dict[str, Any] | None:
         return next(
             (
@@ -259,6 +281,17 @@ def public_user(base: str, user: dict[str, Any]) -> dict[str, Any]:
         name=user.get("name"), company=None, blog="", location=None, email=user.get("email"),
         hireable=None, bio=None, twitter_username=None, public_repos=0, public_gists=0,
         followers=0, following=0, created_at=stamp, updated_at=stamp,
+    )  # fmt: skip
+    return body
+
+
+def private_user(base: str, user: dict[str, Any]) -> dict[str, Any]:
+    """`private-user`: what `GET /user` shows the account itself (plan and quota fields)."""
+    body = public_user(base, user)
+    body.update(
+        private_gists=0, total_private_repos=0, owned_private_repos=0, disk_usage=0,
+        collaborators=0, two_factor_authentication=bool(user.get("two_factor", True)),
+        user_view_type="private",
     )  # fmt: skip
     return body
 
@@ -689,6 +722,9 @@ def register(app: Sandbox) -> None:
     def get_user(req: Request) -> Body:
         return 200, public_user(req.base_url, gw.user(req.params["username"])), {}
 
+    def get_authenticated_user(req: Request) -> Body:
+        return 200, private_user(req.base_url, gw.token_user(req.headers.get("authorization"))), {}
+
     def get_user_by_id(req: Request) -> Body:
         try:
             user = gw.users_by_id.get(int(req.params["account_id"]))
@@ -730,6 +766,7 @@ def register(app: Sandbox) -> None:
         ("DELETE", f"{org_p}/outside_collaborators/{{username}}",
          "orgs.outside_collaborators.delete", delete_outside),
         ("GET", f"{org_p}/teams", "teams.list", list_teams),
+        ("GET", "/user", "users.get_authenticated", get_authenticated_user),
         ("GET", "/users/{username}", "users.get", get_user),
         ("GET", "/user/{account_id}", "users.get_by_id", get_user_by_id),
     ):  # fmt: skip

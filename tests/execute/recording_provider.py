@@ -42,6 +42,10 @@ class RecordingProvider:
     provider_time: datetime | None = None
     calls: list[Action] = field(default_factory=list)
     log: list[str] | None = None  # shared across providers to see the global order
+    acting: tuple[str, ...] = ()  # what acting_as answers
+
+    def acting_as(self) -> tuple[str, ...]:
+        return self.acting
 
     def read(self, desired: DesiredState) -> SnapshotPart:
         return SnapshotPart(self.system, ReadStatus(self.system, complete=True))
