@@ -4,6 +4,7 @@ what the planner reports: without drift, the only changes are the offboardings t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from reconciler.demo.world import DRIFT, build_world
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.loading import load_desired_dir
-from reconciler.model import ActionKind, DesiredState, Snapshot
+from reconciler.model import ActionKind, DesiredState, Snapshot, System
 from reconciler.plan import plan_changes
 from reconciler.providers.connecting import connect_sandbox
 from reconciler.providers.reading import read_all
@@ -95,3 +96,30 @@ def test_demo_drift_produces_onboarding_transfer_offboarding_and_the_findings(
         "owner-on-prod",
         "github-login-renamed",
     } <= codes
+
+
+def test_the_demo_sandbox_token_acts_as_the_repos_protected_github_bot(
+    sandbox: SandboxServer, desired: DesiredState
+) -> None:
+    world, _ = build_world(desired, NOW)
+    sandbox.sandbox.load_world(world)
+    providers = connect_sandbox(sandbox.url, desired)  # the token GitHubProvider really sends
+
+    assert providers[System.GITHUB].acting_as() == ("example-reconciler-bot",)
+
+
+def test_without_a_protected_github_account_the_demo_keeps_the_sandbox_default(
+    desired: DesiredState,
+) -> None:
+    org = desired.organization
+    unprotected = replace(
+        desired,
+        organization=replace(
+            org,
+            protected_accounts=tuple(
+                p for p in org.protected_accounts if p.system is not System.GITHUB
+            ),
+        ),
+    )
+    world, _ = build_world(unprotected, NOW)
+    assert "tokens" not in world["github"]

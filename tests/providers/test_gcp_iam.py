@@ -535,3 +535,57 @@ def test_a_dropped_connection_on_a_policy_read_is_retried(
     assert part.status.complete, part.status.problems
     assert [p.resource for p in part.policies] == [PROD]
     assert len(log(sandbox, "gcp.crm.getIamPolicy")) >= 2
+
+
+# -- acting_as: the service account the tool runs as (DESIGN 6.4) ----------------------------
+
+
+def test_acting_as_names_the_service_account_of_the_credentials(sandbox: SandboxServer) -> None:
+    from google.auth import compute_engine
+    from google.oauth2 import service_account
+
+    from reconciler.providers.google_auth import _throwaway_private_key_pem
+
+    info = requests.get(f"{sandbox.url}/_sandbox/", timeout=5).json()
+    key = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        {
+            "type": "service_account",
+            "private_key": _throwaway_private_key_pem(),
+            "client_email": "Reconciler@example-prod.iam.gserviceaccount.com",
+            "token_uri": f"{sandbox.url}/token",
+        }
+    )
+    runtime = compute_engine.Credentials(  # type: ignore[no-untyped-call]
+        service_account_email="run-sa@example-prod.iam.gserviceaccount.com"
+    )
+
+    assert GcpIamProvider.from_sandbox(info, credentials=key).acting_as() == (
+        "serviceAccount:reconciler@example-prod.iam.gserviceaccount.com",
+    )
+    assert GcpIamProvider.from_sandbox(info, credentials=runtime).acting_as() == (
+        "serviceAccount:run-sa@example-prod.iam.gserviceaccount.com",
+    )
+    # The sandbox's clients send no credentials: nothing to name, and nothing is asked.
+    assert GcpIamProvider.from_sandbox(info).acting_as() == ()
+
+
+def test_acting_as_raises_when_the_metadata_server_cannot_name_the_default_account(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import urlparse
+
+    from google.auth import compute_engine
+    from google.auth.compute_engine import _metadata
+
+    # ADC on Cloud Run starts as the placeholder "default"; the real address comes from the
+    # metadata server. Point the real library at a host that does not serve it (the sandbox
+    # answers 404), as GCE_METADATA_HOST would, read at import time.
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", urlparse(sandbox.url).netloc)
+    info = requests.get(f"{sandbox.url}/_sandbox/", timeout=5).json()
+    runtime = compute_engine.Credentials()  # type: ignore[no-untyped-call]
+    assert runtime.service_account_email == "default"
+    gcp = GcpIamProvider.from_sandbox(info, credentials=runtime, retry=RetryPolicy(attempts=1))
+
+    with pytest.raises(PermanentProviderError, match="learn the service account"):
+        gcp.acting_as()
+    assert any(r.path.startswith("/computeMetadata/v1/") for r in sandbox.sandbox.telemetry.log)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from reconciler.errors import PermanentProviderError
+from reconciler.errors import PermanentProviderError, TemporaryProviderError
 from reconciler.model import (
     Action,
     ActionKind,
@@ -392,3 +392,54 @@ def test_from_settings_uses_a_token_and_refuses_an_app_without_its_key(
     with pytest.raises(PermanentProviderError, match="private key") as info:
         GitHubProvider.from_settings(app_settings, ORG)
     assert "ghs_" not in str(info.value)
+
+
+# -- acting_as: who the tool is on GitHub (DESIGN 6.4) -------------------------------------
+
+
+def test_acting_as_learns_the_token_login_with_one_get_user_and_caches_it(
+    sandbox: SandboxServer,
+) -> None:
+    load(sandbox, github_world(tokens={"sandbox-token": "User0"}))
+    gh = provider(sandbox)
+
+    first = gh.acting_as()
+    second = gh.acting_as()
+
+    assert first == second == ("user0",)  # normalised as actions spell logins
+    calls = endpoint_calls(sandbox, "github.users.get_authenticated")
+    assert [(c.method, c.path, c.status) for c in calls] == [("GET", "/user", 200)]
+
+
+def test_acting_as_raises_when_get_user_fails_rather_than_answer_nobody(
+    sandbox: SandboxServer,
+) -> None:
+    load(sandbox, github_world(tokens={"another-token": "user0"}))  # sandbox-token revoked
+
+    with pytest.raises(PermanentProviderError, match=r"GET /user.*401") as info:
+        provider(sandbox).acting_as()
+    assert "sandbox-token" not in str(info.value)
+
+    load(sandbox, github_world())
+    fault(sandbox, path="^/user$", every=True, status=503)
+    with pytest.raises(TemporaryProviderError, match="GET /user"):
+        provider(sandbox).acting_as()
+    failed = [
+        c for c in endpoint_calls(sandbox, "github.users.get_authenticated") if c.status == 503
+    ]
+    assert len(failed) == 3  # the provider's retry policy ran out, then it raised
+
+
+def test_a_github_app_installation_acts_as_no_org_login_and_asks_nothing(
+    sandbox: SandboxServer,
+) -> None:
+    from github import Auth
+
+    from reconciler.providers.google_auth import _throwaway_private_key_pem
+
+    load(sandbox, github_world())
+    installation = Auth.AppAuth(12345, _throwaway_private_key_pem()).get_installation_auth(678)
+    gh = GitHubProvider(org=ORG, base_url=sandbox.url, auth=installation)
+
+    assert gh.acting_as() == ()
+    assert [r for r in sandbox.sandbox.telemetry.log if r.api == "github"] == []

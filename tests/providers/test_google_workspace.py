@@ -490,3 +490,37 @@ def test_from_settings_uses_the_sandbox_url_and_refuses_without_credentials(
     assert gw.read(None).status.complete  # type: ignore[arg-type]
     with pytest.raises(PermanentProviderError, match="IMPERSONATE_SERVICE_ACCOUNT"):
         GoogleWorkspaceProvider.from_settings(Settings(_env_file=None), SCOPE)  # type: ignore[call-arg]
+
+
+def test_acting_as_names_the_delegated_admin_and_the_signing_service_account(
+    sandbox: SandboxServer,
+) -> None:
+    sandbox.sandbox.load_world(google_world())
+    gw, _ = provider(sandbox)
+    gw.read(None)  # type: ignore[arg-type]
+    sandbox.sandbox.telemetry.reset()
+
+    acting = gw.acting_as()
+
+    # What the credentials really presented to the token endpoint: iss and sub.
+    grant = sandbox.sandbox.world["google"]["oauth_grants"][0]
+    assert acting == (grant["sub"], grant["iss"])
+    assert acting == (f"user0000@{DOMAIN}", "reconciler@example-sandbox.iam.gserviceaccount.com")
+    assert list(sandbox.sandbox.telemetry.log) == []  # known from the credentials: no call
+
+
+def test_acting_as_with_keyless_delegation_names_the_impersonated_account(
+    sandbox: SandboxServer,
+) -> None:
+    creds = SignJwtDelegatedCredentials(
+        source_credentials=BearerCredentials(token="runtime-identity-token"),
+        service_account_email="DWD@example-prod.iam.gserviceaccount.com",
+        subject=f"user0000@{DOMAIN}",
+        token_uri=f"{sandbox.url}/token",
+        iam_credentials_url=sandbox.url,
+    )
+    gw = GoogleWorkspaceProvider(
+        endpoint=sandbox.url, credentials=creds, scope=SCOPE, subject=f"Ops.Admin@{DOMAIN}"
+    )
+
+    assert gw.acting_as() == (f"ops.admin@{DOMAIN}", "dwd@example-prod.iam.gserviceaccount.com")

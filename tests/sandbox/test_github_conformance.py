@@ -240,3 +240,38 @@ def test_sandbox_graphql_answers_provider_queries_with_the_requested_shape(
         assert "errors" not in body, body
         assert body["data"]["rateLimit"]["cost"] == 1
         assert body["data"]["organization"] is not None
+
+
+def test_get_user_answers_the_tokens_login_as_the_official_private_user(
+    sandbox: SandboxServer,
+) -> None:
+    load(sandbox, github_world(tokens={"tok-a": "user1", "tok-b": "robot-bot"}))
+    schema = response_schema("GET", "/user", 200)
+    assert schema is not None
+
+    def get(token: str | None) -> requests.Response:
+        headers = {"Authorization": f"token {token}"} if token else {}
+        return requests.get(f"{sandbox.url}/user", headers=headers, timeout=5)
+
+    user1 = get("tok-a")
+    assert user1.status_code == 200
+    check(user1.json(), schema)  # oneOf private-user / public-user: exactly one matches
+    check(user1.json(), schema_named("private-user"))
+    assert user1.json()["login"] == "user1"
+    assert user1.json()["user_view_type"] == "private"
+    # A login named only in `tokens` gets a user record on load, like members do.
+    assert get("tok-b").json()["login"] == "robot-bot"
+    bearer = requests.get(
+        f"{sandbox.url}/user", headers={"Authorization": "Bearer tok-a"}, timeout=5
+    )
+    assert bearer.json()["login"] == "user1"
+    for token, message in (("unknown", "Bad credentials"), (None, "Requires authentication")):
+        refused = get(token)
+        assert refused.status_code == 401
+        assert refused.json()["message"] == message
+        check(refused.json(), schema_named("basic-error"))
+
+    load(sandbox, github_world())  # no tokens map: any token is the default bot
+    default = get("anything")
+    assert default.json()["login"] == "sandbox-bot"
+    check(default.json(), schema)

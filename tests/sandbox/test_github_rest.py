@@ -312,3 +312,19 @@ def test_world_and_state_follow_the_documented_json_schema(sandbox: SandboxServe
     broken["github"]["members"][0]["role"] = "owner"
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(broken["github"])
+
+
+def test_a_tokens_map_is_valid_world_data_and_names_only_strings() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).parents[2] / "reconciler/sandbox/schemas/github.schema.json").read_text()
+    )
+    validator = jsonschema.Draft202012Validator(schema)
+    world = github_world(tokens={"sandbox-token": "user0"})
+    validator.validate(world["github"])
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(github_world(tokens={"sandbox-token": 7})["github"])
