@@ -14,6 +14,15 @@ from reconciler.sandbox.server import Sandbox, SandboxServer
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 
+@pytest.fixture(autouse=True)
+def _hermetic_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No RECONCILER_* variable of the developer's shell (a sandbox URL, a state dir, a token)
+    leaks into a test: each test sets what it needs."""
+    for name in list(os.environ):
+        if name.startswith("RECONCILER_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[SandboxServer]:
     """One server per test session; `sandbox` resets it per test (starting servers costs ~ms
