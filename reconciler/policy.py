@@ -638,6 +638,22 @@ def _check_leaver(ctx: _Context, out: _Findings, person: Person) -> None:
             )
 
 
+def _report_two_factor(out: _Findings, account: Account, owner: str | None, message: str) -> None:
+    """2SV / 2FA off (policy 第5.3条); for an administrator it is 第12.5条 and critical.
+    `None` (the API did not say) is not reported: only a known "off" is a finding."""
+    if account.two_factor_enrolled is not False:
+        return
+    out.add(
+        "2sv-not-enrolled",
+        Severity.CRITICAL if account.is_admin else Severity.HIGH,
+        "第12.5条" if account.is_admin else "第5.3条",
+        account.system,
+        account.name,
+        message,
+        owner,
+    )
+
+
 def _check_accounts(ctx: _Context, out: _Findings) -> None:
     org = ctx.desired.organization
     limit = timedelta(days=org.limits.dormant_after_days)
@@ -669,16 +685,13 @@ def _check_accounts(ctx: _Context, out: _Findings) -> None:
                 owner,
             )
         departed = owner is not None and ctx.status(owner) is PersonStatus.DEPARTED
-        if account.two_factor_enrolled is False and not departed:
-            out.add(
-                "2sv-not-enrolled",
-                Severity.CRITICAL if account.is_admin else Severity.HIGH,
-                "第12.5条" if account.is_admin else "第5.3条",
-                System.GOOGLE,
-                name,
+        if not departed:
+            _report_two_factor(
+                out,
+                account,
+                owner,
                 f"{name} has not enrolled in 2-Step Verification"
                 + (" and is a super admin" if account.is_admin else ""),
-                owner,
             )
         if not untouchable and not departed:
             last = account.last_login
@@ -723,15 +736,12 @@ def _check_github(ctx: _Context, out: _Findings) -> None:
     for account in sorted(part.accounts, key=lambda a: a.name):
         owner = ctx.ids.person_of_login(account.name)
         departed = owner is not None and ctx.status(owner) is PersonStatus.DEPARTED
-        if account.two_factor_enrolled is False and not departed:
-            out.add(
-                "2sv-not-enrolled",
-                Severity.CRITICAL if account.is_admin else Severity.HIGH,
-                "第12.5条" if account.is_admin else "第5.3条",
-                System.GITHUB,
-                account.name,
-                f"GitHub member {account.name} has no two-factor authentication",
+        if not departed:
+            _report_two_factor(
+                out,
+                account,
                 owner,
+                f"GitHub member {account.name} has no two-factor authentication",
             )
     for grant in ctx.grants(GrantKind.GITHUB_ORG):
         if ctx.ids.person_of_login(grant.principal) is None and not (
