@@ -1,0 +1,90 @@
+"""The state store interface and its local-directory implementation; built by the shell
+(`reconciler.cli`) from the settings and handed to whatever needs to remember something."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler.errors import ReconcilerError
+
+# Document names are plain file names: no directories, nothing that could escape the store.
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.json$")
+
+
+class StateStoreError(ReconcilerError):
+    """A state document cannot be read or written. Callers refuse to act rather than guess:
+    an unreadable holds document must never read as "no holds"."""
+
+
+class StateStore(Protocol):
+    """JSON documents by name. `read_json` returns None only when the document does not exist
+    yet; anything unreadable raises `StateStoreError`."""
+
+    def describe(self) -> str: ...
+
+    def read_json(self, name: str) -> Any: ...
+
+    def write_json(self, name: str, value: Any) -> None: ...
+
+
+class LocalStateStore:
+    """A directory of JSON files, written by temp file + fsync + rename."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+
+    def describe(self) -> str:
+        return str(self.directory)
+
+    def _path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise ValueError(f"not a state document name: {name!r}")
+        return self.directory / name
+
+    def read_json(self, name: str) -> Any:
+        path = self._path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateStoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise StateStoreError(
+                f"{path} is not valid JSON ({exc}); restore it from a backup or the audit log"
+            ) from None
+
+    def write_json(self, name: str, value: Any) -> None:
+        path = self._path(name)
+        data = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            raise StateStoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory entry is on disk (POSIX).
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
