@@ -72,7 +72,7 @@ class LocalStateStore:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
-                os.replace(tmp, path)
+                Path(tmp).replace(path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
