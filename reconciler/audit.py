@@ -32,6 +32,10 @@ class RecordType(StrEnum):
     RESULT = "result"
     RUN_END = "run-end"
     OFFBOARDING_COMPLETE = "offboarding-complete"
+    OFFBOARDING_INCOMPLETE = "offboarding-incomplete"  # what a fresh read still showed, and why
+    HOLD_PLACED = "hold-placed"  # an emergency offboarding holds the person as departed
+    HOLD_ENDED = "hold-ended"  # the repo caught up: its own end date now keeps them out
+    HOLD_RELEASED = "hold-released"  # an operator lifted the hold (`hold release`, with reason)
 
 
 class AuditLogError(Exception):

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reconciler.audit import AuditLog, RecordType, read_records
+from reconciler.desired.expanding import expand_access
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.log import get_logger, redact_text
 from reconciler.model import (
@@ -28,6 +29,7 @@ from reconciler.model import (
     ActionKind,
     DesiredState,
     Finding,
+    Person,
     Plan,
     SafetyLimits,
     Severity,
@@ -37,7 +39,9 @@ from reconciler.model import (
     to_jsonable,
 )
 from reconciler.plan import check_safety
+from reconciler.policy import StateViews, access_held
 from reconciler.providers.base import Provider
+from reconciler.providers.reading import read_person_everywhere
 from reconciler.reports.plans import PLAN_FORMAT, render_json
 
 log = get_logger(__name__)
@@ -108,6 +112,10 @@ def find_forbidden_actions(
     return reasons
 
 
+# Exit codes of `apply` and `offboard` (docs/operations.md); `plan` shares 0, 1 and 3.
+EXIT_CLEAN, EXIT_FAILED, EXIT_REFUSED, EXIT_PARTIAL = 0, 1, 2, 3
+
+
 class OutcomeStatus(StrEnum):
     PLANNED = "planned"  # dry run: would be applied
     APPLIED = "applied"  # the provider returned ok (changed or already in place)
@@ -138,7 +146,9 @@ class ApplyReport:
     refused: tuple[str, ...] = ()  # why nothing was applied, if it was refused
     outcomes: tuple[ActionOutcome, ...] = ()
     offboarding_completed: tuple[str, ...] = ()  # person ids with `offboarding-complete`
+    offboarding_incomplete: tuple[str, ...] = ()  # person ids with `offboarding-incomplete`
     notes: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()  # why the run did less than a clean run would (see exit_code)
 
     @property
     def failures(self) -> tuple[ActionOutcome, ...]:
@@ -150,14 +160,19 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.refused and not self.failures
+        return not self.refused and not self.failures and not self.partial
 
     @property
     def exit_code(self) -> int:
-        """For the CLI: 0 all applied (or planned), 1 some actions failed, 2 refused."""
+        """What a scheduler needs to tell a clean run from the rest, by the code alone:
+        2 refused (nothing applied), 1 some actions failed, 3 partial (an incomplete read,
+        changes held back, access kept by a rule, an offboarding not proven complete),
+        0 clean."""
         if self.refused:
-            return 2
-        return 1 if self.failures else 0
+            return EXIT_REFUSED
+        if self.failures:
+            return EXIT_FAILED
+        return EXIT_PARTIAL if self.partial else EXIT_CLEAN
 
 
 def _default_now() -> datetime:
@@ -190,15 +205,20 @@ def apply_plan(
     confirm: bool,
     allow_mass_removal: bool,
     actor: str,
+    allow_mass_offboarding: bool = False,
     self_identities: Collection[str] = (),
+    held: Collection[str] = (),
     run_id: str | None = None,
+    backdated_to: datetime | None = None,
     now_fn: Callable[[], datetime] = _default_now,
     on_progress: ProgressCallback | None = None,
 ) -> ApplyReport:
-    """Apply `plan` (or, unless `confirm`, say what would be applied: DESIGN 6.1).
+    """Apply `plan` (or, unless `confirm`, say what would be applied).
 
     A dry run calls no provider and writes nothing to the audit log. A refused plan applies
     nothing; when confirmed, the refusal is recorded (run-start + run-end) for the auditors.
+    `held` are the person ids under an emergency hold: no action may give them anything.
+    `backdated_to` is the `--at` instant of a what-if run, recorded in run-start.
     """
     run_id = run_id or new_run_id(now_fn())
     unsafe = check_safety(
@@ -206,10 +226,18 @@ def apply_plan(
         snapshot,
         limits,
         allow_mass_removal=allow_mass_removal,
+        allow_mass_offboarding=allow_mass_offboarding,
+        people=len(desired.people),
         protected=desired.organization.protected_accounts,
     )
     refused = [f"{type(u).__name__}: {u}" for u in unsafe]
     refused += find_forbidden_actions(plan, desired, self_identities)
+    refused += [
+        f"emergency hold: {a.describe()} would give {a.person_id} access while they are held "
+        "as offboarded; release the hold with `reconciler hold release` if that is intended"
+        for a in plan.actions
+        if a.person_id in held and not a.is_removal
+    ]
     missing = sorted({a.system for a in plan.actions} - set(providers))
     refused += [
         f"no provider configured for {s.value}; its actions cannot be applied" for s in missing
@@ -221,7 +249,14 @@ def apply_plan(
         outcomes = tuple(
             ActionOutcome(a, OutcomeStatus.PLANNED) for a in ([] if refused else ordered)
         )
-        return ApplyReport(run_id, dry_run=True, refused=tuple(refused), outcomes=outcomes)
+        return ApplyReport(
+            run_id,
+            dry_run=True,
+            refused=tuple(refused),
+            outcomes=outcomes,
+            notes=plan.notes,
+            partial=tuple(partial_reasons(plan, snapshot)),
+        )
     if audit is None:
         raise ReconcilerError("a confirmed run needs an audit log (DESIGN 6.7)")
 
@@ -230,14 +265,16 @@ def apply_plan(
             type_, run_id=run_id, actor=actor, desired_commit=commit, ts=now_fn(), **fields
         )
 
-    record(
-        RecordType.RUN_START,
-        details={
-            "plan_checksum": plan.checksum,
-            "state_fingerprint": plan.state_fingerprint,
-            "actions": len(ordered),
-        },
-    )
+    start: dict[str, Any] = {
+        "plan_checksum": plan.checksum,
+        "state_fingerprint": plan.state_fingerprint,
+        "actions": len(ordered),
+    }
+    if backdated_to is not None:
+        # A what-if run that was allowed to write (sandbox only): the log must say that the
+        # plan was made for another instant than the one the records carry.
+        start["backdated_to"] = backdated_to.astimezone(UTC).isoformat()
+    record(RecordType.RUN_START, details=start)
     if refused:
         record(RecordType.RUN_END, details={"status": "refused", "reasons": refused})
         log.warning("plan refused", run_id=run_id, reasons=refused)
@@ -266,24 +303,28 @@ def apply_plan(
         if on_progress is not None:
             on_progress(index, len(ordered), outcome)
 
-    completed, notes = _record_offboardings(outcomes_list, snapshot, desired, providers, record)
-    completed += _record_interrupted_offboardings(
-        audit, plan, snapshot=snapshot, providers=providers, done_now=set(completed), record=record
+    evidence = _record_offboardings(
+        outcomes_list, plan, snapshot, desired, providers, record, now_fn=now_fn, audit=audit
     )
+    partial = [*partial_reasons(plan, snapshot), *evidence.partial]
     report = ApplyReport(
         run_id,
         dry_run=False,
         outcomes=tuple(outcomes_list),
-        offboarding_completed=tuple(completed),
-        notes=tuple(notes),
+        offboarding_completed=evidence.completed,
+        offboarding_incomplete=evidence.incomplete,
+        notes=plan.notes,
+        partial=tuple(partial),
     )
+    status = "failures" if report.failures else "partial" if report.partial else "completed"
     record(
         RecordType.RUN_END,
         details={
-            "status": "completed" if report.ok else "failures",
+            "status": status,
             "applied": len(outcomes_list) - len(report.failures),
             "changed": report.changed,
             "failed": len(report.failures),
+            **({"partial": list(report.partial)} if report.partial else {}),
         },
     )
     return report
@@ -315,79 +356,141 @@ def _apply_one(provider: Provider, action: Action, now_fn: Callable[[], datetime
     )
 
 
+def partial_reasons(plan: Plan, snapshot: Snapshot | None = None) -> list[str]:
+    """Why applying `plan` cannot make a clean run even if every action succeeds: a system was
+    read incompletely (when the plan was made, or in `snapshot`, the read it is applied on),
+    or a rule held changes back or kept access a leaver should lose."""
+    unread = set(plan.incomplete_systems)
+    if snapshot is not None:
+        unread |= {s for s in snapshot.parts if not snapshot.is_complete(s)}
+    reasons = [f"the {s.value} read was incomplete" for s in System if s in unread]
+    reasons += [n for n in plan.notes if n.startswith(_PARTIAL_NOTE_PREFIXES)]
+    return reasons
+
+
+# Planner notes that mean "something the repo asks for was not done" (the others, such as a
+# protected account left untouched, describe the steady state and are not partial).
+_PARTIAL_NOTE_PREFIXES = ("held back", "kept ")
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    completed: tuple[str, ...] = ()
+    incomplete: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()
+
+
 def _record_offboardings(
     outcomes: list[ActionOutcome],
+    plan: Plan,
     snapshot: Snapshot,
     desired: DesiredState,
     providers: Mapping[System, Provider],
     record: Callable[..., None],
-) -> tuple[list[str], list[str]]:
-    """Write `offboarding-complete` for each leaver whose every offboarding action succeeded,
-    with the time of the last removal (the system's own clock when the API gave one, policy
-    第14.3条), so the same-day promise of 第5.2条3 is provable from the log alone."""
+    *,
+    now_fn: Callable[[], datetime],
+    audit: AuditLog,
+) -> _Evidence:
+    """The same-day evidence of policy 第5.2条3, written only from what was observed.
+
+    For every leaver this run offboarded, and every leaver an earlier run began to offboard but
+    never recorded (killed after the last cut), the systems are asked again with reverse
+    look-ups. `offboarding-complete` is written only when that fresh read is complete and shows
+    nothing held, with the time of the last removal (the system's own clock when the API gave
+    one, policy 第14.3条). Otherwise `offboarding-incomplete` names what is still held and the
+    planner note that kept it (the last org owner, an incomplete read, a failed action)."""
     by_person: dict[str, list[ActionOutcome]] = {}
     for outcome in outcomes:
         if outcome.action.offboarding and outcome.action.person_id:
             by_person.setdefault(outcome.action.person_id, []).append(outcome)
-    incomplete = sorted(s.value for s in providers if not snapshot.is_complete(s))
+    interrupted = _interrupted_offboardings(audit, plan, set(by_person))
     completed: list[str] = []
-    notes: list[str] = []
+    incomplete: list[str] = []
+    partial: list[str] = []
     org = desired.organization
-    for person_id, mine in sorted(by_person.items()):
-        failed = [o for o in mine if not o.ok]
-        if failed:
-            notes.append(f"{person_id}: offboarding not complete, {len(failed)} action(s) failed")
-            continue
-        if incomplete:
-            # Grants a failed read did not see may still exist: claiming completion would be
-            # false evidence. The next run (with a complete read) records it.
-            notes.append(
-                f"{person_id}: offboarding actions done, but not recorded as complete because "
-                f"the read of {', '.join(incomplete)} was incomplete"
-            )
-            continue
-        provider_times = [o.provider_time for o in mine if o.provider_time is not None]
-        local_times = [o.finished_at for o in mine if o.finished_at is not None]
-        removed_at = max(provider_times) if provider_times else max(local_times)
+    for person_id in sorted({*by_person, *interrupted}):
         person = desired.people.get(person_id)
-        last_day = person.employment.end if person else None
-        deadline = None
-        if last_day is not None:
-            deadline = datetime.combine(last_day, org.offboarding_time, ZoneInfo(org.timezone))
+        if person is None:
+            continue
+        mine = by_person.get(person_id, [])
+        fresh = read_person_everywhere(providers, person, now_fn())
+        # A system the run's own read saw only in part stays unproven too: what it missed
+        # may be exactly what the reverse look-up cannot see.
+        unread = sorted(
+            {s.value for s, p in fresh.parts.items() if not p.status.complete}
+            | {s.value for s in providers if not snapshot.is_complete(s)}
+        )
+        views = StateViews.of(desired, expand_access(desired, fresh.read_at), fresh, fresh.read_at)
+        held = access_held(views.ids, views.index, fresh, person)
+        failed = [o.action.describe() for o in mine if not o.ok]
+        if not unread and not held and not failed:
+            if mine:
+                provider_times = [o.provider_time for o in mine if o.provider_time is not None]
+                local_times = [o.finished_at for o in mine if o.finished_at is not None]
+                removed_at = max(provider_times) if provider_times else max(local_times)
+                source = "provider" if provider_times else "local"
+            else:
+                provider_times, removed_at = [], fresh.read_at
+                source = "reread-after-interrupted-run"  # an upper bound: the cut came before
+            last_day = person.employment.end
+            deadline = None
+            if last_day is not None:
+                deadline = datetime.combine(last_day, org.offboarding_time, ZoneInfo(org.timezone))
+            record(
+                RecordType.OFFBOARDING_COMPLETE,
+                person_id=person_id,
+                provider_time=max(provider_times) if provider_times else None,
+                details={
+                    "removed_at": removed_at.astimezone(UTC).isoformat(),
+                    "removed_at_source": source,
+                    "verified_by": "reverse look-ups after the run found nothing held",
+                    "last_day": last_day.isoformat() if last_day else None,
+                    "access_ends_at": deadline.isoformat() if deadline else None,
+                    "timezone": org.timezone,
+                    "actions": len(mine),
+                    **(
+                        {"interrupted_intent_at": interrupted[person_id]}
+                        if person_id in interrupted
+                        else {}
+                    ),
+                },
+            )
+            completed.append(person_id)
+            continue
+        if not mine:
+            continue  # an earlier run's leaver still holding something: this run's plan says why
+        kept = [n for n in plan.notes if _names(n, person)]
         record(
-            RecordType.OFFBOARDING_COMPLETE,
+            RecordType.OFFBOARDING_INCOMPLETE,
             person_id=person_id,
-            provider_time=max(provider_times) if provider_times else None,
             details={
-                "removed_at": removed_at.astimezone(UTC).isoformat(),
-                "removed_at_source": "provider" if provider_times else "local",
-                "last_day": last_day.isoformat() if last_day else None,
-                "access_ends_at": deadline.isoformat() if deadline else None,
-                "timezone": org.timezone,
-                "actions": len(mine),
+                "still_held": held,
+                "unread_systems": unread,
+                "failed_actions": failed,
+                "kept_by": kept,
             },
         )
-        completed.append(person_id)
-    return completed, notes
+        what = (
+            ", ".join(held)
+            if held
+            else f"unknown (the {', '.join(unread)} look-up failed)"
+            if unread
+            else f"what {len(failed)} failed action(s) did not remove"
+        )
+        partial.append(f"offboarding of {person_id} not complete: still holds {what}")
+        incomplete.append(person_id)
+    return _Evidence(tuple(completed), tuple(incomplete), tuple(partial))
 
 
-def _record_interrupted_offboardings(
-    audit: AuditLog,
-    plan: Plan,
-    *,
-    snapshot: Snapshot,
-    providers: Mapping[System, Provider],
-    done_now: set[str],
-    record: Callable[..., None],
-) -> list[str]:
-    """`offboarding-complete` for leavers whose offboarding an earlier run began but never
-    recorded (it was killed after their last cut, before it could write the record), now that
-    a complete fresh read shows nothing left to remove. Without this a crash at that moment
-    would lose the same-day evidence for good: the re-run has no action left for them.
-    `removed_at` is this read's time, an upper bound (the cut happened before it)."""
-    if any(not snapshot.is_complete(s) for s in providers):
-        return []
-    pending: dict[str, str] = {}  # person id -> ts of their last offboarding intent
+def _names(note: str, person: Person) -> bool:
+    names = [person.id, person.email, *([person.github] if person.github else [])]
+    return any(n in note for n in names)
+
+
+def _interrupted_offboardings(audit: AuditLog, plan: Plan, done_now: set[str]) -> dict[str, str]:
+    """Person id -> time of the last offboarding intent, for leavers whose offboarding an
+    earlier run began but never recorded as complete, and who have no action in this plan."""
+    pending: dict[str, str] = {}
     for rec in read_records(audit.path):
         person = rec.person_id
         if person is None:
@@ -397,21 +500,7 @@ def _record_interrupted_offboardings(
         elif rec.type == RecordType.INTENT and rec.action and rec.action.get("offboarding"):
             pending[person] = str(rec.data.get("ts"))
     in_plan = {a.person_id for a in plan.actions}
-    completed: list[str] = []
-    for person_id, last_intent in sorted(pending.items()):
-        if person_id in done_now or person_id in in_plan:
-            continue
-        record(
-            RecordType.OFFBOARDING_COMPLETE,
-            person_id=person_id,
-            details={
-                "removed_at": snapshot.read_at.astimezone(UTC).isoformat(),
-                "removed_at_source": "reread-after-interrupted-run",
-                "last_intent_at": last_intent,
-            },
-        )
-        completed.append(person_id)
-    return completed
+    return {p: ts for p, ts in pending.items() if p not in done_now and p not in in_plan}
 
 
 # --------------------------------------------------------------------------------------------

@@ -194,10 +194,12 @@ class NonHumanAccount:
 
 @dataclass(frozen=True)
 class SafetyLimits:
-    """Per-run removal limits (DESIGN 6.3); offboarding is exempt."""
+    """Per-run removal limits; offboarding is exempt from them but has a leaver limit."""
 
     max_removals: int = 20
     max_removal_ratio: float = 0.1  # of the grants the system holds
+    # Leavers one run may offboard; None: the larger of 3 and 5% of the people.
+    max_offboardings: int | None = None
     dormant_after_days: int = 90
     stale_invitation_days: int = 7
 
@@ -238,6 +240,25 @@ class DesiredState:
             ),
             None,
         )
+
+
+@dataclass(frozen=True)
+class EmergencyHold:
+    """A person cut off by `offboard --now --confirm` before the repo said they left.
+
+    While it stands, every plan treats the person as departed, whatever the repo says, so the
+    next run cannot hand back what the emergency took away (policy 第5.2条3). It ends by itself
+    once the repo's end date covers `day` (see `reconciler.desired.holding`), or by an explicit,
+    audited `reconciler hold release`.
+    """
+
+    person_id: str
+    placed_at: datetime  # when the emergency offboarding ran (timezone-aware)
+    day: date  # that instant's calendar day in the organisation's timezone
+    run_id: str
+    actor: str
+    email: str | None = None  # the identities the offboarding used, for the record
+    github: str | None = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Self
 # Which GCP roles are privileged and which names look shared are decided in one place, the
 # desired-state checks, so validation and findings can never disagree about them.
 from reconciler.desired.checking import PRIVILEGED_GCP_ROLES, looks_shared
+from reconciler.desired.holding import repo_caught_up
 from reconciler.model import (
     Account,
     AccountKind,
@@ -24,6 +25,7 @@ from reconciler.model import (
     Binding,
     DesiredAccess,
     DesiredState,
+    EmergencyHold,
     EmploymentType,
     Entitlement,
     Finding,
@@ -405,10 +407,16 @@ class StateViews:
     scope: ManagedScope
     untouchables: Untouchables
     index: SnapshotIndex
+    holds: tuple[EmergencyHold, ...] = ()  # the standing emergency holds, already in `access`
 
     @classmethod
     def of(
-        cls, desired: DesiredState, access: DesiredAccess, snapshot: Snapshot, now: datetime
+        cls,
+        desired: DesiredState,
+        access: DesiredAccess,
+        snapshot: Snapshot,
+        now: datetime,
+        holds: tuple[EmergencyHold, ...] = (),
     ) -> Self:
         return cls(
             desired=desired,
@@ -419,6 +427,7 @@ class StateViews:
             scope=ManagedScope.of(desired),
             untouchables=Untouchables.of(desired),
             index=SnapshotIndex.of(snapshot),
+            holds=holds,
         )
 
     def grants(self, kind: GrantKind) -> tuple[Grant, ...]:
@@ -437,6 +446,7 @@ def findings_of(views: StateViews) -> tuple[Finding, ...]:
     ctx = _Context(**{f.name: getattr(views, f.name) for f in fields(StateViews)})
     out = _Findings()
     _check_people(ctx, out)
+    _check_holds(ctx, out)
     _check_accounts(ctx, out)
     _check_github(ctx, out)
     _check_google_groups(ctx, out)
@@ -599,6 +609,33 @@ def _check_people(ctx: _Context, out: _Findings) -> None:
                 "assign a new owner or disable it",
                 nh.owner if owner else None,
             )
+
+
+def _check_holds(ctx: _Context, out: _Findings) -> None:
+    """An emergency hold the repo has not caught up with: reality and the repo disagree, and
+    only the hold stops the next run from giving the access back (policy 第5.2条3)."""
+    for hold in ctx.holds:
+        if repo_caught_up(ctx.desired, hold):
+            continue
+        person = ctx.desired.people.get(hold.person_id)
+        why = (
+            "is not in the repo any more"
+            if person is None
+            else "still has no end date"
+            if person.employment.end is None
+            else f"still ends on {person.employment.end}"
+        )
+        out.add(
+            "emergency-hold-not-in-repo",
+            Severity.CRITICAL,
+            "第5.2条3",
+            None,
+            hold.email or hold.person_id,
+            f"{hold.person_id} was offboarded in an emergency on {hold.day} (run {hold.run_id}, "
+            f"by {hold.actor}) but their file {why}; commit `employment.end: {hold.day}` to "
+            "people/" + f"{hold.person_id}.yaml. Until then the hold keeps them offboarded.",
+            hold.person_id,
+        )
 
 
 def _check_leaver(ctx: _Context, out: _Findings, person: Person) -> None:

@@ -23,6 +23,7 @@ def _register_commands() -> None:
         "commands_desired",  # validate, schema, explain
         "commands_plan",
         "commands_apply",  # apply, offboard
+        "commands_hold",
         "commands_audit",
         "commands_sandbox",
         "commands_demo",

@@ -24,7 +24,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from reconciler.audit import AuditLog, AuditLogError
+from reconciler.audit import AuditLog, AuditLogError, RecordType
 from reconciler.cli import app
 from reconciler.cli.commands_desired import _find_person
 from reconciler.cli.common import (
@@ -37,6 +37,7 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
+from reconciler.desired.holding import new_hold, standing_holds
 from reconciler.errors import ProviderError
 from reconciler.execute import (
     ActionOutcome,
@@ -49,13 +50,15 @@ from reconciler.execute import (
 )
 from reconciler.locking import RunLockBusy, run_lock
 from reconciler.log import redact_text
-from reconciler.model import DesiredState, Person, Plan, Snapshot, System
+from reconciler.model import DesiredState, EmergencyHold, Person, Plan, Snapshot, System
 from reconciler.plan import plan_changes
 from reconciler.providers.base import Provider
 from reconciler.providers.connecting import own_identities
 from reconciler.providers.reading import read_person_everywhere
 from reconciler.reports.plans import render_text
 from reconciler.settings import Settings, load_settings
+from reconciler.state import LocalStateStore, StateStore, StateStoreError
+from reconciler.state.holds import hold_to_json, load_holds, save_holds
 
 EXIT_ERROR = 1
 
@@ -81,12 +84,17 @@ class RunContext:
     moment: datetime
     confirm: bool
     allow_mass_removal: bool = False
+    allow_mass_offboarding: bool = False
     run_id: str = ""
     actor: str = ""
     show_progress: bool = True
+    backdated: bool = False  # `--at` was given: a what-if instant, recorded in run-start
 
     def audit(self) -> AuditLog | None:
         return AuditLog(self.settings.audit_log_path()) if self.confirm else None
+
+    def store(self) -> StateStore:
+        return LocalStateStore(self.settings.state_dir)
 
 
 class CommandFailed(Exception):
@@ -117,9 +125,10 @@ def run_plan(
     ctx: RunContext,
     *,
     own: tuple[str, ...],
+    held: tuple[str, ...] = (),
 ) -> ApplyReport:
     """`apply_plan` with the audit log, actor, own identities (`own`, from
-    `acting_identities`) and a progress bar (stderr)."""
+    `acting_identities`), the people under an emergency hold and a progress bar (stderr)."""
     with _progress(len(plan.actions), ctx.show_progress and ctx.confirm) as bar:
         task = bar.add_task("", total=len(plan.actions)) if bar is not None else None
 
@@ -136,9 +145,12 @@ def run_plan(
             audit=ctx.audit(),
             confirm=ctx.confirm,
             allow_mass_removal=ctx.allow_mass_removal,
+            allow_mass_offboarding=ctx.allow_mass_offboarding,
             actor=ctx.actor or actor_name(),
             self_identities=own,
+            held=held,
             run_id=ctx.run_id or None,
+            backdated_to=ctx.moment if ctx.backdated else None,
             on_progress=on_progress,
         )
 
@@ -168,16 +180,84 @@ def apply_with(
 ) -> tuple[Plan, ApplyReport]:
     """Learn who the tool acts as, read everything, plan (or check the saved plan against
     the fresh read), apply."""
+    store = ctx.store()
+    holds = _load_holds(store)
     own = acting_identities(ctx.settings, desired, providers)
     snapshot = read_with_progress(dict(providers), desired, ctx.moment)
+    access = expand_access(desired, ctx.moment)
+    standing = standing_holds(desired, access, holds)
     if saved_plan is not None:
         try:
             plan = verify_saved_plan(saved_plan, snapshot)
         except SavedPlanError as exc:
             raise CommandFailed(f"saved plan refused ({exc.code}): {exc}") from exc
     else:
-        plan = plan_changes(desired, expand_access(desired, ctx.moment), snapshot, ctx.moment)
-    return plan, run_plan(plan, providers, snapshot, desired, ctx, own=own)
+        plan = plan_changes(desired, access, snapshot, ctx.moment, holds=standing)
+    held = tuple(h.person_id for h in standing)
+    report = run_plan(plan, providers, snapshot, desired, ctx, own=own, held=held)
+    if ctx.confirm and not report.refused:
+        _end_holds(store, ctx, desired, holds, standing)
+    return plan, report
+
+
+def _load_holds(store: StateStore) -> tuple[EmergencyHold, ...]:
+    try:
+        return load_holds(store)
+    except StateStoreError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def _end_holds(
+    store: StateStore,
+    ctx: RunContext,
+    desired: DesiredState,
+    holds: tuple[EmergencyHold, ...],
+    standing: tuple[EmergencyHold, ...],
+) -> None:
+    """Drop the holds the repo has caught up with (its own end date now keeps the person
+    out), each recorded as `hold-ended` in the audit log."""
+    ended = [h for h in holds if h not in standing]
+    if not ended:
+        return
+    audit = ctx.audit()
+    assert audit is not None  # a confirmed run
+    for hold in ended:
+        person = desired.people.get(hold.person_id)
+        audit.append(
+            RecordType.HOLD_ENDED,
+            run_id=ctx.run_id,
+            actor=ctx.actor or actor_name(),
+            desired_commit=desired.commit,
+            person_id=hold.person_id,
+            details={
+                "hold": hold_to_json(hold),
+                "repo_end": person.employment.end.isoformat()
+                if person and person.employment.end
+                else None,
+            },
+        )
+    save_holds(store, standing)
+
+
+def _place_hold(ctx: RunContext, desired: DesiredState, person: Person) -> None:
+    """Record the emergency hold in the state store and the audit log (an existing hold for
+    the person is kept: the earliest instant is the one the evidence needs)."""
+    store = ctx.store()
+    holds = _load_holds(store)
+    if any(h.person_id == person.id for h in holds):
+        return
+    hold = new_hold(desired, person, ctx.moment, run_id=ctx.run_id, actor=ctx.actor or actor_name())
+    audit = ctx.audit()
+    assert audit is not None  # a confirmed run
+    audit.append(
+        RecordType.HOLD_PLACED,
+        run_id=ctx.run_id,
+        actor=hold.actor,
+        desired_commit=desired.commit,
+        person_id=person.id,
+        details={"hold": hold_to_json(hold)},
+    )
+    save_holds(store, (*holds, hold))
 
 
 def leaving_now(desired: DesiredState, person: Person, moment: datetime) -> DesiredState:
@@ -206,6 +286,10 @@ def offboard_with(
     organisation's size, DESIGN 5b), a plan as if they left now, only their actions."""
     leaving = leaving_now(desired, person, ctx.moment)
     own = acting_identities(ctx.settings, desired, providers)
+    if ctx.confirm:
+        # The hold goes in first: a crash between two cuts must not leave the next `apply`
+        # free to hand back what was already taken.
+        _place_hold(ctx, leaving, person)
     snapshot = read_person_everywhere(providers, leaving.people[person.id], ctx.moment)
     for system, part in snapshot.parts.items():
         mark = "complete" if part.status.complete else "INCOMPLETE"
@@ -232,7 +316,11 @@ def offboard_with(
 
 
 def print_summary(report: ApplyReport) -> None:
+    """The run's outcome, its notes and advice that matches what happened, so the operator
+    (and the exit code, for a scheduler) can tell a clean run from a partial one."""
     console = report_console()
+    for note in report.notes:
+        console.print(f"  note: {escape(note)}")
     if report.refused:
         console.print("[bold red]REFUSED[/]: nothing was applied.")
         for reason in report.refused:
@@ -243,6 +331,7 @@ def print_summary(report: ApplyReport) -> None:
             f"dry run: {len(report.outcomes)} action(s) would be applied; nothing was changed. "
             "Run again with [bold]--confirm[/] to apply."
         )
+        _print_partial(report)
         return
     applied = [o for o in report.outcomes if o.status is OutcomeStatus.APPLIED and o.changed]
     unchanged = [o for o in report.outcomes if o.status is OutcomeStatus.APPLIED and not o.changed]
@@ -257,17 +346,32 @@ def print_summary(report: ApplyReport) -> None:
         )
     for person_id in report.offboarding_completed:
         console.print(f"  offboarding-complete recorded for {escape(person_id)}")
-    for note in report.notes:
-        console.print(f"  note: {escape(note)}")
+    for person_id in report.offboarding_incomplete:
+        console.print(f"  [yellow]offboarding-incomplete[/] recorded for {escape(person_id)}")
+    _print_partial(report)
     if failed:
         console.print(
             "Some actions failed; the others were applied. Re-run `reconciler apply --confirm` "
             "once the cause is fixed: every action is idempotent, the re-run converges."
         )
+    elif report.partial:
+        console.print(
+            "The run was partial (exit code 3): fix what is listed above, then re-run "
+            "`reconciler apply --confirm`; `reconciler plan` shows what is still pending."
+        )
+    elif report.outcomes:
+        console.print("Check: `reconciler plan` should now show no changes (exit code 0).")
+
+
+def _print_partial(report: ApplyReport) -> None:
+    if report.partial:
+        report_console().print("[bold yellow]PARTIAL[/]:")
+        for reason in report.partial:
+            report_console().print(f"  - {escape(reason)}")
 
 
 @contextmanager
-def _locked(settings: Settings, run_id: str, command: str) -> Iterator[None]:
+def locked(settings: Settings, run_id: str, command: str) -> Iterator[None]:
     """The run lock for a confirmed run; a second run exits 1 naming the holder."""
     try:
         with run_lock(settings.state_dir, run_id=run_id, command=command):
@@ -277,15 +381,33 @@ def _locked(settings: Settings, run_id: str, command: str) -> Iterator[None]:
         raise typer.Exit(EXIT_ERROR) from None
 
 
-def _context(*, moment: datetime, confirm: bool, allow_mass_removal: bool = False) -> RunContext:
+def _context(
+    *,
+    at: str | None,
+    confirm: bool,
+    sandbox: bool,
+    allow_mass_removal: bool = False,
+    allow_mass_offboarding: bool = False,
+) -> RunContext:
+    settings = load_settings()
+    if at is not None and confirm and not (sandbox or settings.sandbox_url):
+        # A what-if is for reading: applying a plan made for another instant would act on
+        # a world that is not today's (a past instant gives leavers their access back).
+        err_console.print(
+            f"[red]error:[/] --at {escape(at)} with --confirm is refused: a what-if never "
+            "writes to real systems. Drop --at to apply now, or use --sandbox."
+        )
+        raise typer.Exit(EXIT_ERROR)
     return RunContext(
-        settings=load_settings(),
-        moment=moment,
+        settings=settings,
+        moment=parse_at(at),
         confirm=confirm,
         allow_mass_removal=allow_mass_removal,
+        allow_mass_offboarding=allow_mass_offboarding,
         run_id=new_run_id(now()),
         actor=actor_name(),
         show_progress=err_console.is_terminal,
+        backdated=at is not None,
     )
 
 
@@ -311,20 +433,32 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     ] = None,
     confirm: Annotated[bool, typer.Option(help="Really change the systems.")] = False,
     allow_mass_removal: Annotated[
-        bool, typer.Option(help="Override the per-run removal limits (DESIGN 6.3).")
+        bool, typer.Option(help="Override the per-run removal limits.")
+    ] = False,
+    allow_mass_offboarding: Annotated[
+        bool,
+        typer.Option(help="Allow more leavers in one run than limits.max_offboardings."),
     ] = False,
     sandbox: SandboxOption = False,
     at: AtOption = None,
 ) -> None:
     """Make Google Workspace, GitHub and GCP IAM match the repo. A dry run unless --confirm.
 
-    Exit codes: 0 everything applied (or, in a dry run, would be), 1 some actions failed or
-    the run could not start, 2 the plan was refused by a safety rule.
+    Exit codes: 0 clean (everything applied, or in a dry run would be), 1 some actions failed
+    or the run could not start, 2 the plan was refused by a safety rule (nothing applied),
+    3 partial (an incomplete read, changes held back, access kept by a rule, an offboarding
+    not proven complete).
     """
     desired = load(directory)
-    ctx = _context(moment=parse_at(at), confirm=confirm, allow_mass_removal=allow_mass_removal)
+    ctx = _context(
+        at=at,
+        confirm=confirm,
+        sandbox=sandbox,
+        allow_mass_removal=allow_mass_removal,
+        allow_mass_offboarding=allow_mass_offboarding,
+    )
     saved = plan_file.read_text(encoding="utf-8") if plan_file is not None else None
-    lock = _locked(ctx.settings, ctx.run_id, "apply") if confirm else _no_lock()
+    lock = locked(ctx.settings, ctx.run_id, "apply") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
             plan, report = apply_with(desired, providers, ctx, saved_plan=saved)
@@ -336,8 +470,6 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     elif not plan.has_changes:
         report_console().print("no changes: the systems already match the repo.")
     print_summary(report)
-    if confirm and plan.has_changes and not report.refused:
-        report_console().print("Check: `reconciler plan` should now show no changes (exit code 0).")
     raise typer.Exit(report.exit_code)
 
 
@@ -380,8 +512,8 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
             "(give an id, an email or a GitHub login)"
         )
         raise typer.Exit(EXIT_ERROR)
-    ctx = _context(moment=parse_at(at), confirm=confirm)
-    lock = _locked(ctx.settings, ctx.run_id, f"offboard {found.id}") if confirm else _no_lock()
+    ctx = _context(at=at, confirm=confirm, sandbox=sandbox)
+    lock = locked(ctx.settings, ctx.run_id, f"offboard {found.id}") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
             plan, report = offboard_with(desired, found, providers, ctx)

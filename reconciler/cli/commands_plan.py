@@ -12,12 +12,14 @@ from reconciler.cli import app
 from reconciler.cli.common import (
     err_console,
     load,
+    load_holds_or_exit,
     parse_at,
     providers_for,
     read_with_progress,
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
+from reconciler.execute import EXIT_PARTIAL, partial_reasons
 from reconciler.plan import plan_changes
 from reconciler.reports.plans import render_json, render_markdown, render_text
 
@@ -53,13 +55,15 @@ def plan(
     Reads Google Workspace, GitHub and GCP IAM (or the sandbox), compares them with the
     desired state at this moment (or --at), and prints actions grouped by person and system.
 
-    Exit codes: 0 no changes, 2 changes pending, 1 error.
+    Exit codes: 0 no changes, 2 changes pending, 3 partial (a system's read was incomplete,
+    or a rule holds changes back), 1 error.
     """
     desired = load(directory)
     moment = parse_at(at)
+    holds = load_holds_or_exit()
     with providers_for(desired, sandbox=sandbox, at=moment) as providers:
         snapshot = read_with_progress(providers, desired, moment)
-    result = plan_changes(desired, expand_access(desired, moment), snapshot, moment)
+    result = plan_changes(desired, expand_access(desired, moment), snapshot, moment, holds=holds)
     if out is not None:
         out.write_text(render_json(result) + "\n", encoding="utf-8")
         err_console.print(f"plan saved to {out} (checksum {result.checksum[:12]})")
@@ -69,4 +73,6 @@ def plan(
         typer.echo(render_markdown(result, desired))
     else:
         report_console().print(render_text(result, desired))
+    if partial_reasons(result):
+        raise typer.Exit(EXIT_PARTIAL)
     raise typer.Exit(EXIT_CHANGES if result.has_changes else EXIT_NO_CHANGES)

@@ -18,7 +18,7 @@ from rich.status import Status
 from reconciler.cli.commands_desired import OutputFormat, load_desired_or_exit
 from reconciler.errors import ReconcilerError
 from reconciler.log import redact_text
-from reconciler.model import DesiredState, Snapshot, System
+from reconciler.model import DesiredState, EmergencyHold, Snapshot, System
 from reconciler.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -123,6 +123,19 @@ def read_with_progress(
             f"{part.status.round_trips} round trips){' - ' + detail if detail else ''}"
         )
     return snapshot
+
+
+def load_holds_or_exit() -> tuple[EmergencyHold, ...]:
+    """The emergency holds every plan must respect; an unreadable holds document stops the
+    command (planning without it could hand an emergency-offboarded person their access)."""
+    from reconciler.state import LocalStateStore, StateStoreError
+    from reconciler.state.holds import load_holds
+
+    try:
+        return load_holds(LocalStateStore(load_settings().state_dir))
+    except StateStoreError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
 
 
 def settings() -> Settings:

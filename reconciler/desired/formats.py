@@ -149,6 +149,11 @@ class NonHumanAccountFile(_Strict):
 class LimitsFile(_Strict):
     max_removals: Annotated[int, Field(ge=0)] = 20
     max_removal_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
+    max_offboardings: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="leavers one run may offboard without --allow-mass-offboarding; "
+        "default: the larger of 3 and 5% of the people",
+    )
     dormant_after_days: Annotated[int, Field(gt=0)] = 90
     stale_invitation_days: Annotated[int, Field(gt=0)] = 7
 

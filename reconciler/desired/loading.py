@@ -361,6 +361,7 @@ def _build(checked: Checked, commit: str | None) -> DesiredState:
         limits=SafetyLimits(
             max_removals=org.limits.max_removals,
             max_removal_ratio=org.limits.max_removal_ratio,
+            max_offboardings=org.limits.max_offboardings,
             dormant_after_days=org.limits.dormant_after_days,
             stale_invitation_days=org.limits.stale_invitation_days,
         ),

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
+from reconciler.desired.holding import apply_holds, standing_holds
 from reconciler.model import (
     Action,
     ActionKind,
     DesiredAccess,
     DesiredState,
+    EmergencyHold,
     GrantKind,
     Plan,
     Snapshot,
@@ -54,11 +56,21 @@ def systems_in_scope(desired: DesiredState) -> tuple[System, ...]:
 
 
 def plan_changes(
-    desired: DesiredState, access: DesiredAccess, snapshot: Snapshot, now: datetime
+    desired: DesiredState,
+    access: DesiredAccess,
+    snapshot: Snapshot,
+    now: datetime,
+    *,
+    holds: Iterable[EmergencyHold] = (),
 ) -> Plan:
     """The actions that make the systems match `access` (the expansion of `desired` at
-    `now`), with every policy finding. Pure: the same inputs always give the same Plan."""
-    ctx = PlanContext.of(desired, access, snapshot, now)
+    `now`), with every policy finding. Pure: the same inputs always give the same Plan.
+
+    `holds` are the emergency holds from the state store: each standing one makes its person
+    a leaver whatever the repo says, so no run undoes an emergency offboarding."""
+    standing = standing_holds(desired, access, holds)
+    access = apply_holds(access, standing)
+    ctx = PlanContext.of(desired, access, snapshot, now, standing)
     out = Candidates()
     in_scope = systems_in_scope(desired)
     for system in in_scope:

@@ -5,6 +5,7 @@ defence in depth against a planner bug or a hand-edited saved plan."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 
@@ -28,6 +29,12 @@ from reconciler.planning.changes import gcp_owners
 # Small systems are still covered by the absolute `max_removals`.
 MIN_GRANTS_FOR_RATIO = 10
 
+# The default leaver limit: the larger of 3 and 5% of the people. Three covers an ordinary
+# week (a leaver, a contractor ending, an emergency); 5% lets a large company's end-of-month
+# departures through while a mistaken bulk edit of end dates is still stopped.
+DEFAULT_MAX_OFFBOARDINGS = 3
+DEFAULT_MAX_OFFBOARDING_RATIO = 0.05
+
 
 class UnsafePlan(ReconcilerError):
     """A plan the executor must refuse. Messages are plain and name no secrets."""
@@ -35,6 +42,10 @@ class UnsafePlan(ReconcilerError):
 
 class TooManyRemovals(UnsafePlan):
     """More removals than the limits allow (DESIGN 6.3); offboarding is exempt."""
+
+
+class TooManyLeavers(UnsafePlan):
+    """More people offboarded in one run than the leaver limit allows."""
 
 
 class RemovalOnIncompleteRead(UnsafePlan):
@@ -56,16 +67,21 @@ def check_safety(
     *,
     allow_mass_removal: bool,
     protected: Iterable[ProtectedAccount | str] = (),
+    allow_mass_offboarding: bool = False,
+    people: int = 0,
 ) -> list[UnsafePlan]:
     """Every reason to refuse `plan` against the state it will be applied to, or [].
 
-    `allow_mass_removal` lifts only the removal limits (the operator's `--force`); nothing
-    lifts the other checks. `protected` takes organization.protected_accounts: without it
-    the protected-account check has nothing to compare against.
+    `allow_mass_removal` lifts only the removal limits and `allow_mass_offboarding` only the
+    leaver limit (the operator's `--force`); nothing lifts the other checks. `protected` takes
+    organization.protected_accounts: without it the protected-account check has nothing to
+    compare against. `people` is the number of people in the repo (for the leaver ratio).
     """
     problems: list[UnsafePlan] = []
     if not allow_mass_removal:
         problems.extend(_too_many_removals(plan, snapshot, limits))
+    if not allow_mass_offboarding:
+        problems.extend(_too_many_leavers(plan, limits, people))
     problems.extend(_removals_on_incomplete_reads(plan, snapshot))
     problems.extend(_protected(plan, protected))
     problems.extend(_last_admins(plan, snapshot))
@@ -122,6 +138,31 @@ def _too_many_removals(plan: Plan, snapshot: Snapshot, limits: SafetyLimits) -> 
                 )
             )
     return found
+
+
+def max_leavers(limits: SafetyLimits, people: int) -> int:
+    """How many people one run may offboard: `limits.max_offboardings` when set, else the
+    larger of 3 and 5% of the people. Never below 1: one leaver is never blocked."""
+    if limits.max_offboardings is not None:
+        return max(1, limits.max_offboardings)
+    return max(DEFAULT_MAX_OFFBOARDINGS, math.floor(people * DEFAULT_MAX_OFFBOARDING_RATIO))
+
+
+def _too_many_leavers(plan: Plan, limits: SafetyLimits, people: int) -> list[UnsafePlan]:
+    """Offboarding is exempt from the removal limits (a leaver must lose everything the same
+    day), so a mistaken HR edit giving many people a past end date would otherwise suspend
+    them all in one run. More leavers than the limit need `--allow-mass-offboarding`."""
+    leavers = sorted({a.person_id for a in plan.actions if a.offboarding and a.person_id})
+    limit = max_leavers(limits, people)
+    if len(leavers) <= limit:
+        return []
+    return [
+        TooManyLeavers(
+            f"the plan offboards {len(leavers)} people ({', '.join(leavers)}), more than the "
+            f"limit of {limit} per run; check the end dates, then re-run with "
+            "--allow-mass-offboarding if they are right"
+        )
+    ]
 
 
 def _removals_on_incomplete_reads(plan: Plan, snapshot: Snapshot) -> list[UnsafePlan]:

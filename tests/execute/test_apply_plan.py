@@ -232,7 +232,8 @@ def test_a_failed_google_suspension_does_not_stop_the_leavers_github_and_gcp_rem
     assert len([o for o in report.outcomes if o.status is OutcomeStatus.APPLIED]) == 7
     # a partial offboarding is not claimed as complete
     assert report.offboarding_completed == ()
-    assert any("e0042: offboarding not complete, 2 action(s) failed" in n for n in report.notes)
+    assert report.offboarding_incomplete == ("e0042",)
+    assert any("offboarding of e0042 not complete" in r for r in report.partial)
     records = read_records(tmp_path / "audit.jsonl")
     assert RecordType.OFFBOARDING_COMPLETE not in {r.type for r in records}
     results = [r for r in records if r.type == RecordType.RESULT]
@@ -290,7 +291,8 @@ def test_offboarding_is_not_claimed_complete_when_a_systems_read_was_incomplete(
     )  # fmt: skip
     assert report.refused == ()  # a leaver's known grants are removed even then (DESIGN 6.2)
     assert report.offboarding_completed == ()
-    assert any("read of github was incomplete" in n for n in report.notes)
+    assert report.offboarding_incomplete == ("e0042",)
+    assert any("offboarding of e0042 not complete" in r for r in report.partial)
 
 
 @pytest.mark.parametrize(
