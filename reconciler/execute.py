@@ -304,7 +304,14 @@ def apply_plan(
             on_progress(index, len(ordered), outcome)
 
     evidence = _record_offboardings(
-        outcomes_list, plan, snapshot, desired, providers, record, now_fn=now_fn, audit=audit
+        outcomes_list,
+        plan,
+        snapshot,
+        desired=desired,
+        providers=providers,
+        record=record,
+        now_fn=now_fn,
+        audit=audit,
     )
     partial = [*partial_reasons(plan, snapshot), *evidence.partial]
     report = ApplyReport(
@@ -384,10 +391,10 @@ def _record_offboardings(
     outcomes: list[ActionOutcome],
     plan: Plan,
     snapshot: Snapshot,
+    *,
     desired: DesiredState,
     providers: Mapping[System, Provider],
     record: Callable[..., None],
-    *,
     now_fn: Callable[[], datetime],
     audit: AuditLog,
 ) -> _Evidence:

@@ -85,11 +85,17 @@ def test_planner_safety_invariants_hold_for_any_world(args: dict[str, Any]) -> N
             assert a.offboarding, a
     # The planner and the executor's last check agree (limits aside: random worlds are small).
     limits = SafetyLimits(max_removals=10_000, max_removal_ratio=1.0)
-    assert check_safety(
-        plan, snap, limits, allow_mass_removal=False, allow_mass_offboarding=True, protected=PROTECTED
-    ) == [], (
-        plan.notes
-    )
+    assert (
+        check_safety(
+            plan,
+            snap,
+            limits,
+            allow_mass_removal=False,
+            allow_mass_offboarding=True,
+            protected=PROTECTED,
+        )
+        == []
+    ), plan.notes
     assert set(plan.incomplete_systems) == set(args["incomplete"])
 
     reordered = world(list(reversed(PEOPLE)), org=org, **args)
