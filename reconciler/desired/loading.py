@@ -1,7 +1,8 @@
-"""Load and validate the desired-state repo into a `model.DesiredState`.
+"""Load and validate the desired-state repo into a `model.DesiredState`; called by the CLI,
+the demo and the benchmarks.
 
 `load_desired_state(files)` is pure: it takes {relative path: bytes} so tests need no disk.
-`read_desired_files(directory)` is the only I/O of the package (used by the CLI and daemon).
+`load_desired_dir(directory)` reads them with `reading.read_tree` (the package's only I/O).
 Both raise exactly one exception type, `ValidationFailed`, carrying EVERY problem found, each
 as a `DesiredStateError(file, line, column, field, message)`.
 """
@@ -21,8 +22,10 @@ from pydantic import BaseModel, RootModel, ValidationError
 from reconciler.desired import formats
 from reconciler.desired.checking import Checked, Errors, check_rules
 from reconciler.desired.formats import OrganizationFile, PersonFile, RoleFile, RolesFile
-from reconciler.desired.parsing import MAX_FILE_BYTES, ParsedFile, ParseFailed, parse_yaml
+from reconciler.desired.layout import MAX_FILES, ORGANIZATION, PEOPLE_DIR, ROLES, FileKind, classify
+from reconciler.desired.parsing import ParsedFile, ParseFailed, parse_yaml
 from reconciler.desired.problems import DesiredStateError, ValidationFailed
+from reconciler.desired.reading import read_tree
 from reconciler.model import (
     BindingMode,
     DesiredState,
@@ -49,23 +52,50 @@ from reconciler.model import (
     normalise_login,
 )
 
-ORGANIZATION = "organization.yaml"
-ROLES = "roles.yaml"
-PEOPLE_DIR = "people/"
-# More files than any company this tool is for; bounds the work a hostile PR can cause.
-MAX_FILES = 10_000
+__all__ = [
+    "MAX_FILES",
+    "ORGANIZATION",
+    "PEOPLE_DIR",
+    "ROLES",
+    "load_desired_dir",
+    "load_desired_state",
+    "read_desired_files",
+]
 
 
 def load_desired_state(files: Mapping[str, bytes], *, commit: str | None = None) -> DesiredState:
     """Parse, shape-check and rule-check every file; return the state or raise ValidationFailed.
 
     `files` maps paths relative to the repo root ("organization.yaml", "roles.yaml",
-    "people/e0042.yaml") to raw bytes. Other files (schema.json, README.md) are ignored;
-    other YAML files are reported, because a misnamed file would otherwise be silently unused.
+    "people/e0042.yaml") to raw bytes. Every other path is an error naming it, except those
+    `layout.classify` ignores (README.md, schema.json, reviews/, dotfiles), because a
+    misplaced or misnamed file would otherwise be silently unused.
     """
-    errors = Errors()
+    return _load(files, [], commit)
+
+
+def read_desired_files(directory: str | FsPath) -> dict[str, bytes]:
+    """Every desired-state file under `directory`; raises ValidationFailed with every file
+    that is refused (symbolic link, too large, misplaced or misnamed), each naming its path."""
+    files, problems = read_tree(FsPath(directory))
+    if problems:
+        raise ValidationFailed(problems)
+    return files
+
+
+def load_desired_dir(directory: str | FsPath, *, commit: str | None = None) -> DesiredState:
+    """Read and load `directory`: files refused by the reader and errors inside the files
+    read are reported together, so one run shows everything to fix."""
+    files, problems = read_tree(FsPath(directory))
+    return _load(files, problems, commit)
+
+
+def _load(
+    files: Mapping[str, bytes], refused: list[DesiredStateError], commit: str | None
+) -> DesiredState:
+    errors = Errors(list(refused))
     try:
-        checked = _check_files(files, errors)
+        checked = _check_files(files, errors, {e.file for e in refused})
         check_rules(checked, errors)
     except RecursionError:  # defence in depth; parse_yaml caps nesting before this can happen
         errors.found.append(DesiredStateError("", 1, 1, "", "input nested too deeply"))
@@ -75,56 +105,15 @@ def load_desired_state(files: Mapping[str, bytes], *, commit: str | None = None)
     return _build(checked, commit)
 
 
-def read_desired_files(directory: str | FsPath) -> dict[str, bytes]:
-    """Read organization.yaml, roles.yaml and people/*.yaml under `directory` (the only I/O).
-
-    Sizes are checked before reading, so a huge file is refused without loading it; symlinks
-    are refused so a pull request cannot make the daemon read files outside the repo.
-    """
-    root = FsPath(directory)
-    problems: list[DesiredStateError] = []
-    found: dict[str, bytes] = {}
-    if not root.is_dir():
-        raise ValidationFailed([DesiredStateError(str(root), 1, 1, "", "not a directory")])
-    candidates = [root / ORGANIZATION, root / ROLES]
-    people = root / PEOPLE_DIR
-    if people.is_dir():
-        candidates += sorted(p for p in people.iterdir() if p.suffix in {".yaml", ".yml"})
-    candidates += sorted(p for p in root.iterdir() if p.suffix in {".yaml", ".yml"})
-    for path in dict.fromkeys(candidates):
-        name = path.relative_to(root).as_posix()
-        try:
-            if path.is_symlink():
-                problems.append(DesiredStateError(name, 1, 1, "", "symbolic links are refused"))
-            elif not path.exists():
-                continue  # reported by load_desired_state as a missing file
-            elif not path.is_file():
-                problems.append(DesiredStateError(name, 1, 1, "", "not a regular file"))
-            elif path.stat().st_size > MAX_FILE_BYTES:
-                size = path.stat().st_size
-                problems.append(
-                    DesiredStateError(name, 1, 1, "", f"file is {size} bytes; the limit is 1 MiB")
-                )
-            else:
-                found[name] = path.read_bytes()
-        except OSError as exc:
-            problems.append(DesiredStateError(name, 1, 1, "", f"cannot read: {exc.strerror}"))
-    if problems:
-        raise ValidationFailed(problems)
-    return found
-
-
-def load_desired_dir(directory: str | FsPath, *, commit: str | None = None) -> DesiredState:
-    """`read_desired_files` then `load_desired_state`."""
-    return load_desired_state(read_desired_files(directory), commit=commit)
-
-
 # --------------------------------------------------------------------------------------------
 # Shape: parse each file and validate it against its pydantic model.
 # --------------------------------------------------------------------------------------------
 
 
-def _check_files(files: Mapping[str, bytes], errors: Errors) -> Checked:
+def _check_files(files: Mapping[str, bytes], errors: Errors, refused: set[str]) -> Checked:
+    """Shape-check each file. `refused` names files the reader already reported (a link, too
+    large): they are not "missing" as well, and a refused person file means the set of people
+    is incomplete, so cross-file "unknown person" errors are not raised on top."""
     if len(files) > MAX_FILES:
         errors.found.append(
             DesiredStateError("", 1, 1, "", f"{len(files)} files; the limit is {MAX_FILES}")
@@ -133,39 +122,52 @@ def _check_files(files: Mapping[str, bytes], errors: Errors) -> Checked:
     organization: tuple[ParsedFile, OrganizationFile] | None = None
     roles: tuple[ParsedFile, dict[str, RoleFile]] | None = None
     people: dict[str, tuple[ParsedFile, PersonFile]] = {}
-    people_complete = True
+    people_complete = not any(name.startswith(PEOPLE_DIR) for name in refused)
     for required in (ORGANIZATION, ROLES):
-        if required not in files:
+        if required not in files and required not in refused:
             errors.found.append(DesiredStateError(required, 1, 1, "", "file is missing"))
     for name in sorted(files):
-        if not name.endswith((".yaml", ".yml")):
+        kind = classify(name)
+        if kind is FileKind.IGNORED:
             continue
-        is_person = name.startswith(PEOPLE_DIR) and "/" not in name[len(PEOPLE_DIR) :]
-        if name not in (ORGANIZATION, ROLES) and not (is_person and name.endswith(".yaml")):
-            hint = difflib.get_close_matches(name, [ORGANIZATION, ROLES], n=1)
-            expected = f"did you mean '{hint[0]}'?" if hint else "expected people/<id>.yaml"
-            errors.found.append(DesiredStateError(name, 1, 1, "", f"unexpected file ({expected})"))
+        if isinstance(kind, str):
+            errors.found.append(DesiredStateError(name, 1, 1, "", kind))
+            people_complete = people_complete and not name.startswith(PEOPLE_DIR)
             continue
-        parsed = _parse(name, files[name], errors)
+        parsed = parse_file(name, files[name], errors)
         if parsed is None:
-            people_complete = people_complete and not is_person
+            people_complete = people_complete and kind is not FileKind.PERSON
             continue
-        if name == ORGANIZATION:
-            org = _validate(parsed, OrganizationFile, errors)
-            organization = (parsed, org) if isinstance(org, OrganizationFile) else None
-        elif name == ROLES:
+        if kind is FileKind.ORGANIZATION:
+            organization = check_organization_shape(parsed, errors)
+        elif kind is FileKind.ROLES:
             data = _validate(parsed, RolesFile, errors)
             roles = (parsed, data.root) if isinstance(data, RolesFile) else None
         else:
-            person = _validate(parsed, PersonFile, errors)
-            if isinstance(person, PersonFile):
-                people[name] = (parsed, person)
+            person = check_person_shape(parsed, errors)
+            if person is not None:
+                people[name] = person
             else:
                 people_complete = False
     return Checked(organization, roles, people, people_complete)
 
 
-def _parse(name: str, raw: bytes, errors: Errors) -> ParsedFile | None:
+def check_organization_shape(
+    parsed: ParsedFile, errors: Errors
+) -> tuple[ParsedFile, OrganizationFile] | None:
+    """organization.yaml against its format, or None with the errors added."""
+    org = _validate(parsed, OrganizationFile, errors)
+    return (parsed, org) if isinstance(org, OrganizationFile) else None
+
+
+def check_person_shape(parsed: ParsedFile, errors: Errors) -> tuple[ParsedFile, PersonFile] | None:
+    """A people/<id>.yaml file against its format, or None with the errors added."""
+    person = _validate(parsed, PersonFile, errors)
+    return (parsed, person) if isinstance(person, PersonFile) else None
+
+
+def parse_file(name: str, raw: bytes, errors: Errors) -> ParsedFile | None:
+    """`parse_yaml`, with its problems (and an empty file) added to `errors` instead."""
     try:
         parsed = parse_yaml(name, raw)
     except ParseFailed as exc:
@@ -307,15 +309,45 @@ def _step(annotation: Any, part: str | int) -> Any:
 
 def _build(checked: Checked, commit: str | None) -> DesiredState:
     assert checked.organization is not None and checked.roles is not None
-    org_parsed, org = checked.organization
     roles_parsed, roles = checked.roles
+    role_values = {
+        name: Role(
+            name=name,
+            description=r.description,
+            privileged=r.privileged or r.google_admin,
+            google_admin=r.google_admin,
+            google_groups=tuple(
+                GoogleGroupGrant(normalise_email(g.group), g.role) for g in r.google_groups
+            ),
+            github=GitHubGrant(
+                org_role=r.github.org_role,
+                teams=tuple(GitHubTeamGrant(t.team.lower(), t.role) for t in r.github.teams),
+            )
+            if r.github
+            else None,
+            gcp=tuple(GcpGrant(g.resource, g.role) for g in r.gcp),
+            source=_ref(roles_parsed, name),
+        )
+        for name, r in roles.items()
+    }
+    people = {p.id: build_person(parsed, p) for parsed, p in checked.people.values()}
+    return DesiredState(
+        organization=build_organization(*checked.organization),
+        roles=role_values,
+        people=dict(sorted(people.items())),
+        commit=commit,
+    )
 
-    def ref(parsed: ParsedFile, *path: str | int) -> SourceRef:
-        line, column = parsed.position(path)
-        return SourceRef(parsed.name, line, column)
 
+def _ref(parsed: ParsedFile, *path: str | int) -> SourceRef:
+    line, column = parsed.position(path)
+    return SourceRef(parsed.name, line, column)
+
+
+def build_organization(org_parsed: ParsedFile, org: OrganizationFile) -> Organization:
+    """The model value of a valid organization.yaml (also used by emergency offboarding)."""
     systems = org.systems
-    organization = Organization(
+    return Organization(
         name=org.name,
         domains=tuple(d.lower() for d in org.domains),
         timezone=org.timezone,
@@ -354,7 +386,7 @@ def _build(checked: Checked, commit: str | None) -> DesiredState:
                 identity=_identity(a.system, a.identity),
                 owner=a.owner or "",
                 purpose=a.purpose,
-                source=ref(org_parsed, "non_human_accounts", i),
+                source=_ref(org_parsed, "non_human_accounts", i),
             )
             for i, a in enumerate(org.non_human_accounts)
         ),
@@ -365,65 +397,41 @@ def _build(checked: Checked, commit: str | None) -> DesiredState:
             dormant_after_days=org.limits.dormant_after_days,
             stale_invitation_days=org.limits.stale_invitation_days,
         ),
-        source=ref(org_parsed),
+        source=_ref(org_parsed),
     )
-    role_values = {
-        name: Role(
-            name=name,
-            description=r.description,
-            privileged=r.privileged or r.google_admin,
-            google_admin=r.google_admin,
-            google_groups=tuple(
-                GoogleGroupGrant(normalise_email(g.group), g.role) for g in r.google_groups
-            ),
-            github=GitHubGrant(
-                org_role=r.github.org_role,
-                teams=tuple(GitHubTeamGrant(t.team.lower(), t.role) for t in r.github.teams),
+
+
+def build_person(parsed: ParsedFile, p: PersonFile) -> Person:
+    """The model value of a people/<id>.yaml file that passed its shape check."""
+    return Person(
+        id=p.id,
+        name=p.name,
+        email=normalise_email(p.email),
+        employment=Employment(
+            type=EmploymentType(p.employment.type),
+            start=p.employment.start,
+            end=p.employment.end,
+            nda=p.employment.nda,
+        ),
+        roles=tuple(p.roles),
+        grants=tuple(
+            ExtraGrant(
+                role=g.role,
+                approved_by=g.approved_by or "",
+                reason=g.reason,
+                expires=g.expires,
+                approved_on=g.approved_on,
+                source=_ref(parsed, "grants", i),
             )
-            if r.github
-            else None,
-            gcp=tuple(GcpGrant(g.resource, g.role) for g in r.gcp),
-            source=ref(roles_parsed, name),
-        )
-        for name, r in roles.items()
-    }
-    people = {}
-    for parsed, p in checked.people.values():
-        people[p.id] = Person(
-            id=p.id,
-            name=p.name,
-            email=normalise_email(p.email),
-            employment=Employment(
-                type=EmploymentType(p.employment.type),
-                start=p.employment.start,
-                end=p.employment.end,
-                nda=p.employment.nda,
-            ),
-            roles=tuple(p.roles),
-            grants=tuple(
-                ExtraGrant(
-                    role=g.role,
-                    approved_by=g.approved_by or "",
-                    reason=g.reason,
-                    expires=g.expires,
-                    approved_on=g.approved_on,
-                    source=ref(parsed, "grants", i),
-                )
-                for i, g in enumerate(p.grants)
-            ),
-            github=normalise_login(p.github) if p.github else None,
-            github_id=p.github_id,
-            previous_github_logins=tuple(normalise_login(x) for x in p.previous_github_logins),
-            recovery_email=normalise_email(p.recovery_email) if p.recovery_email else None,
-            department=p.department,
-            title=p.title,
-            source=ref(parsed),
-        )
-    return DesiredState(
-        organization=organization,
-        roles=role_values,
-        people=dict(sorted(people.items())),
-        commit=commit,
+            for i, g in enumerate(p.grants)
+        ),
+        github=normalise_login(p.github) if p.github else None,
+        github_id=p.github_id,
+        previous_github_logins=tuple(normalise_login(x) for x in p.previous_github_logins),
+        recovery_email=normalise_email(p.recovery_email) if p.recovery_email else None,
+        department=p.department,
+        title=p.title,
+        source=_ref(parsed),
     )
 
 

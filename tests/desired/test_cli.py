@@ -70,6 +70,35 @@ def test_validate_json_lists_errors_with_positions(tmp_path: Path) -> None:
     }
 
 
+def test_validate_names_every_person_file_it_would_have_skipped(tmp_path: Path) -> None:
+    # Before: these three files were not read, `validate` said "valid: 3 people" and the plan
+    # removed the three people's access.
+    other = repo()["people/e0003.yaml"].replace(b"e0003", b"e0004")
+    root = write_repo(
+        tmp_path / "ds",
+        repo(
+            {
+                "people/sales/e0004.yaml": other,
+                "people/e0005.YAML": other,
+                "people/e0006.yml": other,
+                "README.md": "ignored, as documented",
+            }
+        ),
+    )
+    result = runner.invoke(app, ["validate", str(root)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines() == [
+        f"{root}/people/e0005.YAML:1:1: person files end in lower-case '.yaml' (rename it "
+        "people/e0005.yaml)",
+        f"{root}/people/e0006.yml:1:1: person files end in lower-case '.yaml' (rename it "
+        "people/e0006.yaml)",
+        f"{root}/people/sales/e0004.yaml:1:1: person files go directly in people/ "
+        "(people/e0004.yaml); subfolders are not read",
+    ]
+    assert "invalid: 3 error(s)" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_schema_prints_and_writes_the_generated_schema(tmp_path: Path) -> None:
     printed = runner.invoke(app, ["schema"])
     assert printed.exit_code == 0 and printed.stdout == json_schema_text()
