@@ -26,9 +26,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from reconciler.audit import AuditLog, AuditLogError, RecordType
 from reconciler.cli import app
-from reconciler.cli.commands_desired import _find_person
 from reconciler.cli.common import (
     err_console,
+    git_commit,
     load,
     now,
     parse_at,
@@ -36,8 +36,10 @@ from reconciler.cli.common import (
     read_with_progress,
 )
 from reconciler.cli.output import report_console
+from reconciler.desired.emergency import load_for_offboarding
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.holding import new_hold, standing_holds
+from reconciler.desired.problems import ValidationFailed
 from reconciler.errors import ProviderError
 from reconciler.execute import (
     ActionOutcome,
@@ -488,13 +490,23 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
     ] = False,
     confirm: Annotated[bool, typer.Option(help="Really change the systems.")] = False,
     directory: DirOption = Path("desired_state"),
+    email: Annotated[
+        str | None,
+        typer.Option(help="The person's Workspace email, when their file is missing or broken."),
+    ] = None,
+    github: Annotated[
+        str | None,
+        typer.Option(help="The person's GitHub login, when their file is missing or broken."),
+    ] = None,
     sandbox: SandboxOption = False,
     at: AtOption = None,
 ) -> None:
     """Cut all of PERSON's access now (compromise, abrupt departure), without the repo edit.
 
-    Google sessions first, then GitHub, then GCP, found by reverse look-ups. Prints the repo
-    change to commit afterwards.
+    Google sessions first, then GitHub, then GCP, found by reverse look-ups. Reads only
+    organization.yaml and PERSON's file (problems elsewhere in the repo never block it);
+    records an emergency hold so no later run gives the access back, and prints the repo
+    change to commit.
 
     Exit codes as for `apply`.
     """
@@ -504,14 +516,7 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
             "departure set employment.end in the person's file and let `apply` do it."
         )
         raise typer.Exit(EXIT_ERROR)
-    desired = load(directory)
-    found = _find_person(desired, person)
-    if found is None:
-        err_console.print(
-            f"[red]error:[/] no person '{escape(person)}' in {directory} "
-            "(give an id, an email or a GitHub login)"
-        )
-        raise typer.Exit(EXIT_ERROR)
+    desired, found = _load_for_offboarding(directory, person, email=email, github=github)
     ctx = _context(at=at, confirm=confirm, sandbox=sandbox)
     lock = locked(ctx.settings, ctx.run_id, f"offboard {found.id}") if confirm else _no_lock()
     try:
@@ -530,6 +535,36 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
     today = ctx.moment.astimezone(ZoneInfo(desired.organization.timezone)).date()
     _print_repo_change(found, today, directory, dry_run=not confirm)
     raise typer.Exit(report.exit_code)
+
+
+def _load_for_offboarding(
+    directory: Path, who: str, *, email: str | None, github: str | None
+) -> tuple[DesiredState, Person]:
+    """organization.yaml and the person only: an unrelated broken file, or 10,000 others to
+    parse, must never delay an emergency. Problems that do not stop it are warnings."""
+    try:
+        found = load_for_offboarding(directory, who, email=email, github=github)
+    except ValidationFailed as failed:
+        for error in failed.errors:
+            err_console.print(escape(error.render(directory.as_posix())), highlight=False)
+        err_console.print(
+            "[red]error:[/] organization.yaml is needed for an emergency offboarding (scope, "
+            "protected accounts); fix it first"
+        )
+        raise typer.Exit(EXIT_ERROR) from None
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
+    for line in (*found.warnings, *found.problems):
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    if found.person is None:
+        err_console.print(
+            f"[red]error:[/] cannot offboard '{escape(who)}': their file was not found or "
+            "cannot be read; give their identity with --email (and --github)"
+        )
+        raise typer.Exit(EXIT_ERROR)
+    desired = replace(found.desired_state(), commit=git_commit(directory))
+    return desired, found.person
 
 
 def _print_repo_change(person: Person, today: date, directory: Path, *, dry_run: bool) -> None:

@@ -105,7 +105,7 @@ def test_offboard_without_now_or_of_an_unknown_person_is_refused(
     assert cli(["offboard", STAYER, "--dir", str(directory)], env).exit_code == 1
     unknown = cli(["offboard", "nobody@example.com", "--now", "--dir", str(directory)], env)
     assert unknown.exit_code == 1
-    assert "no person 'nobody@example.com'" in unknown.stderr
+    assert "cannot offboard 'nobody@example.com'" in unknown.stderr
     assert writes(sandbox) == []
 
 
