@@ -35,6 +35,8 @@ from reconciler.model import (
     Severity,
     Snapshot,
     System,
+    action_order_key,
+    member_identity,
     sha256_json,
     to_jsonable,
 )
@@ -46,43 +48,12 @@ from reconciler.reports.plans import PLAN_FORMAT, render_json
 
 log = get_logger(__name__)
 
-# Within a phase, the order of a leaver's cuts (DESIGN 4): suspend first so no new sign-in can
-# start, then end the sessions that exist (Admin SDK: "suspending does not sign the user out",
-# hence users.signOut), then OAuth tokens and app passwords, which survive both. On GitHub the
-# org membership goes first (DELETE /orgs/{org}/memberships/{user} also removes team
-# memberships and cancels a pending invitation), then what membership does not cover.
-_KIND_RANK: Mapping[ActionKind, int] = {
-    ActionKind.SUSPEND_ACCOUNT: 0,
-    ActionKind.SIGN_OUT: 1,
-    ActionKind.REVOKE_TOKEN: 2,
-    ActionKind.DELETE_APP_PASSWORD: 3,
-    ActionKind.REMOVE_ORG_MEMBER: 4,
-    ActionKind.CANCEL_INVITATION: 5,
-    ActionKind.REMOVE_OUTSIDE_COLLABORATOR: 6,
-}
-_OTHER_KINDS = 50
-
-# IAM member prefixes (Cloud IAM "principal identifiers"): a protected user is protected in
-# every spelling the systems use for it.
-_IAM_PREFIXES = ("user:", "serviceaccount:", "group:", "domain:")
-
 
 def order_actions(actions: Collection[Action]) -> list[Action]:
-    """Execution order: by phase, then the offboarding cut order; otherwise the plan's own
-    (deterministic) order is kept, since a stable sort never reorders equal keys."""
-    indexed = list(enumerate(actions))
-    indexed.sort(
-        key=lambda item: (item[1].phase, _KIND_RANK.get(item[1].kind, _OTHER_KINDS), item[0])
-    )
-    return [action for _, action in indexed]
-
-
-def _identity(value: str) -> str:
-    value = value.strip().lower()
-    for prefix in _IAM_PREFIXES:
-        if value.startswith(prefix):
-            return value[len(prefix) :]
-    return value
+    """The order the plan was made in, by the same key (`model.action_order_key`): a plan
+    from the planner runs exactly as it was shown, and a hand-made or hand-edited one cannot
+    run a removal before a leaver's sessions are cut."""
+    return sorted(actions, key=action_order_key)
 
 
 def find_forbidden_actions(
@@ -92,17 +63,17 @@ def find_forbidden_actions(
     account or the tool's own identity, in any system (a protected Google user is also
     protected as a GCP `user:` member). A planner bug must not lock out the break-glass
     admin or cut the branch the tool sits on."""
-    protected = {_identity(p.identity): p for p in desired.organization.protected_accounts}
-    own = {_identity(i) for i in self_identities if i}
+    protected = {member_identity(p.identity): p for p in desired.organization.protected_accounts}
+    own = {member_identity(i) for i in self_identities if i}
     reasons: list[str] = []
     for action in plan.actions:
-        who = _identity(action.principal)
+        who = member_identity(action.principal)
         if who in protected:
             account = protected[who]
             why = f" ({account.reason})" if account.reason else ""
             reasons.append(
                 f"protected account: {action.describe()} names {account.identity}{why}; "
-                "protected accounts are never touched (DESIGN 6.4)"
+                "protected accounts are never touched"
             )
         elif who in own:
             reasons.append(

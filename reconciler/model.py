@@ -2,8 +2,10 @@
 
 Everything here is an immutable value with no I/O. The desired-state loader builds the
 `DesiredState`, providers build `Snapshot` parts, the planner turns both into a `Plan`.
-Identifiers that humans type in several spellings (emails, GitHub logins) are normalised
-once, by `normalise_email` / `normalise_login`, at the boundary where they enter the model.
+Identifiers that humans type in several spellings (emails, GitHub logins, IAM members) are
+normalised once, by `normalise_email` / `normalise_login` / `normalise_member`, at the boundary
+where they enter the model; `member_identity` is the one way to compare them across systems.
+The order actions run in is owned by their kind (`ACTION_KINDS`, `action_order_key`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,67 @@ def normalise_email(email: str) -> str:
 def normalise_login(login: str) -> str:
     """GitHub logins are case-insensitive: `TYamada` and `tyamada` are one account."""
     return login.strip().lower()
+
+
+# Cloud IAM principal types whose identifier is an email address, in the API's own spelling.
+# The type word is matched case-insensitively but written back as the API spells it, since
+# setIamPolicy is given what a grant carries.
+_EMAIL_MEMBER_TYPES = {t.lower(): t for t in ("user", "group", "serviceAccount")}
+_SPECIAL_MEMBERS = {m.lower(): m for m in ("allUsers", "allAuthenticatedUsers")}
+_DELETED = "deleted:"
+_UID = "?uid="
+
+
+def normalise_member(member: str) -> str:
+    """The one spelling of a principal, so grants read from a policy, grants the repo wants and
+    the members a write sends compare equal. Rules, per kind:
+
+    - `user:`, `group:`, `serviceAccount:` + email: the type as the API spells it, the email
+      lower-cased (Google treats addresses case-insensitively);
+      `user:Alice@Example.co.jp` -> `user:alice@example.co.jp`.
+    - `domain:` + domain: lower-cased (DNS names are case-insensitive).
+    - `deleted:<type>:<email>?uid=<id>`: `deleted:` and the inner member as above; the uid
+      is kept as written (an opaque id, it tells the old account from a new one of that name).
+    - `allUsers`, `allAuthenticatedUsers`: the API's spelling.
+    - a bare email or GitHub login (no type): lower-cased, as `normalise_email` /
+      `normalise_login` do, so the same helper serves every system's principals.
+    - anything else (`principal://…`, `principalSet://…`, unknown types): trimmed only; their
+      parts may be case-sensitive, so they compare exactly.
+    """
+    value = member.strip()
+    if value.lower().startswith(_DELETED):
+        inner, uid_sep, uid = value[len(_DELETED) :].partition(_UID)
+        return f"{_DELETED}{normalise_member(inner)}{uid_sep}{uid}"
+    kind, sep, rest = value.partition(":")
+    if not sep:
+        return _SPECIAL_MEMBERS.get(value.lower(), value.lower())
+    if kind.lower() in _EMAIL_MEMBER_TYPES:
+        return f"{_EMAIL_MEMBER_TYPES[kind.lower()]}:{normalise_email(rest)}"
+    if kind.lower() == "domain":
+        return f"domain:{rest.strip().lower()}"
+    return value
+
+
+def member_identity(principal: str) -> str:
+    """The part of a principal that names one account in any system, for checks that must
+    recognise an account however it is spelled (protected, own and non-human identities):
+    `user:Alice@Example.co.jp`, `Alice@example.co.jp` and `group:`/`serviceAccount:` members
+    give their lower-cased email; a login gives itself lower-cased. A Workspace address names
+    one account (a user, group or service account never share one), so the type is dropped.
+
+    Two kinds keep their type, so they never equal a person's identity: `domain:x` is everyone
+    in a domain, not a user, and a `deleted:` member is an account that no longer exists (a new
+    account with the same address is a different principal and cannot use the old binding)."""
+    value = normalise_member(principal)
+    kind, sep, rest = value.partition(":")
+    if sep and kind in _EMAIL_MEMBER_TYPES.values():
+        return rest
+    return value
+
+
+def gcp_user(email: str) -> str:
+    """The IAM member string of a Workspace user, as grants spell it."""
+    return normalise_member(f"user:{email}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,7 +346,8 @@ class GrantKind(StrEnum):
 class Grant:
     """One principal holding one role on one target.
 
-    `principal` is the normalised email (Google, GCP `user:` members) or login (GitHub).
+    `principal` is the normalised email (Google), login (GitHub) or IAM member (GCP, as
+    `normalise_member` spells it: `user:alice@example.co.jp`).
     Two grants are "the same access" when their `key` is equal; the role may then differ
     (a role change), except for GCP where a principal holds each role as its own binding.
     """
@@ -583,32 +647,83 @@ class ActionKind(StrEnum):
     REMOVE_BINDING = "remove_binding"
 
     @property
+    def system(self) -> System:
+        return ACTION_KINDS[self].system
+
+    @property
     def is_removal(self) -> bool:
-        return self in _REMOVALS
+        return ACTION_KINDS[self].removal
+
+    @property
+    def rank(self) -> int:
+        return ACTION_KINDS[self].rank
+
+    def phase(self, offboarding: bool) -> Phase:
+        """A leaver's removals run in their system's offboarding phase, before anything else;
+        every other action runs in its kind's own phase."""
+        rule = ACTION_KINDS[self]
+        if offboarding and rule.removal:
+            return _OFFBOARD_PHASE[rule.system]
+        return rule.phase
 
 
-_REMOVALS = frozenset(
-    {
-        ActionKind.SUSPEND_ACCOUNT,
-        ActionKind.SIGN_OUT,
-        ActionKind.REVOKE_TOKEN,
-        ActionKind.DELETE_APP_PASSWORD,
-        ActionKind.REMOVE_GROUP_MEMBER,
-        ActionKind.REMOVE_ORG_MEMBER,
-        ActionKind.CANCEL_INVITATION,
-        ActionKind.REMOVE_TEAM_MEMBER,
-        ActionKind.REMOVE_OUTSIDE_COLLABORATOR,
-        ActionKind.REMOVE_BINDING,
-    }
-)
+@dataclass(frozen=True)
+class ActionKindRule:
+    """What an action kind is, in one place: the system it changes, whether it removes access
+    (removal limits, incomplete reads), the phase it runs in outside an offboarding, and its
+    rank, which orders kinds within a phase."""
+
+    system: System
+    removal: bool
+    phase: Phase
+    rank: int
+
+
+_OFFBOARD_PHASE = {
+    System.GOOGLE: Phase.OFFBOARD_GOOGLE,
+    System.GITHUB: Phase.OFFBOARD_GITHUB,
+    System.GCP: Phase.OFFBOARD_GCP,
+}
+
+# Rows run in rank order within a phase, Google before GitHub before GCP. A leaver's cuts
+# (DESIGN 4): suspend first so no new sign-in can start, then end the sessions that exist
+# (Admin SDK: suspending does not sign the user out, hence users.signOut), then OAuth tokens
+# and app passwords, which survive both, then groups. On GitHub the org membership goes first
+# (DELETE /orgs/{org}/memberships/{user} also removes team memberships and cancels a pending
+# invitation), then what membership does not cover (invitations by email, outside
+# collaborator access), and team memberships last. Additions: an org invitation before team
+# memberships, which need an org member.
+# kind: (system, removes access, phase outside an offboarding, rank)
+ACTION_KINDS: Mapping[ActionKind, ActionKindRule] = {
+    ActionKind.CREATE_ACCOUNT: ActionKindRule(System.GOOGLE, False, Phase.CREATE_ACCOUNT, 0),
+    ActionKind.UNSUSPEND_ACCOUNT: ActionKindRule(System.GOOGLE, False, Phase.CREATE_ACCOUNT, 1),
+    ActionKind.SUSPEND_ACCOUNT: ActionKindRule(System.GOOGLE, True, Phase.REMOVE, 2),
+    ActionKind.SIGN_OUT: ActionKindRule(System.GOOGLE, True, Phase.REMOVE, 3),
+    ActionKind.REVOKE_TOKEN: ActionKindRule(System.GOOGLE, True, Phase.REMOVE, 4),
+    ActionKind.DELETE_APP_PASSWORD: ActionKindRule(System.GOOGLE, True, Phase.REMOVE, 5),
+    ActionKind.ADD_GROUP_MEMBER: ActionKindRule(System.GOOGLE, False, Phase.ADD, 6),
+    ActionKind.CHANGE_GROUP_ROLE: ActionKindRule(System.GOOGLE, False, Phase.CHANGE, 7),
+    ActionKind.REMOVE_GROUP_MEMBER: ActionKindRule(System.GOOGLE, True, Phase.REMOVE, 8),
+    ActionKind.INVITE_ORG_MEMBER: ActionKindRule(System.GITHUB, False, Phase.ADD, 10),
+    ActionKind.CHANGE_ORG_ROLE: ActionKindRule(System.GITHUB, False, Phase.CHANGE, 11),
+    ActionKind.REMOVE_ORG_MEMBER: ActionKindRule(System.GITHUB, True, Phase.REMOVE, 12),
+    ActionKind.CANCEL_INVITATION: ActionKindRule(System.GITHUB, True, Phase.REMOVE, 13),
+    ActionKind.REMOVE_OUTSIDE_COLLABORATOR: ActionKindRule(System.GITHUB, True, Phase.REMOVE, 14),
+    ActionKind.ADD_TEAM_MEMBER: ActionKindRule(System.GITHUB, False, Phase.ADD, 15),
+    ActionKind.CHANGE_TEAM_ROLE: ActionKindRule(System.GITHUB, False, Phase.CHANGE, 16),
+    ActionKind.REMOVE_TEAM_MEMBER: ActionKindRule(System.GITHUB, True, Phase.REMOVE, 17),
+    ActionKind.ADD_BINDING: ActionKindRule(System.GCP, False, Phase.ADD, 20),
+    ActionKind.REMOVE_BINDING: ActionKindRule(System.GCP, True, Phase.REMOVE, 21),
+}
 
 
 @dataclass(frozen=True, order=True)
 class Action:
     """One idempotent change to one system.
 
-    `phase` orders execution (DESIGN 4): offboarding session cuts first, then additions
-    before removals so a transfer never leaves someone with nothing in between.
+    `phase` is `kind.phase(offboarding)` (offboarding session cuts first, then additions
+    before removals so a transfer never leaves someone with nothing in between); it is kept
+    in the saved plan for readers, but the order is `action_order_key`, from the kind.
     `params` carries the extra arguments an API call needs (old role, token client id,
     invitation id, ...) as strings so the action serialises to JSON unchanged.
     """
@@ -641,6 +756,24 @@ class Action:
     def describe(self) -> str:
         role = f" ({self.role})" if self.role else ""
         return f"{self.kind.value} {self.principal} on {self.target}{role}"
+
+
+OrderKey = tuple[int, int, str, str, str, tuple[tuple[str, str], ...]]
+
+
+def action_order_key(action: Action) -> OrderKey:
+    """The one order of actions: the planner sorts a plan by it and the executor runs in it.
+    Phase and rank come from the kind (`ACTION_KINDS`) and whether it is an offboarding, not
+    from the stored `phase`, so no field of a saved plan can move an action; target,
+    principal, role and params make the order total and deterministic."""
+    return (
+        int(action.kind.phase(action.offboarding)),
+        action.kind.rank,
+        action.target,
+        action.principal,
+        action.role,
+        action.params,
+    )
 
 
 class Severity(StrEnum):

@@ -4,7 +4,7 @@ The implementation lives in `reconciler.planning`."""
 
 from __future__ import annotations
 
-from reconciler.planning.changes import action_sort_key, plan_changes, systems_in_scope
+from reconciler.planning.changes import plan_changes, systems_in_scope
 from reconciler.planning.names import split_person_name
 from reconciler.planning.safety import (
     MIN_GRANTS_FOR_RATIO,
@@ -25,7 +25,6 @@ __all__ = [
     "TooManyRemovals",
     "TouchesProtectedAccount",
     "UnsafePlan",
-    "action_sort_key",
     "check_findings",
     "check_safety",
     "plan_changes",

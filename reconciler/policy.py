@@ -38,8 +38,11 @@ from reconciler.model import (
     Severity,
     Snapshot,
     System,
+    gcp_user,
+    member_identity,
     normalise_email,
     normalise_login,
+    normalise_member,
 )
 
 # Google's audit log types that must all be enabled for allServices (policy 第14.1条).
@@ -61,11 +64,6 @@ def higher_role(kind: GrantKind, a: str, b: str) -> str:
         GrantKind.GITHUB_TEAM: TEAM_ROLE_RANK,
     }.get(kind, {})
     return a if ranks.get(a, -1) >= ranks.get(b, -1) else b
-
-
-def gcp_user(email: str) -> str:
-    """The IAM member string of a Workspace user, as the snapshot spells it."""
-    return f"user:{normalise_email(email)}"
 
 
 def email_domain(address: str) -> str:
@@ -160,10 +158,12 @@ class Identities:
         return self.login_owner.get(normalise_login(login))
 
     def person_of_member(self, member: str) -> str | None:
-        """The person an IAM member string names (only `user:` members name people)."""
+        """The person an IAM member string names (only `user:` members name people: not a
+        group, a domain, or a deleted account that once had the person's address)."""
+        member = normalise_member(member)
         if not member.startswith("user:"):
             return None
-        return self.person_of_email(member.removeprefix("user:"))
+        return self.person_of_email(member_identity(member))
 
     def person_of_grant(self, grant: Grant) -> str | None:
         if grant.kind in (GrantKind.GOOGLE_ACCOUNT, GrantKind.GOOGLE_GROUP):
@@ -229,7 +229,7 @@ class SnapshotIndex:
         for policy in sorted(snapshot.policies, key=lambda p: p.resource):
             for b in policy.bindings:
                 if b.condition:
-                    for m in sorted({m.lower() for m in b.members}):
+                    for m in sorted({normalise_member(m) for m in b.members}):
                         conditional.setdefault(m, []).append((policy.resource, b))
         return cls(
             by_kind={k: tuple(v) for k, v in by_kind.items()},
@@ -331,27 +331,18 @@ class Untouchables:
     def of(cls, desired: DesiredState) -> Untouchables:
         org = desired.organization
         return cls(
-            protected=frozenset(_identity_forms(p.identity) for p in org.protected_accounts),
-            non_human=frozenset(_identity_forms(n.identity) for n in org.non_human_accounts),
+            protected=frozenset(member_identity(p.identity) for p in org.protected_accounts),
+            non_human=frozenset(member_identity(n.identity) for n in org.non_human_accounts),
         )
 
     def is_protected(self, principal: str) -> bool:
-        return _identity_forms(principal) in self.protected
+        return member_identity(principal) in self.protected
 
     def is_non_human(self, principal: str) -> bool:
-        return _identity_forms(principal) in self.non_human
+        return member_identity(principal) in self.non_human
 
     def untouchable(self, principal: str) -> bool:
         return self.is_protected(principal) or self.is_non_human(principal)
-
-
-def _identity_forms(identity: str) -> str:
-    """One comparable form for emails, logins and IAM members (`user:x`, `serviceAccount:x`)."""
-    value = identity.strip().lower()
-    kind, sep, rest = value.partition(":")
-    if sep and kind in {"user", "serviceaccount", "group"}:
-        return rest
-    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -890,7 +881,7 @@ def _check_gcp(ctx: _Context, out: _Findings) -> None:
     for policy in sorted(ctx.snapshot.policies, key=lambda p: p.resource):
         scope = scopes.get(policy.resource)
         for binding in policy.bindings:
-            for member in sorted({m.lower() for m in binding.members}):
+            for member in sorted({normalise_member(m) for m in binding.members}):
                 if member.startswith("deleted:"):
                     out.add(
                         "deleted-principal",
@@ -1029,7 +1020,7 @@ def _check_privileged(ctx: _Context, out: _Findings) -> None:
         for binding in policy.bindings:
             if binding.condition or binding.role not in privileged:
                 continue
-            for member in sorted({m.lower() for m in binding.members}):
+            for member in sorted({normalise_member(m) for m in binding.members}):
                 _report_privileged_holder(
                     ctx,
                     out,

@@ -27,6 +27,7 @@ from reconciler.model import (
     PersonAccess,
     PersonStatus,
     Role,
+    gcp_user,
 )
 
 # When two roles yield the same access with different strengths, the stronger wins: one
@@ -160,6 +161,5 @@ def _role_grants(state: DesiredState, person: Person, role: Role) -> Iterator[Gr
         for team in role.github.teams:
             yield Grant(GrantKind.GITHUB_TEAM, f"{org}/{team.team}", person.github, team.role)
     for binding in role.gcp:
-        # IAM member strings are lower-cased, as the providers normalise what they read.
-        member = f"user:{person.email}"
-        yield Grant(GrantKind.GCP_BINDING, binding.resource, member, binding.role)
+        # Spelled by the one member normaliser, as the GCP provider spells what it reads.
+        yield Grant(GrantKind.GCP_BINDING, binding.resource, gcp_user(person.email), binding.role)

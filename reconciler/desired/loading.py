@@ -50,6 +50,7 @@ from reconciler.model import (
     Systems,
     normalise_email,
     normalise_login,
+    normalise_member,
 )
 
 __all__ = [
@@ -436,4 +437,8 @@ def build_person(parsed: ParsedFile, p: PersonFile) -> Person:
 
 
 def _identity(system: str, identity: str) -> str:
-    return normalise_login(identity) if system == "github" else normalise_email(identity)
+    """A protected or non-human identity as grants spell it: a GCP one may be an IAM member
+    (`serviceAccount:…`, `user:…`), whose type keeps the API's spelling."""
+    if system == "github":
+        return normalise_login(identity)
+    return normalise_member(identity) if system == "gcp" else normalise_email(identity)

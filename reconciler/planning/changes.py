@@ -18,31 +18,14 @@ from reconciler.model import (
     Plan,
     Snapshot,
     System,
+    action_order_key,
+    normalise_member,
 )
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.planning.gcp import plan_gcp
 from reconciler.planning.github import plan_github
 from reconciler.planning.google import plan_google
 from reconciler.policy import findings_of
-
-_SYSTEM_ORDER = {s: i for i, s in enumerate(System)}
-# Kinds sort in their declaration order, which is the order that matters within a phase:
-# a leaver is suspended first (no new sign-ins), then signed out, then tokens and app
-# passwords are revoked, then group memberships go.
-_KIND_ORDER = {k: i for i, k in enumerate(ActionKind)}
-
-
-def action_sort_key(a: Action) -> tuple[int, int, int, str, str, str, tuple[tuple[str, str], ...]]:
-    """(phase, system, kind, target, principal, role): the order the plan is shown and run."""
-    return (
-        a.phase,
-        _SYSTEM_ORDER[a.system],
-        _KIND_ORDER[a.kind],
-        a.target,
-        a.principal,
-        a.role,
-        a.params,
-    )
 
 
 def systems_in_scope(desired: DesiredState) -> tuple[System, ...]:
@@ -89,7 +72,7 @@ def plan_changes(
     actions = _keep_last_admins(ctx, actions, out)
     return Plan(
         made_at=now,
-        actions=tuple(sorted(actions, key=action_sort_key)),
+        actions=tuple(sorted(actions, key=action_order_key)),
         findings=findings_of(ctx),
         state_fingerprint=snapshot.fingerprint(),
         desired_commit=desired.commit,
@@ -278,7 +261,9 @@ def gcp_owners(snapshot: Snapshot) -> dict[str, set[str]]:
     for policy in snapshot.policies:
         for b in policy.bindings:
             if b.role == "roles/owner" and not b.condition:
-                owners.setdefault(policy.resource, set()).update(m.lower() for m in b.members)
+                owners.setdefault(policy.resource, set()).update(
+                    normalise_member(m) for m in b.members
+                )
     for g in snapshot.grants:
         if g.kind is GrantKind.GCP_BINDING and g.role == "roles/owner":
             owners.setdefault(g.target, set()).add(g.principal)

@@ -14,7 +14,6 @@ from reconciler.model import (
     GrantKind,
     Person,
     PersonStatus,
-    Phase,
     SnapshotPart,
     System,
 )
@@ -53,7 +52,6 @@ class Candidates:
 
     def add(
         self,
-        phase: Phase,
         kind: ActionKind,
         target: str,
         principal: str,
@@ -64,11 +62,12 @@ class Candidates:
         reason: str = "",
         params: Mapping[str, str] | None = None,
     ) -> None:
-        system = system_of(kind)
+        # Phase and system follow from the kind (model.ACTION_KINDS): a planner cannot put
+        # an action in a phase the executor would run at another moment.
         self.actions.append(
             Action(
-                phase=int(phase),
-                system=system,
+                phase=int(kind.phase(offboarding)),
+                system=kind.system,
                 kind=kind,
                 target=target,
                 principal=principal,
@@ -104,7 +103,6 @@ class Candidates:
             have = held.get(target)
             if have is None:
                 self.add(
-                    Phase.ADD,
                     add,
                     target,
                     principal,
@@ -114,7 +112,6 @@ class Candidates:
                 )
             elif have.role != role:
                 self.add(
-                    Phase.CHANGE,
                     change,
                     target,
                     have.principal,
@@ -126,7 +123,6 @@ class Candidates:
         for target, have in sorted(held.items()):
             if target not in wanted and target in managed:
                 self.add(
-                    Phase.REMOVE,
                     remove,
                     target,
                     have.principal,
@@ -134,25 +130,3 @@ class Candidates:
                     person_id=person_id,
                     reason="no longer granted by the person's roles",
                 )
-
-
-_GITHUB_KINDS = frozenset(
-    {
-        ActionKind.INVITE_ORG_MEMBER,
-        ActionKind.CHANGE_ORG_ROLE,
-        ActionKind.REMOVE_ORG_MEMBER,
-        ActionKind.CANCEL_INVITATION,
-        ActionKind.ADD_TEAM_MEMBER,
-        ActionKind.CHANGE_TEAM_ROLE,
-        ActionKind.REMOVE_TEAM_MEMBER,
-        ActionKind.REMOVE_OUTSIDE_COLLABORATOR,
-    }
-)
-_GCP_KINDS = frozenset({ActionKind.ADD_BINDING, ActionKind.REMOVE_BINDING})
-
-
-def system_of(kind: ActionKind) -> System:
-    """The system an action kind belongs to."""
-    if kind in _GITHUB_KINDS:
-        return System.GITHUB
-    return System.GCP if kind in _GCP_KINDS else System.GOOGLE

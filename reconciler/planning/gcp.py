@@ -4,9 +4,8 @@ snapshot carries conditional bindings in IamPolicy.bindings but never as grants.
 
 from __future__ import annotations
 
-from reconciler.model import ActionKind, GrantKind, Person, PersonStatus, Phase, System
+from reconciler.model import ActionKind, GrantKind, Person, PersonStatus, System, gcp_user
 from reconciler.planning.context import Candidates, PlanContext
-from reconciler.policy import gcp_user
 
 
 def plan_gcp(ctx: PlanContext, out: Candidates) -> None:
@@ -44,7 +43,6 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person) -> None:
     have = {(resource, role) for resource, role, _ in held}
     for resource, role in sorted(wanted - have):
         out.add(
-            Phase.ADD,
             ActionKind.ADD_BINDING,
             resource,
             gcp_user(person.email),
@@ -57,7 +55,6 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person) -> None:
         # roles.yaml assigns there was granted by hand and is reported, not removed.
         if (resource, role) not in wanted and ctx.scope.manages_gcp_role(resource, role):
             out.add(
-                Phase.REMOVE,
                 ActionKind.REMOVE_BINDING,
                 resource,
                 member,
@@ -70,7 +67,6 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person) -> None:
 def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person) -> None:
     for resource, role, member in sorted(_held(ctx, person)):
         out.add(
-            Phase.OFFBOARD_GCP,
             ActionKind.REMOVE_BINDING,
             resource,
             member,
@@ -95,7 +91,6 @@ def _plan_strangers(ctx: PlanContext, out: Candidates) -> None:
         ):
             continue
         out.add(
-            Phase.REMOVE,
             ActionKind.REMOVE_BINDING,
             g.target,
             g.principal,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, Phase, System
+from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, System
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.policy import higher_role, pending_invitations_of
 
@@ -58,7 +58,6 @@ def _plan_active(
         pending = pending_invitations_of(ctx.snapshot, login, ctx.ids.addresses_of(person))
         if not pending:
             out.add(
-                Phase.ADD,
                 ActionKind.INVITE_ORG_MEMBER,
                 org,
                 login,
@@ -79,7 +78,6 @@ def _plan_active(
     if not org_role:
         if ctx.scope.org_authoritative:
             out.add(
-                Phase.REMOVE,
                 ActionKind.REMOVE_ORG_MEMBER,
                 org,
                 login,
@@ -90,7 +88,6 @@ def _plan_active(
         return  # removal from the org removes them from its teams too
     if member.role != org_role:
         out.add(
-            Phase.CHANGE,
             ActionKind.CHANGE_ORG_ROLE,
             org,
             login,
@@ -127,7 +124,6 @@ def _plan_leaver(
     why = f"offboarding {person.id}"
     if login is not None and login in members:
         out.add(
-            Phase.OFFBOARD_GITHUB,
             ActionKind.REMOVE_ORG_MEMBER,
             org,
             login,
@@ -140,7 +136,6 @@ def _plan_leaver(
         if inv.org.lower() != org:
             continue
         out.add(
-            Phase.OFFBOARD_GITHUB,
             ActionKind.CANCEL_INVITATION,
             org,
             inv.login or inv.email or "",
@@ -153,7 +148,6 @@ def _plan_leaver(
         return
     for g in ctx.held(GrantKind.GITHUB_COLLABORATOR, [login]):
         out.add(
-            Phase.OFFBOARD_GITHUB,
             ActionKind.REMOVE_OUTSIDE_COLLABORATOR,
             g.target,
             login,
@@ -173,7 +167,6 @@ def _plan_strangers(ctx: PlanContext, out: Candidates, org: str, members: dict[s
         if ctx.ids.person_of_login(login) is not None or ctx.untouchables.untouchable(login):
             continue
         out.add(
-            Phase.REMOVE,
             ActionKind.REMOVE_ORG_MEMBER,
             org,
             login,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, Phase, System
+from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, System
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.planning.names import split_person_name
 from reconciler.policy import higher_role, in_domains
@@ -34,7 +34,6 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str)
         if person.recovery_email:
             params["recovery_email"] = person.recovery_email
         out.add(
-            Phase.CREATE_ACCOUNT,
             ActionKind.CREATE_ACCOUNT,
             domain.lower(),
             person.email,
@@ -45,7 +44,6 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str)
         )
     elif wants_account and account is not None and account.suspended:
         out.add(
-            Phase.CREATE_ACCOUNT,
             ActionKind.UNSUSPEND_ACCOUNT,
             domain.lower(),
             account.name,
@@ -86,7 +84,6 @@ def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str)
     if account is not None and not account.suspended:
         for kind in (ActionKind.SUSPEND_ACCOUNT, ActionKind.SIGN_OUT):
             out.add(
-                Phase.OFFBOARD_GOOGLE,
                 kind,
                 domain,
                 account.name,
@@ -97,7 +94,6 @@ def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str)
     principal = account.name if account is not None else person.email
     for token in (t for a in sorted(addresses) for t in ctx.index.tokens.get(a, ())):
         out.add(
-            Phase.OFFBOARD_GOOGLE,
             ActionKind.REVOKE_TOKEN,
             domain,
             principal,
@@ -108,7 +104,6 @@ def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str)
         )
     for asp in (x for a in sorted(addresses) for x in ctx.index.app_passwords.get(a, ())):
         out.add(
-            Phase.OFFBOARD_GOOGLE,
             ActionKind.DELETE_APP_PASSWORD,
             domain,
             principal,
@@ -119,7 +114,6 @@ def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str)
         )
     for g in ctx.held(GrantKind.GOOGLE_GROUP, addresses):
         out.add(
-            Phase.OFFBOARD_GOOGLE,
             ActionKind.REMOVE_GROUP_MEMBER,
             g.target,
             g.principal,
@@ -145,7 +139,6 @@ def _plan_strangers(ctx: PlanContext, out: Candidates) -> None:
             continue
         if g.principal in users or not in_domains(g.principal, domains):
             out.add(
-                Phase.REMOVE,
                 ActionKind.REMOVE_GROUP_MEMBER,
                 g.target,
                 g.principal,

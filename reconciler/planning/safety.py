@@ -20,6 +20,7 @@ from reconciler.model import (
     SafetyLimits,
     Snapshot,
     System,
+    member_identity,
     normalise_email,
 )
 from reconciler.planning.changes import gcp_owners
@@ -216,17 +217,13 @@ def _known(a: Action, snapshot: Snapshot) -> bool:
     return False
 
 
-def _identity(value: str) -> str:
-    kind, sep, rest = value.strip().lower().partition(":")
-    return rest if sep and kind in {"user", "serviceaccount", "group"} else value.strip().lower()
-
-
 def _protected(plan: Plan, protected: Iterable[ProtectedAccount | str]) -> list[UnsafePlan]:
-    names = {_identity(p.identity if isinstance(p, ProtectedAccount) else p) for p in protected}
+    spelled = (p.identity if isinstance(p, ProtectedAccount) else p for p in protected)
+    names = {member_identity(p) for p in spelled}
     return [
         TouchesProtectedAccount(f"{a.describe()}: {a.principal} is a protected account")
         for a in plan.actions
-        if _identity(a.principal) in names
+        if member_identity(a.principal) in names
     ]
 
 

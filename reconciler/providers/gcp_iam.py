@@ -54,6 +54,8 @@ from reconciler.model import (
     ServiceAccountKey,
     SnapshotPart,
     System,
+    gcp_user,
+    normalise_member,
 )
 from reconciler.providers.base import ActionResult
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
@@ -158,12 +160,6 @@ def _grpc_retry_after(exc: core_exceptions.GoogleAPICallError) -> float | None:
         if key == "retry-after":
             return retry_after_seconds(str(value))
     return None
-
-
-def normalise_member(member: str) -> str:
-    """IAM members compare case-insensitively for our purposes (emails are; the type prefixes
-    are fixed words), so grants carry the lower-cased API spelling."""
-    return member.strip().lower()
 
 
 def resource_from_asset_name(name: str) -> str:
@@ -281,7 +277,7 @@ class GcpIamProvider:
                 )
                 email = getattr(credentials, "service_account_email", None)
             real = isinstance(email, str) and "@" in email
-            self._acting_as = (f"serviceAccount:{str(email).lower()}",) if real else ()
+            self._acting_as = (normalise_member(f"serviceAccount:{email}"),) if real else ()
         return self._acting_as
 
     # -- plumbing -------------------------------------------------------------------------
@@ -454,7 +450,7 @@ class GcpIamProvider:
         calls = _Calls()
         if not self.organization:
             return _incomplete("no GCP organization configured for reverse look-ups", calls)
-        member = f"user:{person.email}"
+        member = gcp_user(person.email)
         grants: set[Grant] = set()
         token: str | None = None
         scope = self.organization
@@ -479,7 +475,7 @@ class GcpIamProvider:
                         if binding.get("condition"):
                             continue  # conditional bindings are not managed as grants
                         for m in binding.get("members", []):
-                            if normalise_member(m) == normalise_member(member):
+                            if normalise_member(m) == member:
                                 grants.add(
                                     Grant(GrantKind.GCP_BINDING, target, normalise_member(m),
                                           binding["role"])
