@@ -127,3 +127,40 @@ def test_emergency_offboarding_costs_the_same_in_a_ten_times_larger_organisation
 
     assert small == large
     assert small < 40
+
+
+def test_an_unrelated_broken_file_does_not_block_an_emergency_offboarding(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    directory, _, env = setup(sandbox, tmp_path)
+    # Another person's file breaks validation (an unknown field), as a contractor's missing
+    # NDA date would: the whole repo no longer loads, but the emergency must still go through.
+    broken = directory / "people" / "e0012.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8") + "nda_signed: someday\n", "utf-8")
+    assert cli(["validate", str(directory)], env).exit_code == 1
+
+    result = cli(["offboard", STAYER, "--now", "--confirm", "--dir", str(directory)], env)
+
+    assert result.exit_code == 0, result.output
+    assert users(state(sandbox))[STAYER_EMAIL]["suspended"] is True
+    assert "sstayer" not in org_members(state(sandbox))
+
+
+def test_a_broken_own_file_is_bridged_by_the_operators_email_and_login(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    directory, _, env = setup(sandbox, tmp_path)
+    (directory / "people" / f"{STAYER}.yaml").write_text("id: [broken\n", encoding="utf-8")
+
+    without = cli(["offboard", STAYER, "--now", "--confirm", "--dir", str(directory)], env)
+    assert without.exit_code == 1 and "--email" in without.stderr
+    result = cli(
+        ["offboard", STAYER, "--now", "--confirm", "--dir", str(directory),
+         "--email", STAYER_EMAIL, "--github", "sstayer"],
+        env,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stderr
+    assert users(state(sandbox))[STAYER_EMAIL]["suspended"] is True
+    assert "sstayer" not in org_members(state(sandbox))
