@@ -59,8 +59,11 @@ class _SecretRegistry:
         # An error body that quotes the secret in JSON has its newlines and quotes escaped.
         forms = {whole, json.dumps(whole)[1:-1]}
         if "\n" in whole:
+            # Not the "-----BEGIN ... KEY-----" armour: it is the same in every key.
             forms.update(
-                line.strip() for line in whole.splitlines() if len(line.strip()) >= _MIN_SECRET_LINE
+                line.strip()
+                for line in whole.splitlines()
+                if len(line.strip()) >= _MIN_SECRET_LINE and not line.startswith("-----")
             )
         with self._lock:
             if forms <= self._values:
@@ -94,7 +97,8 @@ def register_secret(value: object) -> None:
 
 def redact_text(text: str) -> str:
     """`text` with every registered secret and every known token shape masked."""
-    return _SECRET_VALUES.sub(REDACTED, _registry.redact(text))
+    # Shapes first: a whole PEM block is masked before the registry masks its lines one by one.
+    return _registry.redact(_SECRET_VALUES.sub(REDACTED, text))
 
 
 def _redact_value(value: Any) -> Any:

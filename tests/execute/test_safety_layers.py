@@ -316,3 +316,9 @@ def test_a_registered_private_key_is_masked_whole_json_escaped_and_line_by_line(
     assert "w9Er" not in redact_text(escaped)
     assert redact_text(f"line: {body.splitlines()[1]}") == f"line: {REDACTED}"
     assert redact_text("short 1234567") == "short 1234567"  # below MIN_SECRET_LENGTH: kept
+    # Registering one key must not stop the shape net from masking another key whole.
+    other = (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAzInvented0ther\n"
+        "-----END RSA PRIVATE KEY-----"
+    )
+    assert redact_text(f"dump: {other}") == f"dump: {REDACTED}"
