@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 GENESIS = "0" * 64  # prev_hash of the first record in a file
 
@@ -130,6 +131,7 @@ class VerifyReport:
     first_bad: BadRecord | None = None
     truncated_tail: BadRecord | None = None  # reported apart: a crash, not tampering
     unfinished_intents: tuple[AuditRecord, ...] = ()  # intents with no result (crashed run)
+    verified: tuple[AuditRecord, ...] = ()  # the records that passed, in file order
 
     @property
     def ok(self) -> bool:
@@ -230,6 +232,7 @@ def verify(path: Path | str) -> VerifyReport:
         first_bad=first_bad,
         truncated_tail=truncated,
         unfinished_intents=tuple(find_unfinished_intents(records)),
+        verified=tuple(records),
     )
 
 
@@ -240,6 +243,102 @@ def find_unfinished_intents(records: list[AuditRecord]) -> Iterator[AuditRecord]
     for record in records:
         if record.type == RecordType.INTENT and (record.run_id, record.action_id) not in done:
             yield record
+
+
+def pending_offboardings(records: Iterable[AuditRecord]) -> dict[str, AuditRecord]:
+    """Leavers whose offboarding began (an offboarding intent) with no `offboarding-complete`
+    after it: person id -> their last such intent. The executor completes them once a fresh
+    read shows nothing left; `audit leavers` reports them as not done."""
+    pending: dict[str, AuditRecord] = {}
+    for record in records:
+        person = record.person_id
+        if person is None:
+            continue
+        if record.type == RecordType.OFFBOARDING_COMPLETE:
+            pending.pop(person, None)
+        elif record.type == RecordType.INTENT and (record.action or {}).get("offboarding"):
+            pending[person] = record
+    return pending
+
+
+class Verdict(StrEnum):
+    ON_TIME = "on time"
+    LATE = "late"
+    INCOMPLETE = "incomplete"  # offboarding began, no offboarding-complete
+    UNPROVEN = "unproven"  # an offboarding-complete whose deadline or time cannot be read
+
+
+@dataclass(frozen=True)
+class LeaverEvidence:
+    """What the log proves about one leaver's offboarding (policy 第5.2条3)."""
+
+    person_id: str
+    verdict: Verdict
+    detail: str  # why, in a few words: "same day", "1 day(s) late", ...
+    line: int  # the offboarding-complete record, or the last offboarding intent
+    last_day: date | None = None
+    access_ends_at: str | None = None
+    removed_at: datetime | None = None  # in the organisation's timezone
+    removed_at_source: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.ON_TIME
+
+
+def _completed(record: AuditRecord) -> LeaverEvidence:
+    """Judge one `offboarding-complete`: on time when the last access was removed on the last
+    day itself, before midnight in the organisation's timezone (the same day, 第5.2条3).
+    Removal always follows `access_ends_at` (the planner cuts access once it has passed), so
+    the deadline is the end of that day, not the instant itself."""
+    details = record.details
+    person = record.person_id or "?"
+    base = LeaverEvidence(person, Verdict.UNPROVEN, "", record.line)
+    try:
+        zone = ZoneInfo(str(details.get("timezone") or "UTC"))
+        removed = datetime.fromisoformat(str(details["removed_at"])).astimezone(zone)
+        ends = details.get("access_ends_at")
+        last_day = (
+            date.fromisoformat(str(details["last_day"]))
+            if details.get("last_day")
+            else datetime.fromisoformat(str(ends)).astimezone(zone).date()
+            if ends
+            else None
+        )
+    except (KeyError, ValueError, TypeError, ZoneInfoNotFoundError) as exc:
+        return replace(base, detail=f"unreadable evidence: {type(exc).__name__}: {exc}")
+    found = replace(
+        base,
+        last_day=last_day,
+        access_ends_at=str(ends) if ends else None,
+        removed_at=removed,
+        removed_at_source=str(details.get("removed_at_source", "")),
+    )
+    if last_day is None:
+        return replace(found, detail="no last day recorded: same-day removal cannot be shown")
+    deadline = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), zone)
+    if removed < deadline:
+        return replace(found, verdict=Verdict.ON_TIME, detail="same day")
+    late = (removed.date() - last_day).days
+    return replace(found, verdict=Verdict.LATE, detail=f"{late} day(s) late")
+
+
+def leaver_evidence(records: Iterable[AuditRecord]) -> list[LeaverEvidence]:
+    """Every leaver the log knows, in file order: each `offboarding-complete` judged on time
+    or late, then every offboarding begun and never completed. Pass verified records only
+    (`VerifyReport.verified`): a verdict from an edited log proves nothing."""
+    records = list(records)
+    found = [_completed(r) for r in records if r.type == RecordType.OFFBOARDING_COMPLETE]
+    for person, intent in sorted(pending_offboardings(records).items()):
+        found.append(
+            LeaverEvidence(
+                person,
+                Verdict.INCOMPLETE,
+                f"no offboarding-complete after the offboarding begun at {intent.data.get('ts')}",
+                intent.line,
+            )
+        )
+    return found
 
 
 def read_records(path: Path | str) -> list[AuditRecord]:

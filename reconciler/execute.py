@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler.audit import AuditLog, RecordType, read_records
+from reconciler.audit import AuditLog, RecordType, pending_offboardings, read_records
 from reconciler.desired.expanding import expand_access
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.log import get_logger, redact_text
@@ -468,17 +468,13 @@ def _names(note: str, person: Person) -> bool:
 def _interrupted_offboardings(audit: AuditLog, plan: Plan, done_now: set[str]) -> dict[str, str]:
     """Person id -> time of the last offboarding intent, for leavers whose offboarding an
     earlier run began but never recorded as complete, and who have no action in this plan."""
-    pending: dict[str, str] = {}
-    for rec in read_records(audit.path):
-        person = rec.person_id
-        if person is None:
-            continue
-        if rec.type == RecordType.OFFBOARDING_COMPLETE:
-            pending.pop(person, None)
-        elif rec.type == RecordType.INTENT and rec.action and rec.action.get("offboarding"):
-            pending[person] = str(rec.data.get("ts"))
+    pending = pending_offboardings(read_records(audit.path))
     in_plan = {a.person_id for a in plan.actions}
-    return {p: ts for p, ts in pending.items() if p not in done_now and p not in in_plan}
+    return {
+        p: str(rec.data.get("ts"))
+        for p, rec in pending.items()
+        if p not in done_now and p not in in_plan
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Runtime configuration from the environment (`RECONCILER_*`) and `.env`, via pydantic-settings.
 
 Secrets are given as Secret Manager references (policy 第4.1条) or `SecretStr` values; they
-are never printed: `SecretStr` renders as `**********` and the log processor redacts them.
+are never printed: `SecretStr` renders as `**********`, and every secret value is registered
+with the redactor (`reconciler.log.register_secret`) as soon as the settings are loaded, so an
+API that echoes it back cannot carry it into output, plans or the audit log.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reconciler.log import register_secret
 
 
 class Settings(BaseSettings):
@@ -38,6 +42,16 @@ class Settings(BaseSettings):
 
     # Where the audit log and run state live.
     state_dir: Path = Path("var")
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Settings:
+        """Every `SecretStr` field, whatever its name: the moment a configured secret exists
+        in the process is the moment the redactor must know it."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                register_secret(value)
+        return self
 
     def audit_log_path(self) -> Path:
         return self.state_dir / "audit.jsonl"

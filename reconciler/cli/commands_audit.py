@@ -4,19 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reconciler.audit import (
     AuditRecord,
     RecordType,
     find_unfinished_intents,
+    leaver_evidence,
     read_records,
     repair_truncated_tail,
     verify,
@@ -34,7 +34,7 @@ PathArg = Annotated[
     typer.Argument(help="The audit log (default: the state dir's audit.jsonl)."),
 ]
 
-EXIT_TAMPERED = 1
+EXIT_TAMPERED = 1  # also: `audit leavers` found a late or incomplete leaver
 EXIT_TRUNCATED = 2  # a crash, not tampering: told apart so monitoring can page differently
 
 
@@ -150,35 +150,58 @@ def show_command(
 
 @audit_app.command("leavers")
 def leavers_command(path: PathArg = None) -> None:
-    """For every leaver: last day, the offboarding deadline and when their last access was
-    removed (system time where the API gave one, policy 第14.3条): evidence for 第5.2条3."""
+    """For every leaver: last day, the moment access ended and when their last access was
+    removed (system time where the API gave one, policy 第14.3条): evidence for 第5.2条3.
+    Verifies the hash chain first. Exit 0 only when the log verifies and every leaver was
+    offboarded the same day; 1 when it is tampered or missing, or any leaver was late or
+    never completed; 2 when all were on time but the last line was cut by a crash."""
     console = _console()
+    log_path = _resolve(path)
+    if not log_path.exists():
+        console.print(f"[red]{log_path}: no such audit log[/red]")
+        raise typer.Exit(EXIT_TAMPERED)
+    report = verify(log_path)
+    if report.tampered:
+        # Verdicts read from an edited log prove nothing: none are shown.
+        console.print(f"[bold red]{report.describe()}[/bold red]")
+        console.print("[bold red]leavers not evaluated: the audit log does not verify[/]")
+        raise typer.Exit(EXIT_TAMPERED)
     table = Table(title="leavers: last access removed vs last day (policy 第5.2条3)")
-    for column in ("person", "last day", "deadline", "last access removed", "clock", "same day"):
+    for column in (
+        "person",
+        "last day",
+        "access ended",
+        "last access removed",
+        "clock",
+        "same day",
+    ):
         table.add_column(column)
-    count = 0
-    for record in read_records(_resolve(path)):
-        if record.type != RecordType.OFFBOARDING_COMPLETE:
-            continue
-        details = record.details
-        zone = ZoneInfo(str(details.get("timezone") or "UTC"))
-        removed = datetime.fromisoformat(str(details["removed_at"])).astimezone(zone)
-        last_day = date.fromisoformat(details["last_day"]) if details.get("last_day") else None
-        same_day = (
-            "n/a (no end date)"
-            if last_day is None
-            else "[green]yes[/]"
-            if removed.date() <= last_day
-            else f"[bold red]NO: {(removed.date() - last_day).days} day(s) late[/]"
+    evidence = leaver_evidence(report.verified)
+    for leaver in evidence:
+        verdict = (
+            "[green]yes[/]"
+            if leaver.ok
+            else f"[bold red]NO ({leaver.verdict}): {escape(leaver.detail)}[/]"
         )
         table.add_row(
-            record.person_id or "?",
-            last_day.isoformat() if last_day else "",
-            str(details.get("access_ends_at") or ""),
-            removed.isoformat(timespec="seconds"),
-            str(details.get("removed_at_source", "")),
-            same_day,
+            escape(leaver.person_id),
+            leaver.last_day.isoformat() if leaver.last_day else "",
+            leaver.access_ends_at or "",
+            leaver.removed_at.isoformat(timespec="seconds") if leaver.removed_at else "",
+            leaver.removed_at_source,
+            verdict,
         )
-        count += 1
     console.print(table)
-    console.print(f"{count} leaver(s)")
+    failing = [e for e in evidence if not e.ok]
+    console.print(f"{len(evidence)} leaver(s), {len(failing)} not offboarded the same day")
+    if report.truncated_tail is not None:
+        console.print(f"[yellow]{report.describe()}[/yellow]")
+    if failing:
+        for leaver in failing:
+            console.print(
+                f"[bold red]{escape(leaver.person_id)}: {leaver.verdict} (line {leaver.line}): "
+                f"{escape(leaver.detail)}[/]"
+            )
+        raise typer.Exit(EXIT_TAMPERED)
+    if report.truncated_tail is not None:
+        raise typer.Exit(EXIT_TRUNCATED)

@@ -28,10 +28,14 @@ def sandbox_info(base_url: str) -> dict[str, Any]:
     return info
 
 
-def connect_sandbox(base_url: str, desired: DesiredState) -> dict[System, Provider]:
-    """Providers for every system in scope, pointed at the sandbox at `base_url`."""
+def connect_sandbox(
+    base_url: str, desired: DesiredState, settings: Settings | None = None
+) -> dict[System, Provider]:
+    """Providers for every system in scope, pointed at the sandbox at `base_url`. A GitHub
+    token configured in `settings` is used instead of the sandbox's default one, so a run
+    against the sandbox holds the same kind of credential as production."""
     from reconciler.providers.gcp_iam import GcpIamProvider
-    from reconciler.providers.github import GitHubProvider
+    from reconciler.providers.github import SANDBOX_TOKEN, GitHubProvider
     from reconciler.providers.google_workspace import GoogleWorkspaceProvider
 
     info = sandbox_info(base_url)
@@ -40,7 +44,12 @@ def connect_sandbox(base_url: str, desired: DesiredState) -> dict[System, Provid
     if systems.google:
         providers[System.GOOGLE] = GoogleWorkspaceProvider.from_sandbox(base_url, systems.google)
     if systems.github:
-        providers[System.GITHUB] = GitHubProvider.from_sandbox(base_url, systems.github.org)
+        token = settings.github_token if settings is not None else None
+        providers[System.GITHUB] = GitHubProvider.from_sandbox(
+            base_url,
+            systems.github.org,
+            token=token.get_secret_value() if token is not None else SANDBOX_TOKEN,
+        )
     if systems.gcp:
         providers[System.GCP] = GcpIamProvider.from_sandbox(info)
     return providers
@@ -50,7 +59,7 @@ def connect(settings: Settings, desired: DesiredState) -> dict[System, Provider]
     """Providers for every system in scope: the sandbox when `RECONCILER_SANDBOX_URL` is set,
     otherwise production credentials (DWD for Google, a GitHub App or token, GCP ADC)."""
     if settings.sandbox_url:
-        return connect_sandbox(settings.sandbox_url, desired)
+        return connect_sandbox(settings.sandbox_url, desired, settings)
     from reconciler.providers.gcp_iam import GcpIamProvider
     from reconciler.providers.github import GitHubProvider
     from reconciler.providers.google_auth import read_secret_text

@@ -58,6 +58,7 @@ from reconciler.model import (
     normalise_member,
 )
 from reconciler.providers.base import ActionResult
+from reconciler.providers.google_auth import register_refreshed_tokens
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
 from reconciler.providers.translating import (
     TRANSPORT_ERRORS,
@@ -240,6 +241,7 @@ class GcpIamProvider:
             return cls.from_sandbox(info.json(), **kwargs)
         credentials: Credentials
         credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        credentials = register_refreshed_tokens(credentials)  # each token it obtains is masked
         crm_doc = json.loads(get_static_doc("cloudresourcemanager", "v3"))
         asset_doc = json.loads(get_static_doc("cloudasset", "v1"))
 

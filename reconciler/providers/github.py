@@ -6,6 +6,11 @@ from one paginated GraphQL query family (100 per connection, ~1 point a page); i
 failed invitations and outside collaborators from REST with Link pagination; every REST GET
 carries the last ETag, so an unchanged nightly read is all 304s that cost no rate limit.
 PyGithub's own retry and throttle are off: `providers.retrying` is the one retry policy.
+
+Every credential is registered with the redactor (`reconciler.log.register_secret`) when it is
+obtained: a configured token when the settings are loaded, and here the App's private key,
+each App JWT and each installation token PyGithub fetches (`RegisteringAppAuth`,
+`RegisteringInstallationAuth`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from urllib.parse import quote
 
 import requests
 from github import Auth, Github, GithubException, RateLimitExceededException
+from github.InstallationAuthorization import InstallationAuthorization
 from github.Requester import Requester
 
 from reconciler.errors import (
@@ -27,6 +33,7 @@ from reconciler.errors import (
     ProviderError,
     TemporaryProviderError,
 )
+from reconciler.log import register_secret
 from reconciler.model import (
     Account,
     Action,
@@ -112,6 +119,36 @@ query($org: String!, $login: String!, $logins: [String!], $after: String) {
 GRAPHQL_QUERIES = (MEMBERS_QUERY, TEAMS_QUERY, TEAM_MEMBERS_QUERY, PERSON_TEAMS_QUERY)
 
 
+SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - what the sandbox accepts when none is configured
+
+
+class RegisteringAppAuth(Auth.AppAuth):
+    """PyGithub's App auth, registering each JWT it signs (valid for minutes, but enough to
+    mint installation tokens) with the redactor."""
+
+    def create_jwt(self, expiration: int | None = None) -> str:
+        jwt = super().create_jwt(expiration)
+        register_secret(jwt)
+        return jwt
+
+
+class RegisteringInstallationAuth(Auth.AppInstallationAuth):
+    """PyGithub's installation auth, registering each installation token the moment PyGithub
+    obtains it (first use and every refresh before expiry), so an API that echoes it back
+    cannot carry it into output."""
+
+    def _get_installation_authorization(self) -> InstallationAuthorization:
+        authorization = super()._get_installation_authorization()
+        register_secret(authorization.token)
+        return authorization
+
+
+def app_installation_auth(app_id: int, private_key: str, installation_id: int) -> Auth.Auth:
+    """GitHub App installation credentials whose key, JWTs and tokens are all registered."""
+    register_secret(private_key)
+    return RegisteringInstallationAuth(RegisteringAppAuth(app_id, private_key), installation_id)
+
+
 @dataclass
 class _Counter:
     """Calls made and problems met during one read (each REST or GraphQL call is one trip)."""
@@ -183,12 +220,18 @@ class GitHubProvider:
 
     @classmethod
     def from_sandbox(
-        cls, base_url: str, org: str, retry_policy: RetryPolicy = DEFAULT_POLICY
+        cls,
+        base_url: str,
+        org: str,
+        retry_policy: RetryPolicy = DEFAULT_POLICY,
+        token: str = SANDBOX_TOKEN,
     ) -> GitHubProvider:
+        """Against the sandbox, with `token` (a configured RECONCILER_GITHUB_TOKEN, or the
+        one the demo world maps to its bot)."""
         return cls(
             org=org,
             base_url=base_url.rstrip("/"),
-            auth=Auth.Token("sandbox-token"),
+            auth=Auth.Token(token),
             retry_policy=retry_policy,
             timeout=10.0,
         )
@@ -212,8 +255,8 @@ class GitHubProvider:
                     "RECONCILER_GITHUB_PRIVATE_KEY_SECRET and pass a Secret Manager reader"
                 )
             key = read_secret(settings.github_private_key_secret)
-            auth = Auth.AppAuth(settings.github_app_id, key).get_installation_auth(
-                settings.github_installation_id
+            auth = app_installation_auth(
+                settings.github_app_id, key, settings.github_installation_id
             )
         elif settings.github_token is not None:
             auth = Auth.Token(settings.github_token.get_secret_value())

@@ -13,6 +13,11 @@ Production, allowed: a service-account key JSON kept in Secret Manager, fetched 
 Secret Manager REST API through google-auth's AuthorizedSession. The key is held in memory
 only and never logged.
 
+Every credential met here is registered with the redactor (`reconciler.log.register_secret`)
+the moment it exists: keys and secrets read from Secret Manager, the signed delegation JWT and
+each access token a refresh obtains (`register_refreshed_tokens` hooks google-auth's refresh),
+so an API that echoes one back cannot carry it into output, plans or the audit log.
+
 Sandbox: the real google-auth service-account flow (JWT with `sub`, jwt-bearer grant)
 against the sandbox's /token, with a throwaway RSA key generated in-process.
 """
@@ -26,7 +31,7 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import google.auth
@@ -36,6 +41,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
 from reconciler.errors import PermanentProviderError
+from reconciler.log import register_secret
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 IAM_CREDENTIALS_URL = "https://iamcredentials.googleapis.com"
@@ -51,6 +57,28 @@ DIRECTORY_SCOPES: tuple[str, ...] = (
     "https://www.googleapis.com/auth/admin.directory.group.member",
 )
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+C = TypeVar("C", bound=google.auth.credentials.Credentials)
+
+
+def register_refreshed_tokens(credentials: C) -> C:
+    """Register every access token `credentials` will obtain, right after each refresh.
+
+    google-auth has no refresh hook, and its credentials classes (service account, compute
+    engine, user, impersonated) each fetch tokens their own way; all of them are refreshed
+    through `self.refresh(request)` (before_request and the background refresh alike), so
+    this instance's `refresh` is wrapped. A refresh token (a developer's gcloud login) is
+    registered at once: it is the longest-lived secret such credentials hold."""
+    refresh = credentials.refresh
+
+    def refresh_and_register(request: google.auth.transport.Request) -> None:
+        refresh(request)  # type: ignore[no-untyped-call]
+        register_secret(credentials.token)
+
+    credentials.refresh = refresh_and_register  # type: ignore[method-assign]
+    register_secret(getattr(credentials, "refresh_token", None))
+    register_secret(credentials.token)
+    return credentials
 
 
 class SignJwtDelegatedCredentials(google.auth.credentials.Credentials):
@@ -97,6 +125,8 @@ class SignJwtDelegatedCredentials(google.auth.credentials.Credentials):
                     headers=headers),
             "IAM signJwt",
         )  # fmt: skip
+        # The signed assertion can be traded for tokens until it expires: a secret too.
+        register_secret(signed.get("signedJwt"))
         granted = _json_response(
             request(
                 url=self._token_uri,
@@ -107,6 +137,7 @@ class SignJwtDelegatedCredentials(google.auth.credentials.Credentials):
             "OAuth token exchange",
         )
         self.token = granted["access_token"]
+        register_secret(self.token)
         # google-auth compares expiry with naive UTC datetimes.
         expires = datetime.now(UTC) + timedelta(seconds=int(granted.get("expires_in", 3600)))
         self.expiry = expires.replace(tzinfo=None)
@@ -128,7 +159,7 @@ def keyless_delegated_credentials(
     """Production DWD without a key: ADC signs via IAM Credentials signJwt."""
     source, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
     return SignJwtDelegatedCredentials(
-        source_credentials=source,
+        source_credentials=register_refreshed_tokens(source),
         service_account_email=service_account_email,
         subject=subject,
         scopes=scopes,
@@ -140,7 +171,7 @@ def read_secret_text(secret_version: str, *, session: AuthorizedSession | None =
     the only place credentials may live (policy 第4.1条). Errors name the reference only."""
     if session is None:
         source, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-        session = AuthorizedSession(source)  # type: ignore[no-untyped-call]
+        session = AuthorizedSession(register_refreshed_tokens(source))  # type: ignore[no-untyped-call]
     resp = session.get(f"{SECRET_MANAGER_URL}/v1/{secret_version}:access", timeout=30)
     if resp.status_code != 200:
         raise PermanentProviderError(
@@ -148,9 +179,11 @@ def read_secret_text(secret_version: str, *, session: AuthorizedSession | None =
             status=resp.status_code,
         )
     try:
-        return base64.b64decode(resp.json()["payload"]["data"]).decode()
+        text = base64.b64decode(resp.json()["payload"]["data"]).decode()
     except (KeyError, ValueError, binascii.Error) as exc:
         raise PermanentProviderError(f"Secret {secret_version} has no readable payload") from exc
+    register_secret(text)
+    return text
 
 
 def key_from_secret_manager(
@@ -174,11 +207,14 @@ def key_from_secret_manager(
 def key_delegated_credentials(
     info: dict[str, Any], subject: str, scopes: Sequence[str] = DIRECTORY_SCOPES
 ) -> service_account.Credentials:
-    """DWD from a key JSON (e.g. read by `key_from_secret_manager`)."""
+    """DWD from a key JSON (e.g. read by `key_from_secret_manager`). The private key is
+    registered here (inside the JSON its newlines were escaped, so registering the secret's
+    text did not cover the key itself); `client_id` and `client_email` are ids, not secrets."""
+    register_secret(info.get("private_key"))
     creds: service_account.Credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
         info, scopes=list(scopes), subject=subject
     )
-    return creds
+    return register_refreshed_tokens(creds)
 
 
 @functools.lru_cache(maxsize=1)

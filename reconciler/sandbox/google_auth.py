@@ -73,9 +73,12 @@ def register(app: Sandbox) -> None:
                     "at": int(time.time()),
                 }
             )
+            # A fixed token when the world names one: tests need to know the secret the
+            # client holds (the request log masks what it sends).
+            issued = str(g.get("access_token") or f"sandbox-{secrets.token_hex(16)}")
         return Response.json(
             {
-                "access_token": f"sandbox-{secrets.token_hex(16)}",
+                "access_token": issued,
                 "expires_in": 3600,
                 "token_type": "Bearer",
             }

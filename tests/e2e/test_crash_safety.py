@@ -126,6 +126,9 @@ def test_a_run_killed_at_a_boundary_converges_on_rerun_with_nothing_lost(
     records = read_records(audit_path(tmp_path))
     done = [r.person_id for r in records if r.type == RecordType.OFFBOARDING_COMPLETE]
     assert done == [LEAVER]
+    # The same-day evidence survives the crash, whichever run recorded it.
+    leavers = cli(["audit", "leavers", str(audit_path(tmp_path))], env)
+    assert leavers.exit_code == 0, leavers.output
 
 
 # Every API write the product sends: mutating methods, minus the POSTs that only read.

@@ -1,7 +1,9 @@
-"""DESIGN 6.8 end to end: a credential carried in an API's error answer never reaches the CLI's
-output, a saved plan or the audit log. The sandbox answers reads and writes of every system
-with errors whose bodies carry token-looking strings (as a misbehaving proxy or a verbose
-upstream might); the real CLI with the real providers then plans, saves and applies."""
+"""End to end: a credential carried in an API's error answer never reaches the CLI's output,
+its log lines, a saved plan or the audit log. The sandbox answers reads and writes of every
+system with errors whose bodies carry credentials (as a misbehaving proxy or a verbose
+upstream might): token-looking strings, and, bare, the very secrets the process holds (a
+configured classic GitHub token, the Google access token the sandbox issued), which no
+pattern can recognise. The real CLI with the real providers then plans, saves and applies."""
 
 from __future__ import annotations
 
@@ -9,7 +11,14 @@ import json
 from pathlib import Path
 
 from reconciler.sandbox.server import SandboxServer
-from tests.e2e.scenario import ORG, audit_path, cli, setup
+from tests.e2e.scenario import (
+    LEAVER_EMAIL,
+    ORG,
+    audit_path,
+    cli,
+    setup,
+    world_before,
+)
 
 # Invented values in the shapes GitHub and Google issue.
 GITHUB_PAT = "ghp_" + "Q7wErT" * 6
@@ -72,3 +81,102 @@ def test_tokens_in_api_error_answers_never_reach_cli_output_saved_plan_or_audit_
         "audit log": audit_path(tmp_path).read_text(),
     }.items():
         assert _leaks(text) == [], f"{name} leaks a credential"
+
+
+# A classic GitHub token (40 hex, no prefix: the shape of a git commit id, so no pattern may
+# mask it) and a Google access token the sandbox issues; both invented.
+CLASSIC_GITHUB_TOKEN = "3f9c2a7be41d08c65f7e2b9a0c4d1e8f6a5b3c20"
+ISSUED_GOOGLE_TOKEN = "sandbox-issued-Kq8vR2mXw7pL4nZt9yBc"
+HELD = (CLASSIC_GITHUB_TOKEN, ISSUED_GOOGLE_TOKEN)
+BOT = "example-reconciler-bot"
+CLIENT_ID = "1234-mailsync.apps.example.com"  # the leaver's OAuth grant (scenario.world_before)
+
+
+def _holding_real_secrets(sandbox: SandboxServer, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The scenario with RECONCILER_GITHUB_TOKEN set to the classic token (the sandbox knows
+    it as the bot's) and the sandbox issuing ISSUED_GOOGLE_TOKEN to the Google provider."""
+    directory, desired, env = setup(sandbox, tmp_path)
+    world = world_before(desired)
+    world["github"]["tokens"] = {CLASSIC_GITHUB_TOKEN: BOT}
+    world["google"]["access_token"] = ISSUED_GOOGLE_TOKEN
+    sandbox.sandbox.load_world(world)
+    env = {**env, "RECONCILER_GITHUB_TOKEN": CLASSIC_GITHUB_TOKEN, "RECONCILER_LOG_LEVEL": "debug"}
+    return directory, env
+
+
+def _echoing_faults(sandbox: SandboxServer) -> None:
+    """Error bodies that are nothing but the held secret, or carry it after no keyword."""
+    app = sandbox.sandbox
+    app.add_fault(
+        {"method": "GET", "path": f"^/orgs/{ORG}/outside_collaborators", "every": True,
+         "status": 403, "body": {"message": CLASSIC_GITHUB_TOKEN}}
+    )  # fmt: skip
+    app.add_fault(
+        {"method": "PUT", "path": f"^/orgs/{ORG}/memberships/hnewcomer$", "every": True,
+         "status": 422, "body": {"message": f"Validation failed for {CLASSIC_GITHUB_TOKEN}"}}
+    )  # fmt: skip
+    app.add_fault(
+        {"method": "GET", "path": r"/groups/[^/]+/members$", "every": True, "status": 403,
+         "body": {"error": {"code": 403, "message": ISSUED_GOOGLE_TOKEN,
+                            "errors": [{"reason": ISSUED_GOOGLE_TOKEN}]}}}
+    )  # fmt: skip
+    app.add_fault(
+        {"method": "POST", "path": r"^/admin/directory/v1/users$", "every": True, "status": 400,
+         "body": {"error": {"code": 400, "message": f"echo {ISSUED_GOOGLE_TOKEN}"}}}
+    )  # fmt: skip
+    app.add_fault(
+        {"method": "POST", "path": r"^/v3/projects/example-dev:getIamPolicy$", "every": True,
+         "status": 403, "body": {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                                           "message": ISSUED_GOOGLE_TOKEN}}}
+    )  # fmt: skip
+
+
+def test_secrets_the_process_holds_are_masked_by_value_when_an_api_echoes_them_bare(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    directory, env = _holding_real_secrets(sandbox, tmp_path)
+    _echoing_faults(sandbox)
+    saved = tmp_path / "plan.json"
+
+    planned = cli(["plan", "--dir", str(directory), "--out", str(saved)], env)
+    applied = cli(["apply", "--dir", str(directory), "--confirm"], env)
+
+    # Not vacuous: the secrets were really in use (the sandbox issued the Google token and
+    # saw the classic one), every fault fired and was reported, and logging was on.
+    with sandbox.sandbox.lock:
+        assert sandbox.sandbox.world["google"]["oauth_grants"]
+    assert planned.output.count("INCOMPLETE") == 3, planned.output
+    assert applied.exit_code == 1, applied.output
+    assert "422" in applied.output and "400" in applied.output
+    assert '"event": "action failed"' in applied.stderr, applied.stderr
+    assert any("read incomplete" in n for n in json.loads(saved.read_text())["plan"]["notes"])
+    audit = audit_path(tmp_path).read_text()
+    assert "create_account" in audit and "Validation failed for" in audit
+    for name, text in {
+        "plan stdout": planned.stdout,
+        "plan stderr and log": planned.stderr,
+        "saved plan": saved.read_text(),
+        "apply stdout": applied.stdout,
+        "apply stderr and log": applied.stderr,
+        "audit log": audit,
+    }.items():
+        assert [s for s in HELD if s in text] == [], f"{name} leaks a held secret"
+
+
+def test_an_oauth_client_id_in_a_revoke_token_audit_record_is_not_masked(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Ids are evidence, not secrets: the auditor must read which app's grant was revoked,
+    from whom, even while the redactor holds the run's secrets."""
+    directory, env = _holding_real_secrets(sandbox, tmp_path)
+
+    applied = cli(["apply", "--dir", str(directory), "--confirm"], env)
+
+    assert applied.exit_code == 0, applied.output
+    records = [json.loads(line) for line in audit_path(tmp_path).read_text().splitlines()]
+    revoked = [
+        r for r in records
+        if r["type"] == "result" and r["action"]["kind"] == "revoke_token"
+    ]  # fmt: skip
+    assert len(revoked) == 1, records
+    assert revoked[0]["result"]["message"] == f"token {CLIENT_ID} of {LEAVER_EMAIL} revoked"

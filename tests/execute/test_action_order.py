@@ -98,6 +98,7 @@ def _dry_run_order(plan: Plan, made: tuple[DesiredState, DesiredAccess, Snapshot
         audit=None,
         confirm=False,
         allow_mass_removal=True,
+        allow_mass_offboarding=True,
         actor="ops@admin-host",
     )
     assert not report.refused, report.refused
@@ -132,6 +133,7 @@ def test_the_executor_runs_a_plan_holding_every_kind_in_the_order_it_was_shown(
         audit=AuditLog(tmp_path / "audit.jsonl"),
         confirm=True,
         allow_mass_removal=True,
+        allow_mass_offboarding=True,
         actor="ops@admin-host",
     )
     assert not report.refused, report.refused

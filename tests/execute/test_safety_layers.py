@@ -20,7 +20,7 @@ from reconciler.execute import (
     plan_to_json,
     verify_saved_plan,
 )
-from reconciler.log import REDACTED, configure_logging, get_logger, redact_text
+from reconciler.log import REDACTED, configure_logging, get_logger, redact_text, register_secret
 from reconciler.model import (
     Action,
     ActionKind,
@@ -279,3 +279,46 @@ def test_the_log_masks_a_secret_key_and_a_token_in_any_value(
     assert "action failed" in line and "upstream said" in line
     assert _leaks(line) == [] and "opaque-value-1234" not in line
     assert json.loads(line)["access_token"] == REDACTED
+
+
+def test_the_log_masks_a_registered_secret_by_value_in_nested_values_and_exceptions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A registered secret has no shape a pattern knows (here: 40 hex, like a commit id); it
+    is masked wherever a log event carries it, lists, dicts and exceptions included, and a
+    commit id that is not registered is left alone."""
+    secret = "9d4e1c7a2b5f8e3d6c0a9b8f7e6d5c4b3a2f1e0d"
+    commit = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+    register_secret(secret)
+    configure_logging("json", "info")
+    get_logger("tests.safety").warning(
+        "plan refused",
+        reasons=[f"refused: {secret}"],
+        detail={"body": {"message": secret}},
+        error=RuntimeError(f"upstream echoed {secret}"),
+        desired_commit=commit,
+    )
+    line = capsys.readouterr().err
+    event = json.loads(line)
+    assert secret not in line
+    assert event["reasons"] == [f"refused: {REDACTED}"]
+    assert event["detail"] == {"body": {"message": REDACTED}}
+    assert event["error"] == f"RuntimeError: upstream echoed {REDACTED}"
+    assert event["desired_commit"] == commit
+
+
+def test_a_registered_private_key_is_masked_whole_json_escaped_and_line_by_line() -> None:
+    """An API may quote a key inside JSON (newlines escaped) or echo a fragment of it."""
+    body = "".join(f"Q{i:02d}" + "w9Er" * 15 + "\n" for i in range(3))  # invented base64 lines
+    key = f"-----BEGIN RSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----\n"
+    register_secret(key)
+    escaped = json.dumps({"private_key": key})
+    assert "w9Er" not in redact_text(escaped)
+    assert redact_text(f"line: {body.splitlines()[1]}") == f"line: {REDACTED}"
+    assert redact_text("short 1234567") == "short 1234567"  # below MIN_SECRET_LENGTH: kept
+    # Registering one key must not stop the shape net from masking another key whole.
+    other = (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAzInvented0ther\n"
+        "-----END RSA PRIVATE KEY-----"
+    )
+    assert redact_text(f"dump: {other}") == f"dump: {REDACTED}"

@@ -387,3 +387,19 @@ def test_token_endpoint_decodes_the_dwd_assertion_and_records_subject(
         f"{sandbox.url}/token", data={"grant_type": "password", "assertion": "x"}, timeout=5
     )
     assert bad.status_code == 400 and bad.json()["error"] == "unsupported_grant_type"
+
+
+def test_token_endpoint_issues_the_worlds_access_token_when_it_names_one(
+    sandbox: SandboxServer,
+) -> None:
+    """Tests that must know the secret a client holds (to make a fault echo it) name it."""
+    from reconciler.providers.google_auth import sandbox_delegated_credentials
+
+    world = google_world()
+    world["google"]["access_token"] = "sandbox-fixed-access-token-0001"
+    sandbox.sandbox.load_world(world)
+    creds = sandbox_delegated_credentials(sandbox.url, f"user0000@{DOMAIN}", ["scope-a"])
+    import google.auth.transport.requests
+
+    creds.refresh(google.auth.transport.requests.Request())
+    assert creds.token == "sandbox-fixed-access-token-0001"
