@@ -56,6 +56,7 @@ from reconciler.providers.connecting import own_identities
 from reconciler.providers.reading import read_person_everywhere
 from reconciler.reports.plans import render_text
 from reconciler.settings import Settings, load_settings
+from reconciler.state import LocalStateStore
 
 EXIT_ERROR = 1
 
@@ -169,7 +170,8 @@ def apply_with(
     """Learn who the tool acts as, read everything, plan (or check the saved plan against
     the fresh read), apply."""
     own = acting_identities(ctx.settings, desired, providers)
-    snapshot = read_with_progress(dict(providers), desired, ctx.moment)
+    counts = LocalStateStore(ctx.settings.state_dir)
+    snapshot = read_with_progress(dict(providers), desired, ctx.moment, counts=counts)
     if saved_plan is not None:
         try:
             plan = verify_saved_plan(saved_plan, snapshot)
