@@ -427,7 +427,8 @@ class IamPolicy:
 
 @dataclass(frozen=True)
 class ReadStatus:
-    """Whether one system was read completely. An incomplete read forbids removals there."""
+    """Whether one system was read completely. An incomplete read forbids changes there
+    (except removing a leaver's grants it did show)."""
 
     system: System
     complete: bool
