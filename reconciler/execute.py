@@ -565,6 +565,7 @@ def _plan_from_content(content: Mapping[str, Any]) -> Plan:
         desired_commit=content["desired_commit"],
         incomplete_systems=tuple(System(s) for s in content["incomplete_systems"]),
         notes=tuple(content["notes"]),
+        held_back=tuple((System(s), int(n)) for s, n in content["held_back"].items()),
     )
 
 

@@ -512,7 +512,8 @@ class IamPolicy:
 
 @dataclass(frozen=True)
 class ReadStatus:
-    """Whether one system was read completely. An incomplete read forbids removals there."""
+    """Whether one system was read completely. An incomplete read forbids changes there
+    (except removing a leaver's grants it did show)."""
 
     system: System
     complete: bool
@@ -811,11 +812,19 @@ class Plan:
     state_fingerprint: str
     desired_commit: str | None = None
     incomplete_systems: tuple[System, ...] = ()
-    notes: tuple[str, ...] = ()  # removals held back by a safety rule, with the reason
+    notes: tuple[str, ...] = ()  # what a safety rule held back, with the reason
+    # (system, count) for each system whose changes were held back because its read was
+    # incomplete: the CLI's exit code must not say "nothing to do" while changes wait there.
+    held_back: tuple[tuple[System, int], ...] = ()
 
     @property
     def has_changes(self) -> bool:
         return bool(self.actions)
+
+    @property
+    def held_back_total(self) -> int:
+        """How many changes an incomplete read held back, over all systems."""
+        return sum(n for _, n in self.held_back)
 
     def content(self) -> dict[str, Any]:
         return {
@@ -826,6 +835,7 @@ class Plan:
             "actions": [_canonical(a) for a in self.actions],
             "findings": [_canonical(f) for f in self.findings],
             "notes": list(self.notes),
+            "held_back": {s.value: n for s, n in self.held_back},
         }
 
     @property

@@ -8,6 +8,7 @@ from reconciler.planning.changes import plan_changes, systems_in_scope
 from reconciler.planning.names import split_person_name
 from reconciler.planning.safety import (
     MIN_GRANTS_FOR_RATIO,
+    ChangeOnIncompleteRead,
     RemovalOnIncompleteRead,
     RemovesLastAdmin,
     TooManyRemovals,
@@ -20,6 +21,7 @@ from reconciler.policy import check_findings
 
 __all__ = [
     "MIN_GRANTS_FOR_RATIO",
+    "ChangeOnIncompleteRead",
     "RemovalOnIncompleteRead",
     "RemovesLastAdmin",
     "TooManyRemovals",

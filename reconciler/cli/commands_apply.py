@@ -185,7 +185,8 @@ def apply_with(
     store = ctx.store()
     holds = _load_holds(store)
     own = acting_identities(ctx.settings, desired, providers)
-    snapshot = read_with_progress(dict(providers), desired, ctx.moment)
+    counts = ctx.store()
+    snapshot = read_with_progress(dict(providers), desired, ctx.moment, counts=counts)
     access = expand_access(desired, ctx.moment)
     standing = standing_holds(desired, access, holds)
     if saved_plan is not None:

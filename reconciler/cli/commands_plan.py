@@ -16,12 +16,14 @@ from reconciler.cli.common import (
     parse_at,
     providers_for,
     read_with_progress,
+    settings,
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.execute import EXIT_PARTIAL, partial_reasons
 from reconciler.plan import plan_changes
 from reconciler.reports.plans import render_json, render_markdown, render_text
+from reconciler.state import LocalStateStore
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -61,8 +63,10 @@ def plan(
     desired = load(directory)
     moment = parse_at(at)
     holds = load_holds_or_exit()
+    # The embedded demo world is invented: its counts must not become the real systems'.
+    counts = None if sandbox else LocalStateStore(settings().state_dir)
     with providers_for(desired, sandbox=sandbox, at=moment) as providers:
-        snapshot = read_with_progress(providers, desired, moment)
+        snapshot = read_with_progress(providers, desired, moment, counts=counts)
     result = plan_changes(desired, expand_access(desired, moment), snapshot, moment, holds=holds)
     if out is not None:
         out.write_text(render_json(result) + "\n", encoding="utf-8")

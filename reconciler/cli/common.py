@@ -20,9 +20,11 @@ from reconciler.errors import ReconcilerError
 from reconciler.log import redact_text
 from reconciler.model import DesiredState, EmergencyHold, Snapshot, System
 from reconciler.settings import Settings, load_settings
+from reconciler.state import StateStoreError
 
 if TYPE_CHECKING:
     from reconciler.providers.base import Provider
+    from reconciler.state import StateStore
 
 # Provider modules (google-api-python-client, PyGithub, google-cloud-iam, grpc) take ~1.5 s
 # to import: they are imported inside the functions that need them, so `validate`,
@@ -101,11 +103,21 @@ def providers_for(
 
 
 def read_with_progress(
-    providers: dict[System, Provider], desired: DesiredState, at: datetime
+    providers: dict[System, Provider],
+    desired: DesiredState,
+    at: datetime,
+    *,
+    counts: StateStore | None,
 ) -> Snapshot:
-    """Read every system, showing which are still being read (stderr, so stdout stays clean)."""
+    """Read every system, showing which are still being read (stderr, so stdout stays clean).
+
+    Every full read is judged against the counts of the last complete read in `counts` (a
+    member list that shrank suspiciously is treated as incomplete) and the new counts are
+    stored there. The callers pass the run's state store; only the embedded demo sandbox
+    passes None, since its invented world says nothing about the real systems."""
 
     from reconciler.providers.reading import read_all
+    from reconciler.state.read_counts import judge_and_remember_read_counts
 
     states = dict.fromkeys(providers, "waiting")
     with Status("reading", console=err_console) as status:
@@ -115,6 +127,12 @@ def read_with_progress(
             status.update("reading: " + ", ".join(f"{s.value} {st}" for s, st in states.items()))
 
         snapshot = read_all(providers, desired, at, on_progress=progress)
+    if counts is not None:
+        try:
+            snapshot = judge_and_remember_read_counts(counts, snapshot, desired.organization)
+        except StateStoreError as exc:
+            err_console.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(1) from None
     for system, part in snapshot.parts.items():
         mark = "[green]complete[/]" if part.status.complete else "[bold yellow]INCOMPLETE[/]"
         detail = "; ".join(part.status.problems)

@@ -25,6 +25,11 @@ from reconciler.planning.context import Candidates, PlanContext
 from reconciler.planning.gcp import plan_gcp
 from reconciler.planning.github import plan_github
 from reconciler.planning.google import plan_google
+from reconciler.planning.incomplete import (
+    allowed_on_incomplete_read,
+    held_back_note,
+    read_problem,
+)
 from reconciler.policy import findings_of
 
 
@@ -68,7 +73,7 @@ def plan_changes(
     actions = _record_approvals(ctx, actions)
     actions = _hold_back_unapproved_privilege(ctx, actions, out)
     actions = _drop_untouchables(ctx, actions, out)
-    actions = _hold_back_on_incomplete_reads(ctx, actions, out)
+    actions, held_back = _hold_back_on_incomplete_reads(ctx, actions, out)
     actions = _keep_last_admins(ctx, actions, out)
     return Plan(
         made_at=now,
@@ -78,6 +83,7 @@ def plan_changes(
         desired_commit=desired.commit,
         incomplete_systems=tuple(s for s in in_scope if not snapshot.is_complete(s)),
         notes=tuple(out.notes),
+        held_back=held_back,
     )
 
 
@@ -183,22 +189,24 @@ def _drop_untouchables(ctx: PlanContext, actions: list[Action], out: Candidates)
 
 def _hold_back_on_incomplete_reads(
     ctx: PlanContext, actions: list[Action], out: Candidates
-) -> list[Action]:
-    """DESIGN 6.2: a grant missing from a failed read is not absent, and a grant we did not
-    see may exist; so a system whose read failed gets no removals, except the removal of a
-    leaver's grants that the partial read did show (those are certainly real)."""
-    kept = []
+) -> tuple[list[Action], tuple[tuple[System, int], ...]]:
+    """A system whose read failed gets no changes at all: what the read missed may make any
+    of them wrong (inviting members who are already in, creating accounts that exist,
+    removing what we merely did not see). Only a leaver's grants that the partial read did
+    show are still removed (those are certainly real). One note per system says what was
+    held back and why; the counts go on the Plan for the CLI's exit code."""
+    kept: list[Action] = []
+    held: dict[System, list[Action]] = {}
     for a in actions:
-        part = ctx.snapshot.part(a.system)
-        if part is not None and part.status.complete:
+        if ctx.snapshot.is_complete(a.system) or allowed_on_incomplete_read(a, ctx.snapshot):
             kept.append(a)
-            continue
-        if a.is_removal and not a.offboarding:
-            why = "; ".join(part.status.problems) if part and part.status.problems else "no data"
-            out.note(f"held back ({a.system.value} read incomplete: {why}): {a.describe()}")
-            continue
-        kept.append(a)
-    return kept
+        else:
+            held.setdefault(a.system, []).append(a)
+    systems = [s for s in System if s in held]  # in the systems' own order
+    for system in systems:
+        out.note(held_back_note(system, read_problem(ctx.snapshot, system), held[system]))
+    counts = tuple((s, len(held[s])) for s in systems)
+    return kept, counts
 
 
 def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) -> list[Action]:

@@ -1,7 +1,7 @@
 """The last check before a plan is applied (octoDNS's raise_if_unsafe): the executor calls
-`check_safety` and refuses a plan that removes too much, removes on a failed read, touches a
-protected account or removes the last admin. The planner already avoids all of these; this is
-defence in depth against a planner bug or a hand-edited saved plan."""
+`check_safety` and refuses a plan that removes too much, changes a system whose read failed,
+touches a protected account or removes the last admin. The planner already avoids all of
+these; this is defence in depth against a planner bug or a hand-edited saved plan."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from collections.abc import Iterable
 
 from reconciler.errors import ReconcilerError
 from reconciler.model import (
-    Action,
     ActionKind,
-    Grant,
     GrantKind,
     Plan,
     ProtectedAccount,
@@ -21,9 +19,9 @@ from reconciler.model import (
     Snapshot,
     System,
     member_identity,
-    normalise_email,
 )
 from reconciler.planning.changes import gcp_owners
+from reconciler.planning.incomplete import allowed_on_incomplete_read
 
 # The removal ratio is not applied while a system holds fewer grants than this (octoDNS's
 # MIN_EXISTING_RECORDS idea): removing 1 of 5 grants is 20%, which says nothing about a bug.
@@ -49,8 +47,13 @@ class TooManyLeavers(UnsafePlan):
     """More people offboarded in one run than the leaver limit allows."""
 
 
-class RemovalOnIncompleteRead(UnsafePlan):
-    """A removal on a system whose read failed, other than a leaver's known grant (6.2)."""
+class ChangeOnIncompleteRead(UnsafePlan):
+    """Any change on a system whose read failed, other than removing a leaver's known grant:
+    an addition planned from a partial read may invite a member who is already in."""
+
+
+class RemovalOnIncompleteRead(ChangeOnIncompleteRead):
+    """A removal on a system whose read failed, other than a leaver's known grant."""
 
 
 class TouchesProtectedAccount(UnsafePlan):
@@ -83,7 +86,7 @@ def check_safety(
         problems.extend(_too_many_removals(plan, snapshot, limits))
     if not allow_mass_offboarding:
         problems.extend(_too_many_leavers(plan, limits, people))
-    problems.extend(_removals_on_incomplete_reads(plan, snapshot))
+    problems.extend(_changes_on_incomplete_reads(plan, snapshot))
     problems.extend(_protected(plan, protected))
     problems.extend(_last_admins(plan, snapshot))
     return problems
@@ -166,55 +169,19 @@ def _too_many_leavers(plan: Plan, limits: SafetyLimits, people: int) -> list[Uns
     ]
 
 
-def _removals_on_incomplete_reads(plan: Plan, snapshot: Snapshot) -> list[UnsafePlan]:
+def _changes_on_incomplete_reads(plan: Plan, snapshot: Snapshot) -> list[UnsafePlan]:
     found: list[UnsafePlan] = []
     for a in plan.actions:
-        if not a.is_removal or snapshot.is_complete(a.system):
+        if snapshot.is_complete(a.system) or allowed_on_incomplete_read(a, snapshot):
             continue
-        if a.offboarding and _known(a, snapshot):
-            continue
+        refusal = RemovalOnIncompleteRead if a.is_removal else ChangeOnIncompleteRead
         found.append(
-            RemovalOnIncompleteRead(
+            refusal(
                 f"{a.describe()}: the {a.system.value} read was incomplete, and only a "
-                "leaver's grants that the read did show may be removed"
+                "leaver's grants that the read did show may be removed there"
             )
         )
     return found
-
-
-_GRANT_KIND_OF_REMOVAL = {
-    ActionKind.REMOVE_GROUP_MEMBER: GrantKind.GOOGLE_GROUP,
-    ActionKind.REMOVE_ORG_MEMBER: GrantKind.GITHUB_ORG,
-    ActionKind.REMOVE_TEAM_MEMBER: GrantKind.GITHUB_TEAM,
-    ActionKind.REMOVE_OUTSIDE_COLLABORATOR: GrantKind.GITHUB_COLLABORATOR,
-    ActionKind.REMOVE_BINDING: GrantKind.GCP_BINDING,
-}
-
-
-def _known(a: Action, snapshot: Snapshot) -> bool:
-    """True when the snapshot shows the thing the removal removes."""
-    part = snapshot.part(a.system)
-    if part is None:
-        return False
-    kind = _GRANT_KIND_OF_REMOVAL.get(a.kind)
-    if kind is not None:
-        # Grant.key ignores the role except for GCP, where each role is its own binding.
-        want = Grant(kind, a.target, a.principal, a.role).key
-        return any(g.key == want for g in part.grants)
-    if a.kind in (ActionKind.SUSPEND_ACCOUNT, ActionKind.SIGN_OUT):
-        return any(normalise_email(x.name) == a.principal for x in part.accounts)
-    if a.kind is ActionKind.REVOKE_TOKEN:
-        return any(
-            t.user == a.principal and t.client_id == a.param("client_id") for t in part.oauth_tokens
-        )
-    if a.kind is ActionKind.DELETE_APP_PASSWORD:
-        return any(
-            x.user == a.principal and str(x.code_id) == a.param("code_id")
-            for x in part.app_passwords
-        )
-    if a.kind is ActionKind.CANCEL_INVITATION:
-        return any(str(i.id) == a.param("invitation_id") for i in part.invitations)
-    return False
 
 
 def _protected(plan: Plan, protected: Iterable[ProtectedAccount | str]) -> list[UnsafePlan]:

@@ -26,7 +26,7 @@ from reconciler.model import (
     to_jsonable,
 )
 
-PLAN_FORMAT = 1  # bump when the JSON form changes incompatibly (docs/plan-format.md)
+PLAN_FORMAT = 2  # bump when the JSON form changes incompatibly (docs/plan-format.md)
 
 _SYMBOL = {True: ("-", "red"), False: ("+", "green")}
 _CHANGES = {ActionKind.CHANGE_GROUP_ROLE, ActionKind.CHANGE_ORG_ROLE, ActionKind.CHANGE_TEAM_ROLE}
@@ -97,7 +97,9 @@ def render_text(plan: Plan, desired: DesiredState | None = None) -> RenderableTy
         names = ", ".join(_SYSTEM_LABEL[s] for s in plan.incomplete_systems)
         parts.append(
             Text(
-                f"⚠ incomplete read: {names} - removals held back there (DESIGN 6.2)", "bold yellow"
+                f"⚠ incomplete read: {names} - changes held back there, except removing "
+                "leavers' grants the read did show",
+                "bold yellow",
             )
         )
     for note in plan.notes:
@@ -167,7 +169,11 @@ def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
     ]
     if plan.incomplete_systems:
         names = ", ".join(_SYSTEM_LABEL[s] for s in plan.incomplete_systems)
-        lines += [f"> ⚠️ Incomplete read of {names}: removals there are held back.", ""]
+        lines += [
+            f"> ⚠️ Incomplete read of {names}: changes there are held back, except removing "
+            "leavers' grants the read did show.",
+            "",
+        ]
     for note in plan.notes:
         lines.append(f"- note: {_md_escape(note)}")
     if plan.notes:

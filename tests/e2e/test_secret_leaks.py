@@ -44,9 +44,10 @@ def _leaky_faults(sandbox: SandboxServer) -> None:
          "body": {"error": {"code": 403, "message": GOOGLE_ACCESS_TOKEN,
                             "errors": [{"reason": f"authError {GOOGLE_ACCESS_TOKEN}"}]}}}
     )  # fmt: skip
-    # Writes: the newcomer's invitation fails with the token in GitHub's message.
+    # Writes: the leaver's removal (the one change an incomplete read still allows, since the
+    # read showed the membership) fails with the token in GitHub's message.
     app.add_fault(
-        {"method": "PUT", "path": f"^/orgs/{ORG}/memberships/hnewcomer$", "every": True,
+        {"method": "DELETE", "path": f"^/orgs/{ORG}/memberships/kleaver$", "every": True,
          "status": 422, "body": {"message": f"Validation failed for {GITHUB_PAT}"}}
     )  # fmt: skip
 
@@ -67,7 +68,7 @@ def test_tokens_in_api_error_answers_never_reach_cli_output_saved_plan_or_audit_
     offboard = cli(["offboard", "e0010", "--now", "--dir", str(directory)], env)
 
     # The faults did fire (the test is not vacuous): all three reads were incomplete and the
-    # invitation failed.
+    # leaver's removal failed.
     assert planned.output.count("INCOMPLETE") == 3, planned.output
     assert applied.exit_code == 1, applied.output
     assert "failed" in applied.output and "422" in applied.output

@@ -148,6 +148,14 @@ def _with_gcp_owner(owner: str) -> Snapshot:
             "RemovalOnIncompleteRead",
         ),
         (
+            "an invitation on a system whose read was incomplete",
+            _action(
+                Phase.ADD, System.GITHUB, ActionKind.INVITE_ORG_MEMBER, "example", "dev", "member"
+            ),
+            _snapshot(incomplete=System.GITHUB),
+            "ChangeOnIncompleteRead",
+        ),
+        (
             "removing the last owner of a GCP project",
             _removal(System.GCP, "projects/example-prod", "user:cto@example.co.jp", "roles/owner"),
             _with_gcp_owner("user:cto@example.co.jp"),

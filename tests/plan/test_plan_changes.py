@@ -364,31 +364,126 @@ def test_role_changes_keep_the_old_role_for_the_audit_log() -> None:
 # ---- safety inside the planner ---------------------------------------------------------------
 
 
-def test_incomplete_read_holds_back_removals_but_still_offboards_known_leaver_grants() -> None:
-    hanako = person("e0043", HANAKO, roles=("sales",))
-    desired, access, snap = world(
-        [taro(), hanako],
-        statuses={"e0042": PersonStatus.DEPARTED},
-        g_users=[g_user(TARO), g_user(HANAKO), g_user("ghost@example.co.jp")],
-        g_members=[
-            (ENG, TARO, "MEMBER"),
-            (ENG, HANAKO, "MEMBER"),  # transfer removal: held back
-            (ENG, "ghost@example.co.jp", "MEMBER"),  # stranger: held back
+@dataclass
+class IncompleteCase:
+    """A world with some systems read incompletely: the actions still planned, the count held
+    back per system, and the words the one note per system must contain."""
+
+    name: str
+    people: list[Person]
+    state: dict[str, Any]
+    incomplete: list[System]
+    actions: set[tuple[ActionKind, str]]
+    held_back: tuple[tuple[System, int], ...]
+    notes: list[str] = field(default_factory=list)
+    statuses: dict[str, PersonStatus] = field(default_factory=dict)
+
+
+HANAKO_SALES = person("e0043", HANAKO, roles=("sales",))
+
+INCOMPLETE_CASES = [
+    IncompleteCase(
+        "a failed member list invites nobody and changes no role, with one note for github",
+        # 18 developers in the repo; the partial read showed only dev17, as an admin: the
+        # planner would invite 17 people who are probably members and demote dev17
+        [
+            person(f"e1{i:03d}", f"dev{i:02d}@example.co.jp", github=f"dev{i:02d}")
+            for i in range(18)
         ],
-        incomplete=[System.GOOGLE],
+        {
+            "g_users": [g_user(f"dev{i:02d}@example.co.jp") for i in range(18)],
+            "g_members": [(ENG, f"dev{i:02d}@example.co.jp", "MEMBER") for i in range(18)],
+            "gh_members": [gh_user("dev17", 117, admin=True)],
+            "teams": [("backend", "dev17", "member")],
+            "stg": [
+                Binding("roles/editor", tuple(f"user:dev{i:02d}@example.co.jp" for i in range(18)))
+            ],
+            "prod": [
+                Binding("roles/viewer", tuple(f"user:dev{i:02d}@example.co.jp" for i in range(18)))
+            ],
+        },
+        [System.GITHUB],
+        set(),
+        ((System.GITHUB, 18),),
+        [
+            "github read incomplete (team page 2 failed): 18 change(s) held back: "
+            "17 invitations, 1 role change"
+        ],
+    ),
+    IncompleteCase(
+        "a failed user list creates no account and adds to no group",
+        [taro(), HANAKO_SALES],
+        {
+            "gh_members": [gh_user("tyamada", 42)],
+            "teams": [("backend", "tyamada", "member")],
+            "stg": [Binding("roles/editor", (f"user:{TARO}",))],
+            "prod": [Binding("roles/viewer", (f"user:{TARO}",))],
+        },
+        [System.GOOGLE],
+        set(),
+        ((System.GOOGLE, 4),),
+        [
+            "google read incomplete (members of eng@ failed): 4 change(s) held back: "
+            "2 account creations, 2 additions"
+        ],
+    ),
+    IncompleteCase(
+        "a leaver's known grants are still removed; the rest of that system waits",
+        [taro(), HANAKO_SALES],
+        {
+            "g_users": [g_user(TARO), g_user(HANAKO), g_user("ghost@example.co.jp")],
+            "g_members": [
+                (ENG, TARO, "MEMBER"),
+                (ENG, HANAKO, "MEMBER"),  # transfer removal: held back
+                (ENG, "ghost@example.co.jp", "MEMBER"),  # stranger: held back
+            ],
+        },
+        [System.GOOGLE],
+        {(A.SUSPEND_ACCOUNT, TARO), (A.SIGN_OUT, TARO), (A.REMOVE_GROUP_MEMBER, TARO)},
+        ((System.GOOGLE, 3),),
+        [
+            "google read incomplete (members of eng@ failed): 3 change(s) held back: "
+            "2 removals, 1 addition"
+        ],
+        statuses={"e0042": PersonStatus.DEPARTED},
+    ),
+    IncompleteCase(
+        "two incomplete systems get one note each, and a complete one is planned as usual",
+        [taro()],
+        {},
+        [System.GITHUB, System.GCP],
+        {(A.CREATE_ACCOUNT, TARO), (A.ADD_GROUP_MEMBER, TARO)},
+        ((System.GITHUB, 1), (System.GCP, 2)),
+        [
+            "github read incomplete (team page 2 failed): 1 change(s) held back: 1 invitation",
+            "gcp read incomplete (getIamPolicy failed): 2 change(s) held back: 2 additions",
+        ],
+    ),
+    IncompleteCase(
+        "an incomplete read with nothing to hold back says nothing and counts nothing",
+        [taro()],
+        engineer_state(),
+        [System.GITHUB],
+        set(),
+        (),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", INCOMPLETE_CASES, ids=[c.name for c in INCOMPLETE_CASES])
+def test_an_incomplete_read_holds_back_every_change_but_a_leavers_known_removals(
+    case: IncompleteCase,
+) -> None:
+    desired, access, snap = world(
+        case.people, statuses=case.statuses, incomplete=case.incomplete, **case.state
     )
     plan = plan_changes(desired, access, snap, NOW)
-    got = {(a.kind, a.principal) for a in plan.actions}
-    assert got == {
-        (A.SUSPEND_ACCOUNT, TARO),
-        (A.SIGN_OUT, TARO),
-        (A.REMOVE_GROUP_MEMBER, TARO),
-        (A.ADD_GROUP_MEMBER, HANAKO),  # additions are still safe on a partial read
-    }
-    assert plan.incomplete_systems == (System.GOOGLE,)
-    held = [n for n in plan.notes if n.startswith("held back")]
-    assert len(held) == 2
-    assert all("members of eng@ failed" in n for n in held)
+    assert {(a.kind, a.principal) for a in plan.actions} == case.actions
+    assert plan.held_back == case.held_back
+    assert plan.held_back_total == sum(n for _, n in case.held_back)
+    assert set(plan.incomplete_systems) == set(case.incomplete)
+    read_notes = [n for n in plan.notes if " read incomplete " in n]
+    assert read_notes == case.notes  # one per system with something held back, no more
 
 
 def test_a_system_that_was_not_read_gets_no_actions_at_all() -> None:

@@ -81,8 +81,11 @@ def test_planner_safety_invariants_hold_for_any_world(args: dict[str, Any]) -> N
     protected = {"breakglass@example.co.jp", "user:breakglass@example.co.jp", "rescue-owner"}
     assert not [a for a in plan.actions if a.principal in protected]
     for a in plan.actions:
-        if a.is_removal and not snap.is_complete(a.system):
-            assert a.offboarding, a
+        if not snap.is_complete(a.system):  # only a leaver's removals on an incomplete read
+            assert a.offboarding and a.is_removal, a
+    held = dict(plan.held_back)
+    assert set(held) <= set(args["incomplete"]) and all(n > 0 for n in held.values())
+    assert len([n for n in plan.notes if " read incomplete " in n]) == len(held)
     # The planner and the executor's last check agree (limits aside: random worlds are small).
     limits = SafetyLimits(max_removals=10_000, max_removal_ratio=1.0)
     assert (

@@ -20,6 +20,7 @@ from reconciler.model import (
     System,
 )
 from reconciler.plan import (
+    ChangeOnIncompleteRead,
     RemovalOnIncompleteRead,
     RemovesLastAdmin,
     TooManyRemovals,
@@ -34,6 +35,7 @@ from tests.plan.builders import (
     ORG,
     PROD,
     g_user,
+    gcp,
     gh_user,
     github,
     google,
@@ -144,11 +146,46 @@ CASES = [
         [RemovalOnIncompleteRead],
     ),
     Case(
+        "an addition on an incomplete read is refused",
+        plan_of(act(A.ADD_GROUP_MEMBER, System.GOOGLE, ENG, "new@example.co.jp", "MEMBER")),
+        snapshot(google([g_user("cto@example.co.jp", admin=True)], members(4), complete=False)),
+        [ChangeOnIncompleteRead],
+    ),
+    Case(
+        "an invitation on an incomplete read is refused",
+        plan_of(act(A.INVITE_ORG_MEMBER, System.GITHUB, ORG, "dev", "member")),
+        snapshot(ADMINS, github([gh_user("cto-gh", 1, admin=True)], complete=False)),
+        [ChangeOnIncompleteRead],
+    ),
+    Case(
+        "an account creation on an incomplete read is refused",
+        plan_of(act(A.CREATE_ACCOUNT, System.GOOGLE, "example.co.jp", "new@example.co.jp")),
+        snapshot(google([g_user("cto@example.co.jp", admin=True)], members(4), complete=False)),
+        [ChangeOnIncompleteRead],
+    ),
+    Case(
+        "a role change on an incomplete read is refused",
+        plan_of(act(A.CHANGE_ORG_ROLE, System.GITHUB, ORG, "dev", "admin")),
+        snapshot(ADMINS, github([gh_user("dev", 2)], complete=False)),
+        [ChangeOnIncompleteRead],
+    ),
+    Case(
+        "an addition on a system that was not read is refused",
+        plan_of(act(A.ADD_BINDING, System.GCP, PROD, "user:dev@example.co.jp", "roles/viewer")),
+        snapshot(ADMINS),
+        [ChangeOnIncompleteRead],
+    ),
+    Case(
+        "an addition on a completely read system is allowed beside an incomplete one",
+        plan_of(act(A.ADD_GROUP_MEMBER, System.GOOGLE, ENG, "new@example.co.jp", "MEMBER")),
+        snapshot(ADMINS, github([gh_user("cto-gh", 1, admin=True)], complete=False)),
+    ),
+    Case(
         "any action on a protected account is refused, in any spelling",
         plan_of(
             act(A.ADD_BINDING, System.GCP, PROD, "user:BreakGlass@example.co.jp", "roles/viewer")
         ),
-        snapshot(ADMINS),
+        snapshot(ADMINS, gcp()),
         [TouchesProtectedAccount],
     ),
     Case(
