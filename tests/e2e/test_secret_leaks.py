@@ -37,8 +37,8 @@ def _leaky_faults(sandbox: SandboxServer) -> None:
     )  # fmt: skip
     # Writes: the newcomer's invitation fails with the token in GitHub's message.
     app.add_fault(
-        {"method": "PUT", "path": f"^/orgs/{ORG}/memberships/hnewcomer$", "every": True,
-         "status": 422, "body": {"message": f"Validation failed for {GITHUB_PAT}"}}
+        {"method": "POST", "path": f"^/orgs/{ORG}/invitations$", "every": True, "status": 422,
+         "body": {"message": f"Validation failed for {GITHUB_PAT}"}}
     )  # fmt: skip
 
 
