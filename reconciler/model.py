@@ -543,6 +543,9 @@ class SnapshotPart:
     service_accounts: tuple[ServiceAccount, ...] = ()
     policies: tuple[IamPolicy, ...] = ()
     github_org: GitHubOrgSettings | None = None
+    # GitHub accounts looked up by id or login for people who may be invited (not org members
+    # nor collaborators): who holds a login now decides whether an invitation is safe.
+    invitees: tuple[Account, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -597,6 +600,7 @@ class Snapshot:
                     "service_accounts": sorted(p.service_accounts, key=lambda a: a.email),
                     "policies": sorted(p.policies, key=lambda x: x.resource),
                     "github_org": p.github_org,
+                    "invitees": sorted(p.invitees, key=lambda a: a.id),
                 }
             )
             for s, p in sorted(self.parts.items())

@@ -120,6 +120,8 @@ class Identities:
         github_part = snapshot.part(System.GITHUB)
         g_accounts = google_part.accounts if google_part else ()
         h_accounts = github_part.accounts if github_part else ()
+        # Accounts looked up for possible invitees count for matching, after the org's own.
+        h_looked_up = github_part.invitees if github_part else ()
 
         by_address: dict[str, Account] = {}
         for account in g_accounts:
@@ -138,8 +140,8 @@ class Identities:
                 for address in (found.name, *found.aliases):
                     email_owner.setdefault(normalise_email(address), person.id)
 
-        gh_by_id = {a.id: a for a in h_accounts}
-        gh_by_login = {normalise_login(a.name): a for a in h_accounts}
+        gh_by_id = {a.id: a for a in (*h_looked_up, *h_accounts)}
+        gh_by_login = {normalise_login(a.name): a for a in (*h_looked_up, *h_accounts)}
         github: dict[str, GitHubMatch] = {}
         login_owner: dict[str, str] = {}
         for person in sorted(desired.people.values(), key=lambda p: p.id):
@@ -574,17 +576,7 @@ def _check_people(ctx: _Context, out: _Findings) -> None:
                 person.id,
             )
         if match is not None and match.squatter is not None:
-            out.add(
-                "github-login-taken",
-                Severity.HIGH,
-                "第5.1条",
-                System.GITHUB,
-                match.squatter.name,
-                f"the login {match.squatter.name} in {person.id}'s file now belongs to another "
-                f"GitHub account (id {match.squatter.id}, not {person.github_id}); it is given "
-                "nothing on their behalf",
-                person.id,
-            )
+            _report_login_taken(ctx, out, person, match, match.squatter)
     people = ctx.desired.people
     for nh in ctx.desired.organization.non_human_accounts:
         owner = people.get(nh.owner)
@@ -627,6 +619,43 @@ def _check_holds(ctx: _Context, out: _Findings) -> None:
             "people/" + f"{hold.person_id}.yaml. Until then the hold keeps them offboarded.",
             hold.person_id,
         )
+
+
+def _report_login_taken(
+    ctx: _Context, out: _Findings, person: Person, match: GitHubMatch, squatter: Account
+) -> None:
+    """Another account (a different numeric id) holds the login in the person file. Inside
+    the org it is an unmanaged member (第5.1条) and removed as a stranger; outside it, the read
+    found it while resolving the person for an invitation, and access issued to it would go
+    to someone nobody assessed or approved (第5.2条1): it is never invited."""
+    part = ctx.snapshot.part(System.GITHUB)
+    taken = f"the login {squatter.name} in {person.id}'s file now belongs to another GitHub "
+    taken += f"account (id {squatter.id}, not {person.github_id})"
+    if part is not None and squatter in part.accounts:
+        out.add(
+            "github-login-taken",
+            Severity.HIGH,
+            "第5.1条",
+            System.GITHUB,
+            squatter.name,
+            f"{taken}; it is given nothing on their behalf",
+            person.id,
+        )
+        return
+    if match.login is not None:
+        then = f"{person.id} is invited by account id as {match.login}"
+    else:
+        then = f"{person.id}'s invitation is held back"
+    out.add(
+        "github-invitee-login-taken",
+        Severity.HIGH,
+        "第5.2条1",
+        System.GITHUB,
+        squatter.name,
+        f"{taken}, outside the organisation: it is never invited; {then}. Put the person's "
+        "current login in their file",
+        person.id,
+    )
 
 
 def _check_leaver(ctx: _Context, out: _Findings, person: Person) -> None:

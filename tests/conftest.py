@@ -36,8 +36,7 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
     """The running sandbox, emptied of world, faults and log before each test."""
     app = sandbox_server.sandbox
     app.load_world({})
-    with app.lock:
-        app.faults.clear()
+    app.clear_faults()
     app.telemetry.reset()
     app.latency_ms = 0
     yield sandbox_server

@@ -14,16 +14,28 @@ Every formula uses a documented limit (shared/research/api_facts.md, docs/benchm
 - GCP: one getIamPolicy per resource, ListServiceAccounts page_size <= 100 per project,
   one ListServiceAccountKeys per service account (the API has no multi-account form).
 An empty list still costs its one call: the API must be asked to learn that it is empty.
+The GitHub look-ups of people who may be invited use the provider's own rule and the real
+date, as the provider does (who may be invited depends on who is employed today).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
 from math import ceil
 from typing import Any
 
-from reconciler.model import DesiredState, Person, System, normalise_email, normalise_login
+from reconciler.model import (
+    Account,
+    DesiredState,
+    Invitation,
+    Person,
+    System,
+    normalise_email,
+    normalise_login,
+)
+from reconciler.providers.github import invitation_candidates
 
 USERS_PAGE = 500
 GROUPS_PAGE = 200
@@ -70,9 +82,12 @@ def google_read(world: Mapping[str, Any]) -> Cost:
     return Cost(round_trips=listing + batches, api_calls=listing + batched)
 
 
-def github_read(world: Mapping[str, Any]) -> Cost:
+def github_read(
+    world: Mapping[str, Any], desired: DesiredState | None = None, today: date | None = None
+) -> Cost:
     """GraphQL members and teams (with their first 100 members), REST org settings,
-    invitations, failed invitations and outside collaborators (GitHubProvider.read)."""
+    invitations, failed invitations and outside collaborators, plus the look-ups of people
+    who may be invited on `today` (GitHubProvider.read; `invitee_lookups`)."""
     github = world.get("github") or {}
     teams = github.get("teams", [])
     graphql = pages(len(github.get("members", [])), GITHUB_PAGE) + pages(len(teams), GITHUB_PAGE)
@@ -81,13 +96,48 @@ def github_read(world: Mapping[str, Any]) -> Cost:
         pages(len(github.get(name, [])), GITHUB_PAGE)
         for name in ("invitations", "failed_invitations", "outside_collaborators")
     )
+    if desired is not None and today is not None:
+        rest += invitee_lookups(world, desired, today)
     return Cost(graphql + rest, graphql + rest, core_points=rest, graphql_points=graphql)
 
 
-def github_unchanged_read(world: Mapping[str, Any]) -> Cost:
+def invitee_lookups(world: Mapping[str, Any], desired: DesiredState, today: date) -> int:
+    """An invitation is safe only once the invitee's account is known: one user GET per
+    person who may be invited, by id when recorded, plus the login's holder when their
+    account no longer answers to the login in the file (`invitation_candidates`)."""
+    github = world.get("github") or {}
+    users = github.get("users", [])
+    by_login = {normalise_login(u["login"]): u for u in users}
+    by_id = {int(u["id"]): u for u in users if "id" in u}
+    in_org = [m["login"] for m in github.get("members", [])]
+    in_org += list(github.get("outside_collaborators", []))
+    accounts = {
+        normalise_login(login): Account(
+            System.GITHUB, str(by_login[normalise_login(login)]["id"]), login
+        )
+        for login in in_org
+        if normalise_login(login) in by_login and "id" in by_login[normalise_login(login)]
+    }
+    invitations = [
+        Invitation(int(i.get("id", 0)), "", normalise_login(i["login"]) if i.get("login") else None,
+                   None, "direct_member", datetime.min)
+        for i in github.get("invitations", [])
+    ]  # fmt: skip
+    calls = 0
+    for person in invitation_candidates(desired, accounts, invitations, today):
+        own = by_id.get(person.github_id) if person.github_id is not None else None
+        calls += 1 if person.github_id is not None else 0
+        if person.github and (own is None or normalise_login(own["login"]) != person.github):
+            calls += 1
+    return calls
+
+
+def github_unchanged_read(
+    world: Mapping[str, Any], desired: DesiredState | None = None, today: date | None = None
+) -> Cost:
     """A second read of an unchanged org: every REST GET can be conditional and answered 304
     (free of the primary limit); GraphQL has no conditional requests, so its points recur."""
-    first = github_read(world)
+    first = github_read(world, desired, today)
     return Cost(first.round_trips, first.api_calls, 0, first.graphql_points)
 
 
@@ -112,7 +162,7 @@ def full_read(world: Mapping[str, Any], desired: DesiredState) -> dict[System, C
     if systems.google:
         out[System.GOOGLE] = google_read(world)
     if systems.github:
-        out[System.GITHUB] = github_read(world)
+        out[System.GITHUB] = github_read(world, desired, datetime.now(UTC).date())
     if systems.gcp:
         out[System.GCP] = gcp_read(world, desired)
     return out

@@ -57,6 +57,16 @@ def _plan_active(
     if member is None and org_role:
         pending = pending_invitations_of(ctx.snapshot, login, ctx.ids.addresses_of(person))
         if not pending:
+            # The invitation names the account by id, so it reaches the account the plan
+            # shows even if the login changes hands before apply. Without a recorded id, the
+            # one the read resolved the login to is used (none: the provider resolves it).
+            account_id = person.github_id
+            if account_id is None and match.account is not None:
+                account_id = int(match.account.id)
+                out.note(
+                    f"{person.id}: the GitHub login {login} is account id {account_id}; add "
+                    f"github_id: {account_id} to their person file"
+                )
             out.add(
                 ActionKind.INVITE_ORG_MEMBER,
                 org,
@@ -64,6 +74,7 @@ def _plan_active(
                 org_role,
                 person_id=person.id,
                 reason="granted by the person's roles",
+                params={"github_id": str(account_id)} if account_id is not None else None,
             )
         if teams:
             # Team membership needs an org member; GitHub adds invitees to teams only after

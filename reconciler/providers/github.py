@@ -16,9 +16,10 @@ each App JWT and each installation token PyGithub fetches (`RegisteringAppAuth`,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -162,6 +163,7 @@ class _Counter:
         grants: list[Grant],
         invitations: list[Invitation],
         settings: GitHubOrgSettings | None = None,
+        invitees: Iterable[Account] = (),
     ) -> SnapshotPart:
         """The read's result: complete only if no sub-read reported a problem (DESIGN 6.2)."""
         return SnapshotPart(
@@ -177,6 +179,7 @@ class _Counter:
             grants=tuple(sorted(set(grants))),
             invitations=tuple(sorted(invitations, key=lambda i: i.id)),
             github_org=settings,
+            invitees=tuple(sorted(set(invitees), key=lambda a: a.id)),
         )
 
 
@@ -415,9 +418,37 @@ class GitHubProvider:
             lambda c: self._read_outside(c, accounts, grants),
             counter,
         )
+        invitees: list[Account] = []
+        for person in invitation_candidates(
+            desired, accounts, invitations, datetime.now(UTC).date()
+        ):
+            self._sub_read(
+                f"look-up of {person.id}'s GitHub account",
+                partial(self._look_up_invitee, person, out=invitees),
+                counter,
+            )
         return counter.part(
-            tuple(sorted(accounts.values(), key=lambda a: a.name)), grants, invitations, settings
+            tuple(sorted(accounts.values(), key=lambda a: a.name)),
+            grants,
+            invitations,
+            settings,
+            invitees,
         )
+
+    def _look_up_invitee(self, person: Person, counter: _Counter, *, out: list[Account]) -> None:
+        """Who holds the person's account and login now, before anyone invites them: the
+        account by its recorded id (it survives renames), and the login from the person file
+        when the account no longer answers to it, because whoever holds that login now must
+        never be invited in their place. Conditional GETs: unchanged answers are free 304s."""
+        own = None
+        if person.github_id is not None:
+            own = self._get_cached_if_exists(f"/user/{person.github_id}", counter)
+            if own is not None:
+                out.append(user_account(own))
+        if person.github and (own is None or normalise_login(own["login"]) != person.github):
+            holder = self._get_cached_if_exists(f"/users/{quote(person.github)}", counter)
+            if holder is not None:
+                out.append(user_account(holder))
 
     def _sub_read(self, what: str, fn: Callable[[_Counter], T], counter: _Counter) -> T | None:
         try:
@@ -438,6 +469,16 @@ class GitHubProvider:
         """GET with If-None-Match: a 304 is free of rate limit (GitHub REST best practices,
         "use conditional requests if appropriate")."""
         return self._conditional_get(path, path, counter)[1]
+
+    def _get_cached_if_exists(self, path: str, counter: _Counter) -> dict[str, Any] | None:
+        """`_get_cached`, with None only for 404 (absent); every other failure raises."""
+        try:
+            found: dict[str, Any] = self._get_cached(path, counter)
+        except PermanentProviderError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
 
     def _read_members(
         self, counter: _Counter, accounts: dict[str, Account], grants: list[Grant]
@@ -643,7 +684,7 @@ class GitHubProvider:
     def apply(self, action: Action) -> ActionResult:
         """Apply one GitHub action; a no-op when its effect already holds (changed=False)."""
         handlers: dict[ActionKind, Callable[[Action], tuple[bool, str]]] = {
-            ActionKind.INVITE_ORG_MEMBER: self._set_org_role,
+            ActionKind.INVITE_ORG_MEMBER: self._invite,
             ActionKind.CHANGE_ORG_ROLE: self._set_org_role,
             ActionKind.REMOVE_ORG_MEMBER: self._remove_org_member,
             ActionKind.CANCEL_INVITATION: self._cancel_invitation,
@@ -663,6 +704,54 @@ class GitHubProvider:
         if org != self.org:
             raise PermanentProviderError(f"action for org {org!r}, provider serves {self.org!r}")
         return org
+
+    def _invite(self, action: Action) -> tuple[bool, str]:
+        """Invite an account by its numeric id (`invitee_id` of POST /orgs/{org}/invitations),
+        never by login: a login can change hands between the plan and this call, an id
+        cannot. The id is the action's `github_id` param (the person file's, or the one the
+        read resolved); without it the login is resolved now (GET /users/{login}) and the id
+        it resolved to is named in the result, for the person file and the audit log."""
+        org, login, role = self._org_of(action), action.principal, action.role or "member"
+        recorded = action.param("github_id")
+        if recorded and not recorded.isdigit():
+            raise PermanentProviderError(
+                f"invite_org_member: github_id {recorded!r} is not a number"
+            )
+        resolved = ""
+        if recorded:
+            account_id = int(recorded)
+        else:
+            user = self._get_if_exists(f"/users/{quote(login)}")
+            if user is None:
+                raise PermanentProviderError(
+                    f"no GitHub account has the login {login}: not invited"
+                )
+            account_id = int(user["id"])
+            resolved = (
+                f"; the login {login} resolved to account id {account_id}: add "
+                f"github_id: {account_id} to the person file"
+            )
+        current = self._membership(login)
+        if current is not None and int(current["user"]["id"]) == account_id:
+            if current["role"] == role:
+                state = current["state"]
+                return (
+                    False,
+                    f"{login} (account id {account_id}) already {state} in {org} as {role}",
+                )
+            return self._set_org_role(action)
+        _, data = self._rest(
+            "POST",
+            f"/orgs/{org}/invitations",
+            body={
+                "invitee_id": account_id,
+                "role": "admin" if role == "admin" else "direct_member",
+            },
+        )
+        return True, (
+            f"invited account id {account_id} ({login}) to {org} as {role}, invitation "
+            f"{data['id']}{resolved}"
+        )
 
     def _set_org_role(self, action: Action) -> tuple[bool, str]:
         org, login, role = self._org_of(action), action.principal, action.role or "member"
@@ -731,6 +820,50 @@ class GitHubProvider:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def user_account(user: dict[str, Any]) -> Account:
+    """A GitHub user as an `Account` keyed by its numeric id (`public-user` / `simple-user`)."""
+    return Account(
+        system=System.GITHUB,
+        id=str(user["id"]),
+        name=normalise_login(user["login"]),
+        display_name=user.get("name") or "",
+    )
+
+
+def invitation_candidates(
+    desired: DesiredState,
+    accounts: Mapping[str, Account],
+    invitations: Iterable[Invitation],
+    today: date,
+) -> list[Person]:
+    """People the plan may invite: a GitHub login or id in their file, a role or grant that
+    grants GitHub access, employed around `today` (a day's slack either side for time zones),
+    not found among the org's members and collaborators (`accounts`, by login) and without a
+    pending invitation. Only they are looked up, so the read's cost grows with the number of
+    pending invitees, not with the size of the org or the number of past leavers."""
+    github_roles = {name for name, role in desired.roles.items() if role.github is not None}
+    known_ids = {a.id for a in accounts.values()}
+    pending = {i.login for i in invitations if i.login and i.failed_at is None}
+    slack = timedelta(days=1)
+    found: list[Person] = []
+    for person in sorted(desired.people.values(), key=lambda p: p.id):
+        job = person.employment
+        if not (person.github or person.github_id is not None):
+            continue
+        if not github_roles & {*person.roles, *(g.role for g in person.grants)}:
+            continue
+        if job.start > today + slack or (job.end is not None and job.end < today - slack):
+            continue
+        if person.github_id is not None and str(person.github_id) in known_ids:
+            continue
+        if person.github_id is None and person.github in accounts:
+            continue
+        if person.github in pending:
+            continue
+        found.append(person)
+    return found
 
 
 def translate_github_error(exc: GithubException) -> ProviderError:

@@ -24,8 +24,7 @@ def register(app: Sandbox) -> None:
         if not isinstance(world, dict):
             return Response.json({"error": "body must be a world object"}, 400)
         app.load_world(world)
-        with app.lock:
-            app.faults.clear()
+        app.clear_faults()
         app.telemetry.reset()
         return Response.json({"ok": True})
 
@@ -45,8 +44,7 @@ def register(app: Sandbox) -> None:
         return Response.json({"faults": [r.to_json() for r in rules]}, 201)
 
     def faults_delete(req: Request) -> Response:
-        with app.lock:
-            app.faults.clear()
+        app.clear_faults()
         return Response.empty()
 
     def requests_get(req: Request) -> Response:

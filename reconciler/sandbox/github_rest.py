@@ -43,6 +43,8 @@ MAX_PER_PAGE = 100
 DEFAULT_ACTING_LOGIN = "sandbox-bot"
 DEFAULT_ACTING_USER_ID = 999999
 ORG_ROLES = ("admin", "member")
+# Create an organization invitation: "role" enum (the OpenAPI description).
+INVITATION_ROLES = ("admin", "direct_member", "billing_manager", "reinstate")
 TEAM_ROLES = ("member", "maintainer")
 
 
@@ -573,6 +575,44 @@ def register(app: Sandbox) -> None:
         inv["role"] = "admin" if role == "admin" else "direct_member"
         return 200, org_membership(req.base_url, org, user, role, "pending"), {}
 
+    def create_invitation(req: Request) -> Body:
+        """POST /orgs/{org}/invitations ("Create an organization invitation"): by `invitee_id`
+        (a GitHub user id, whatever the account's login is now) or by `email`. 422 for an
+        unknown id, a member or someone already invited, as GitHub refuses them."""
+        gw.org(req.params["org"])
+        body = req.json() or {}
+        if not isinstance(body, dict):
+            raise validation_failed("OrganizationInvitation", "invitee_id")
+        role = body.get("role", "direct_member")
+        if role not in INVITATION_ROLES:
+            raise validation_failed("OrganizationInvitation", "role")
+        invitee_id, email = body.get("invitee_id"), body.get("email")
+        login: str | None = None
+        if invitee_id is not None:
+            if not isinstance(invitee_id, int) or isinstance(invitee_id, bool):
+                raise validation_failed("OrganizationInvitation", "invitee_id")
+            user = gw.users_by_id.get(invitee_id)
+            if user is None:
+                raise validation_failed("OrganizationInvitation", "invitee_id")
+            login = user["login"]
+            if gw.member(login) is not None or gw.pending_invitation(login) is not None:
+                raise validation_failed("OrganizationInvitation", "invitee_id", "already_exists")
+        elif not isinstance(email, str) or "@" not in email:
+            raise validation_failed("OrganizationInvitation", "email", "missing_field")
+        inv = {
+            "id": next_invitation_id(),
+            "login": login,
+            "email": None if login else email,
+            "role": "admin" if role == "admin" else "direct_member",
+            "created_at": iso_now(),
+            "inviter": first_admin(),
+            "team_ids": [t for t in body.get("team_ids") or [] if isinstance(t, int)],
+        }
+        if invitee_id is not None:
+            inv["invitee_id"] = invitee_id
+        gw.data["invitations"].append(inv)
+        return 201, invitation_json(gw, req.base_url, inv), {}
+
     def delete_membership(req: Request) -> Body:
         gw.org(req.params["org"])
         user = gw.user(req.params["username"])
@@ -757,6 +797,7 @@ def register(app: Sandbox) -> None:
         ("DELETE", f"{org_p}/memberships/{{username}}", "orgs.memberships.delete",
          delete_membership),
         ("GET", f"{org_p}/invitations", "orgs.invitations.list", list_invitations),
+        ("POST", f"{org_p}/invitations", "orgs.invitations.create", create_invitation),
         ("DELETE", f"{org_p}/invitations/{{invitation_id}}", "orgs.invitations.delete",
          delete_invitation),
         ("GET", f"{org_p}/failed_invitations", "orgs.failed_invitations.list",

@@ -131,20 +131,10 @@ class FaultRule:
     seen: int = 0
     fired: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
-    _released: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._regex = re.compile(self.path)
-
-    def pause(self, milliseconds: int) -> None:
-        """Sleep for a fault's delay, cut short by `release` (a test that killed the client
-        must not leave a request thread asleep to act on a later test's world)."""
-        if milliseconds > 0:
-            self._released.wait(milliseconds / 1000)
-
-    def release(self) -> None:
-        self._released.set()
 
     def matches(self, method: str, path: str) -> bool:
         # `method` is one method, "*", or alternatives such as "POST|PATCH|DELETE".
@@ -173,6 +163,17 @@ class FaultRule:
             "delay_ms": self.delay_ms, "drop_connection": self.drop_connection,
             "delay_after_ms": self.delay_after_ms, "seen": self.seen, "fired": self.fired,
         }  # fmt: skip
+
+
+DISCARDED_MESSAGE = (
+    "sandbox: request discarded, the world was reset or the faults cleared while it waited"
+)
+
+
+def discarded() -> Response:
+    """The answer to a request that slept through a reset or a clearing of the faults: a 503
+    (clients treat it as a failure to retry), never the effect of its handler."""
+    return Response.json({"message": DISCARDED_MESSAGE}, 503)
 
 
 FAULT_FIELDS = {

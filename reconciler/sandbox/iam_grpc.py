@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.cloud.iam_admin_v1 import types as iam
 
-from reconciler.sandbox.http import Request, Route
+from reconciler.sandbox.http import DISCARDED_MESSAGE, Request, Route
 
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
@@ -280,13 +279,16 @@ def _instrumented(
             body=b"",
             base_url=f"grpc://{address}",
         )
-        if app.latency_ms:
-            time.sleep(app.latency_ms / 1000)
+        epoch = app.epoch
+        # A call that slept through a reset or a clearing of the faults is discarded, as on
+        # HTTP (`Sandbox.dispatch`): it must not act on the new world.
+        if not app.pause(app.latency_ms, epoch):
+            context.abort(grpc.StatusCode.UNAVAILABLE, DISCARDED_MESSAGE)
         # The core's own fault matcher, so nth/probability/times count exactly as for HTTP.
         fault = app.fault_for(req)
         if fault is not None:
-            if fault.delay_ms:
-                time.sleep(fault.delay_ms / 1000)
+            if not app.pause(fault.delay_ms, epoch):
+                context.abort(grpc.StatusCode.UNAVAILABLE, DISCARDED_MESSAGE)
             if fault.drop_connection or fault.status is not None:
                 status = 503 if fault.drop_connection else int(fault.status or 500)
                 app.telemetry.record(req, route, status)

@@ -12,7 +12,6 @@ import copy
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +24,7 @@ from reconciler.sandbox.http import (
     Route,
     Router,
     Telemetry,
+    discarded,
     parse_request,
 )
 
@@ -45,15 +45,37 @@ class Sandbox:
         self.describers: list[Describer] = []
         self.reset_hooks: list[Callable[[], None]] = []
         self.grpc_address: str | None = None
+        # Bumped by every reset and every clearing of the faults: a request that slept through
+        # a bump (latency or a fault delay) belongs to a world or a fault that no longer
+        # exists, so it is discarded instead of acting on the new one (`pause`).
+        self.epoch = 0
+        self._wake = threading.Condition()
         self._register_all()
         self.load_world(world or {})
 
     # -- world ---------------------------------------------------------------------------
     def load_world(self, world: dict[str, Any]) -> None:
+        """Replace the world; requests asleep in a delay wake and are discarded."""
         with self.lock:
             self.world = copy.deepcopy(world)
             for hook in self.reset_hooks:
                 hook()
+            self._bump_epoch()
+
+    def _bump_epoch(self) -> None:
+        with self._wake:
+            self.epoch += 1
+            self._wake.notify_all()
+
+    def pause(self, milliseconds: int, epoch: int) -> bool:
+        """Sleep up to `milliseconds`, cut short by a reset or a clearing of the faults.
+        True when the request may go on: nothing was reset or cleared since it arrived
+        (`epoch` is `self.epoch` as it was then). A test that killed its client, or reset
+        the world, must not leave a request thread asleep to act on a later world."""
+        with self._wake:
+            if milliseconds > 0:
+                self._wake.wait_for(lambda: self.epoch != epoch, milliseconds / 1000)
+            return self.epoch == epoch
 
     def _register_all(self) -> None:
         from reconciler.sandbox import (
@@ -88,19 +110,25 @@ class Sandbox:
         self.router.add(method, template, handler, name=name, api=api)
 
     def dispatch(self, req: Request, *, in_batch: int | None = None) -> Response:
-        """Latency, then faults, then the route; every call is logged and counted."""
+        """Latency, then faults, then the route; every call is logged and counted. A request
+        that slept (latency, a fault delay) through a reset or a clearing of the faults is
+        answered `discarded` without running its handler, and one asleep in `delay_after_ms`
+        answers `discarded` too: its effect was on a world or under a fault that is gone."""
+        epoch = self.epoch
         # Latency is per round trip on the wire: the parts of a Google batch share the one
         # HTTP request that carried them, as they do against the real API.
         if self.latency_ms and in_batch is None and not req.path.startswith("/_sandbox/"):
             self.telemetry.add_latency(self.latency_ms)
-            time.sleep(self.latency_ms / 1000)
+            if not self.pause(self.latency_ms, epoch):
+                return discarded()
         matched = self.router.match(req.method, req.path)
         route: Route | None = matched[0] if matched else None
         fault: FaultRule | None = None
         if route is not None and route.api != "control":
             fault = self.fault_for(req)
             if fault is not None:
-                fault.pause(fault.delay_ms)
+                if not self.pause(fault.delay_ms, epoch):
+                    return discarded()
                 if fault.drop_connection or fault.status is not None:
                     resp = Response(
                         status=fault.status or 500,
@@ -128,8 +156,8 @@ class Sandbox:
         except Exception as exc:  # an emulator bug must show as a 500, not a hung client
             resp = Response.json({"message": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
         self.telemetry.set_status(seq, resp.status)
-        if fault is not None:
-            fault.pause(fault.delay_after_ms)  # the effect holds; the answer is late
+        if fault is not None and not self.pause(fault.delay_after_ms, epoch):
+            return discarded()  # the effect held in its world; the answer never gets out
         return resp
 
     def fault_for(self, req: Request) -> FaultRule | None:
@@ -149,11 +177,10 @@ class Sandbox:
         return rule
 
     def clear_faults(self) -> None:
-        """Remove every fault rule and wake requests still sleeping in one's delay."""
+        """Remove every fault rule; requests still asleep in a delay wake and are discarded."""
         with self.lock:
-            for rule in self.faults:
-                rule.release()
             self.faults.clear()
+            self._bump_epoch()
 
     def describe(self, base_url: str) -> dict[str, Any]:
         info: dict[str, Any] = {"base_url": base_url, "iam_grpc": self.grpc_address}

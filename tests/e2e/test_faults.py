@@ -49,8 +49,7 @@ def test_a_5xx_on_one_action_fails_it_alone_and_a_rerun_converges(
 ) -> None:
     directory, desired, env = setup(sandbox, tmp_path)
     sandbox.sandbox.add_fault(
-        {"method": "PUT", "path": f"^/orgs/{ORG}/memberships/hnewcomer$", "every": True,
-         "status": 502}
+        {"method": "POST", "path": f"^/orgs/{ORG}/invitations$", "every": True, "status": 502}
     )  # fmt: skip
 
     _, report = apply_with(desired, fast_providers(sandbox, desired), _context(tmp_path))
@@ -62,8 +61,8 @@ def test_a_5xx_on_one_action_fails_it_alone_and_a_rerun_converges(
     world = state(sandbox)
     assert world["github"]["invitations"] == []
     assert "kleaver" not in org_members(world)  # the other actions were applied
-    put_calls = [w for w in writes(sandbox) if w == ("PUT", f"/orgs/{ORG}/memberships/hnewcomer")]
-    assert len(put_calls) == 3  # FAST_RETRY's attempts
+    invite_calls = [w for w in writes(sandbox) if w == ("POST", f"/orgs/{ORG}/invitations")]
+    assert len(invite_calls) == 3  # FAST_RETRY's attempts
 
     sandbox.sandbox.clear_faults()
     _, rerun = apply_with(desired, fast_providers(sandbox, desired), _context(tmp_path))

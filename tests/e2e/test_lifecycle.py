@@ -54,8 +54,8 @@ def test_onboarding_creates_the_account_groups_invitation_and_bindings(
     assert account["suspended"] is False
     assert account["name"]["familyName"] == "森"
     assert group_members(world, "eng@example.co.jp")[NEWCOMER_EMAIL] == "MEMBER"
-    # GitHub: PUT memberships for a non-member sends an invitation; membership is pending
-    # until the newcomer accepts it (GitHub docs, "Set organization membership for a user").
+    # GitHub: an invitation by account id (POST /orgs/{org}/invitations, `invitee_id`); the
+    # membership is pending until the newcomer accepts it.
     assert "hnewcomer" not in org_members(world)
     assert [i["login"] for i in world["github"]["invitations"]] == ["hnewcomer"]
     assert f"user:{NEWCOMER_EMAIL}" in bindings(world, "projects/example-dev")["roles/editor"]

@@ -112,8 +112,10 @@ def _echoing_faults(sandbox: SandboxServer) -> None:
         {"method": "GET", "path": f"^/orgs/{ORG}/outside_collaborators", "every": True,
          "status": 403, "body": {"message": CLASSIC_GITHUB_TOKEN}}
     )  # fmt: skip
+    # Writes: the leaver's cuts, the only changes an incomplete read still allows (the read
+    # showed what they remove), fail with the secrets in the answer.
     app.add_fault(
-        {"method": "PUT", "path": f"^/orgs/{ORG}/memberships/hnewcomer$", "every": True,
+        {"method": "DELETE", "path": f"^/orgs/{ORG}/memberships/kleaver$", "every": True,
          "status": 422, "body": {"message": f"Validation failed for {CLASSIC_GITHUB_TOKEN}"}}
     )  # fmt: skip
     app.add_fault(
@@ -122,8 +124,8 @@ def _echoing_faults(sandbox: SandboxServer) -> None:
                             "errors": [{"reason": ISSUED_GOOGLE_TOKEN}]}}}
     )  # fmt: skip
     app.add_fault(
-        {"method": "POST", "path": r"^/admin/directory/v1/users$", "every": True, "status": 400,
-         "body": {"error": {"code": 400, "message": f"echo {ISSUED_GOOGLE_TOKEN}"}}}
+        {"method": "PATCH", "path": r"^/admin/directory/v1/users/kenji\.leaver", "every": True,
+         "status": 400, "body": {"error": {"code": 400, "message": f"echo {ISSUED_GOOGLE_TOKEN}"}}}
     )  # fmt: skip
     app.add_fault(
         {"method": "POST", "path": r"^/v3/projects/example-dev:getIamPolicy$", "every": True,
@@ -152,7 +154,7 @@ def test_secrets_the_process_holds_are_masked_by_value_when_an_api_echoes_them_b
     assert '"event": "action failed"' in applied.stderr, applied.stderr
     assert any("read incomplete" in n for n in json.loads(saved.read_text())["plan"]["notes"])
     audit = audit_path(tmp_path).read_text()
-    assert "create_account" in audit and "Validation failed for" in audit
+    assert "suspend_account" in audit and "Validation failed for" in audit
     for name, text in {
         "plan stdout": planned.stdout,
         "plan stderr and log": planned.stderr,

@@ -288,7 +288,9 @@ def github(
     invitations: Iterable[Invitation] = (),
     two_factor_required: bool = True,
     complete: bool = True,
+    invitees: Iterable[Account] = (),
 ) -> SnapshotPart:
+    """`invitees`: accounts the read looked up for people who may be invited (not members)."""
     members = tuple(members)
     grants = [
         Grant(GrantKind.GITHUB_ORG, ORG, m.name, "admin" if m.is_admin else "member")
@@ -303,6 +305,7 @@ def github(
         grants=tuple(grants),
         invitations=tuple(invitations),
         github_org=GitHubOrgSettings(ORG, 1, two_factor_required),
+        invitees=tuple(invitees),
     )
 
 
@@ -397,6 +400,7 @@ def world(
     teams: Iterable[tuple[str, str, str]] = (),
     collaborators: Iterable[str] = (),
     invitations: Iterable[Invitation] = (),
+    gh_invitees: Iterable[Account] = (),
     stg: Iterable[Binding] = (),
     prod: Iterable[Binding] = (),
     incomplete: Iterable[System] = (),
@@ -425,6 +429,7 @@ def world(
             invitations=invitations,
             two_factor_required=two_factor_required,
             complete=System.GITHUB not in incomplete,
+            invitees=gh_invitees,
         ),
         gcp(
             [

@@ -334,6 +334,18 @@ CASES = [
         expected=("github-login-taken", S.HIGH, "第5.1条", "tyamada"),
     ),
     Case(
+        "a login held outside the org by another account is reported when resolving an invitee",
+        [taro(github_id=42)],
+        {"gh_invitees": [gh_user("tyamada", 666)]},
+        expected=("github-invitee-login-taken", S.HIGH, "第5.2条1", "tyamada"),
+    ),
+    Case(
+        "a login held by the person's own account outside the org is no finding",
+        [taro(github_id=42)],
+        {"gh_invitees": [gh_user("tyamada", 42)]},
+        absent=("github-invitee-login-taken", "tyamada"),
+    ),
+    Case(
         "a contractor without an NDA is reported",
         [taro(kind=EmploymentType.CONTRACTOR)],
         expected=("contractor-nda", S.HIGH, "第6.1条", TARO),

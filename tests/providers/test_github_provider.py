@@ -4,6 +4,7 @@ how it pages, how it waits on rate limits and failures, and that every apply is 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,12 +18,14 @@ from reconciler.model import (
     DesiredState,
     Employment,
     EmploymentType,
+    GitHubGrant,
     GitHubScope,
     Grant,
     GrantKind,
     Organization,
     Person,
     Phase,
+    Role,
     System,
     Systems,
 )
@@ -257,6 +260,12 @@ def test_permission_errors_are_permanent_and_not_retried(sandbox: SandboxServer)
             lambda gh: any(i["login"] == "newcomer" for i in gh["invitations"]),
         ),
         (
+            action(ActionKind.INVITE_ORG_MEMBER, ORG, "newcomer", "admin", github_id="4000"),
+            lambda gh: any(
+                i["login"] == "newcomer" and i["role"] == "admin" for i in gh["invitations"]
+            ),
+        ),
+        (
             action(ActionKind.CHANGE_ORG_ROLE, ORG, "user1", "admin"),
             lambda gh: {"login": "user1", "role": "admin"} in gh["members"],
         ),
@@ -297,14 +306,109 @@ def test_apply_changes_the_sandbox_once_and_is_idempotent(
     first = gh.apply(act)
     assert (first.ok, first.changed) == (True, True)
     assert check(state(sandbox))
-    writes_before = [r for r in sandbox.sandbox.telemetry.log if r.method in ("PUT", "DELETE")]
+    writes_before = [r for r in sandbox.sandbox.telemetry.log if r.method in WRITE_METHODS]
     second = gh.apply(act)
     assert (second.ok, second.changed) == (True, False)
     assert check(state(sandbox))
-    writes_after = [r for r in sandbox.sandbox.telemetry.log if r.method in ("PUT", "DELETE")]
+    writes_after = [r for r in sandbox.sandbox.telemetry.log if r.method in WRITE_METHODS]
     # An effect that already holds is detected by a read: no second write at all, except
     # for DELETEs that answer 404 (the write itself is the check).
     assert len(writes_after) - len(writes_before) <= (1 if act.kind.is_removal else 0)
+
+
+WRITE_METHODS = ("PUT", "DELETE", "POST", "PATCH")
+
+
+def person(
+    pid: str, login: str, *, roles: tuple[str, ...] = ("engineer",), end: date | None = None
+) -> Person:
+    return Person(
+        id=pid,
+        name="山田 太郎",
+        email=f"{pid}@example.co.jp",
+        employment=Employment(EmploymentType.EMPLOYEE, date(2020, 4, 1), end),
+        roles=roles,
+        github=login,
+    )
+
+
+def desired_for(*people: Person) -> DesiredState:
+    """DESIRED with an "engineer" role granting GitHub membership, and `people`."""
+    return replace(
+        DESIRED,
+        roles={"engineer": Role(name="engineer", github=GitHubGrant())},
+        people={p.id: p for p in people},
+    )
+
+
+def _invitation_bodies(sandbox: SandboxServer) -> list[Any]:
+    return [
+        r.body
+        for r in sandbox.sandbox.telemetry.log
+        if r.method == "POST" and r.path == f"/orgs/{ORG}/invitations"
+    ]
+
+
+def test_an_invitation_goes_to_the_recorded_id_whoever_holds_the_login_now(
+    sandbox: SandboxServer,
+) -> None:
+    """The action names login "newcomer" (id 4000 now) but carries github_id 3000 (the
+    person's own account, called ext0 today): account 3000 is invited, 4000 never."""
+    load(sandbox, github_world(outside=1))
+    result = provider(sandbox).apply(
+        action(ActionKind.INVITE_ORG_MEMBER, ORG, "newcomer", "member", github_id="3000")
+    )
+    assert (result.ok, result.changed) == (True, True)
+    assert _invitation_bodies(sandbox) == [{"invitee_id": 3000, "role": "direct_member"}]
+    assert [i["login"] for i in state(sandbox)["invitations"] if i["login"]] == ["ext0"]
+    assert "account id 3000" in result.message
+
+
+def test_a_login_only_invitation_resolves_the_login_first_and_names_the_id_in_the_result(
+    sandbox: SandboxServer,
+) -> None:
+    load(sandbox, github_world())
+    result = provider(sandbox).apply(
+        action(ActionKind.INVITE_ORG_MEMBER, ORG, "newcomer", "member")
+    )
+    looked_up = [r for r in sandbox.sandbox.telemetry.log if r.path == "/users/newcomer"]
+    assert [r.method for r in looked_up] == ["GET"]
+    assert _invitation_bodies(sandbox) == [{"invitee_id": 4000, "role": "direct_member"}]
+    assert "account id 4000" in result.message
+    assert "add github_id: 4000 to the person file" in result.message
+
+
+def test_a_login_that_resolves_to_no_account_is_not_invited(sandbox: SandboxServer) -> None:
+    load(sandbox, github_world())
+    with pytest.raises(PermanentProviderError, match="no GitHub account has the login nobody"):
+        provider(sandbox).apply(action(ActionKind.INVITE_ORG_MEMBER, ORG, "nobody", "member"))
+    assert _invitation_bodies(sandbox) == []
+
+
+def test_read_looks_up_only_people_who_may_be_invited_with_conditional_gets(
+    sandbox: SandboxServer,
+) -> None:
+    """Members, leavers, people without a GitHub role and the already invited are not looked
+    up; a second read of an unchanged world answers every look-up with a free 304."""
+    load(sandbox, github_world(members=3))
+    desired = desired_for(
+        person("p-new", "newcomer"),  # not in the org: looked up
+        person("p-member", "user1"),  # a member: not looked up
+        person("p-left", "ghost", end=date(2020, 3, 31)),  # left long ago: not looked up
+        person("p-sales", "salesperson", roles=()),  # no GitHub role: not looked up
+    )
+    gh = provider(sandbox)
+    first = gh.read(desired)
+    log = list(sandbox.sandbox.telemetry.log)
+    assert sorted(r.path for r in log if r.path.startswith("/user")) == ["/users/newcomer"]
+    assert [a.name for a in first.invitees] == ["newcomer"]
+    assert first.status.complete
+    seq = log[-1].seq
+    gh.read(desired)
+    again = [
+        r for r in sandbox.sandbox.telemetry.log if r.seq > seq and r.path == "/users/newcomer"
+    ]
+    assert [r.status for r in again] == [304]
 
 
 def test_read_person_finds_a_renamed_login_by_its_stable_id(sandbox: SandboxServer) -> None:
