@@ -10,12 +10,14 @@ can pass providers with a short retry policy; the commands only add the shell ar
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from json import JSONDecodeError
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -29,6 +31,7 @@ from reconciler.cli import app
 from reconciler.cli.commands_desired import _find_person
 from reconciler.cli.common import (
     err_console,
+    fail,
     load,
     now,
     parse_at,
@@ -323,7 +326,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     """
     desired = load(directory)
     ctx = _context(moment=parse_at(at), confirm=confirm, allow_mass_removal=allow_mass_removal)
-    saved = plan_file.read_text(encoding="utf-8") if plan_file is not None else None
+    saved = read_plan_file(plan_file) if plan_file is not None else None
     lock = _locked(ctx.settings, ctx.run_id, "apply") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
@@ -339,6 +342,25 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     if confirm and plan.has_changes and not report.refused:
         report_console().print("Check: `reconciler plan` should now show no changes (exit code 0).")
     raise typer.Exit(report.exit_code)
+
+
+def read_plan_file(path: Path) -> str:
+    """The saved plan's text, checked to be JSON before anything is read or locked; a missing,
+    unreadable or non-JSON file exits 1 with one line naming it (whether it is an unedited,
+    current plan is `verify_saved_plan`'s question, after the fresh read)."""
+    again = "make one with `reconciler plan --out FILE`"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"--plan {path}: no such file; {again}")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--plan {path}: cannot read it ({getattr(exc, 'strerror', None) or exc}); {again}")
+    try:
+        json.loads(text)
+    except JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        fail(f"--plan {path}: not a saved plan, the file is not JSON ({where}); {again}")
+    return text
 
 
 @contextmanager
