@@ -37,6 +37,7 @@ from reconciler.cli.common import (
     parse_at,
     providers_for,
     read_with_progress,
+    unknown_gcp_roles,
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
@@ -87,6 +88,7 @@ class RunContext:
     run_id: str = ""
     actor: str = ""
     show_progress: bool = True
+    desired_dir: Path = Path("desired_state")  # where errors say roles.yaml is
 
     def audit(self) -> AuditLog | None:
         return AuditLog(self.settings.audit_log_path()) if self.confirm else None
@@ -171,6 +173,9 @@ def apply_with(
 ) -> tuple[Plan, ApplyReport]:
     """Learn who the tool acts as, read everything, plan (or check the saved plan against
     the fresh read), apply."""
+    unknown = unknown_gcp_roles(desired, providers, ctx.desired_dir)
+    if unknown:
+        raise CommandFailed("\n".join(unknown))
     own = acting_identities(ctx.settings, desired, providers)
     snapshot = read_with_progress(dict(providers), desired, ctx.moment)
     if saved_plan is not None:
@@ -269,6 +274,12 @@ def print_summary(report: ApplyReport) -> None:
         )
 
 
+def _print_error(exc: Exception) -> None:
+    """`error: ...`, once per line of the message (one per unknown role, say)."""
+    for line in str(exc).splitlines():
+        err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)
+
+
 @contextmanager
 def _locked(settings: Settings, run_id: str, command: str) -> Iterator[None]:
     """The run lock for a confirmed run; a second run exits 1 naming the holder."""
@@ -280,8 +291,11 @@ def _locked(settings: Settings, run_id: str, command: str) -> Iterator[None]:
         raise typer.Exit(EXIT_ERROR) from None
 
 
-def _context(*, moment: datetime, confirm: bool, allow_mass_removal: bool = False) -> RunContext:
+def _context(
+    *, moment: datetime, confirm: bool, directory: Path, allow_mass_removal: bool = False
+) -> RunContext:
     return RunContext(
+        desired_dir=directory,
         settings=load_settings(),
         moment=moment,
         confirm=confirm,
@@ -325,14 +339,19 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     the run could not start, 2 the plan was refused by a safety rule.
     """
     desired = load(directory)
-    ctx = _context(moment=parse_at(at), confirm=confirm, allow_mass_removal=allow_mass_removal)
+    ctx = _context(
+        moment=parse_at(at),
+        confirm=confirm,
+        directory=directory,
+        allow_mass_removal=allow_mass_removal,
+    )
     saved = read_plan_file(plan_file) if plan_file is not None else None
     lock = _locked(ctx.settings, ctx.run_id, "apply") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
             plan, report = apply_with(desired, providers, ctx, saved_plan=saved)
     except (CommandFailed, AuditLogError) as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        _print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
     if report.dry_run and plan.has_changes and not report.refused:
         report_console().print(render_text(plan, desired))
@@ -402,13 +421,13 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
             "(give an id, an email or a GitHub login)"
         )
         raise typer.Exit(EXIT_ERROR)
-    ctx = _context(moment=parse_at(at), confirm=confirm)
+    ctx = _context(moment=parse_at(at), confirm=confirm, directory=directory)
     lock = _locked(ctx.settings, ctx.run_id, f"offboard {found.id}") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
             plan, report = offboard_with(desired, found, providers, ctx)
     except (CommandFailed, AuditLogError) as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        _print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
     console = report_console()
     if plan.has_changes:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from reconciler.cli import app
 from reconciler.cli.common import (
@@ -15,6 +16,7 @@ from reconciler.cli.common import (
     parse_at,
     providers_for,
     read_with_progress,
+    unknown_gcp_roles,
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
@@ -58,6 +60,11 @@ def plan(
     desired = load(directory)
     moment = parse_at(at)
     with providers_for(desired, sandbox=sandbox, at=moment) as providers:
+        unknown = unknown_gcp_roles(desired, providers, directory)
+        if unknown:
+            for line in unknown:
+                err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR)
         snapshot = read_with_progress(providers, desired, moment)
     result = plan_changes(desired, expand_access(desired, moment), snapshot, moment)
     if out is not None:

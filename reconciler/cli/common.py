@@ -4,7 +4,7 @@ reading with progress. The shell is the one place that reads the clock (DESIGN 2
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +110,27 @@ def providers_for(
             yield connect(settings, desired)
     except ReconcilerError as exc:
         fail(str(exc))
+
+
+def unknown_gcp_roles(
+    desired: DesiredState, providers: Mapping[System, Provider], directory: Path
+) -> list[str]:
+    """One line per place roles.yaml names a GCP role IAM does not have (`directory`/
+    roles.yaml:line:column, the field, the closest real role), or the reason the names could
+    not be checked; empty when every role exists. `plan` and `apply` refuse to go on when
+    this is not empty: a typo would otherwise fail at setIamPolicy halfway through a run."""
+    from reconciler.desired.gcp_roles import role_parents, unknown_roles
+    from reconciler.providers.base import ListsRoles
+
+    provider = providers.get(System.GCP)
+    parents = role_parents(desired)
+    if not parents or not isinstance(provider, ListsRoles):
+        return []
+    try:
+        known = provider.role_names(parents)
+    except ReconcilerError as exc:
+        return [f"could not check the GCP roles named in roles.yaml against IAM: {exc}"]
+    return [error.render(directory.as_posix()) for error in unknown_roles(desired, known)]
 
 
 def read_with_progress(
