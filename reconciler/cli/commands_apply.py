@@ -160,7 +160,7 @@ def acting_identities(
     except ProviderError as exc:
         raise CommandFailed(
             f"refusing to start: could not learn the identity the reconciler acts as, which "
-            f"the own-identity guard needs (DESIGN 6.4): {redact_text(str(exc))}"
+            f"the own-identity guard needs: {redact_text(str(exc))}"
         ) from None
 
 
@@ -328,7 +328,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     ] = None,
     confirm: Annotated[bool, typer.Option(help="Really change the systems.")] = False,
     allow_mass_removal: Annotated[
-        bool, typer.Option(help="Override the per-run removal limits (DESIGN 6.3).")
+        bool, typer.Option(help="Override the per-run removal limits of organization.yaml.")
     ] = False,
     sandbox: SandboxOption = False,
     at: AtOption = None,
