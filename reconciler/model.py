@@ -193,6 +193,9 @@ class GitHubGrant:
 class GcpGrant:
     resource: str  # projects/ID | folders/NUM | organizations/NUM
     role: str  # roles/NAME | projects/ID/roles/NAME | organizations/NUM/roles/NAME
+    # Where roles.yaml names the role, so an unknown role is reported at its line; not part
+    # of the grant's identity.
+    source: SourceRef | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

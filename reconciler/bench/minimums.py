@@ -12,7 +12,9 @@ Every formula uses a documented limit (shared/research/api_facts.md, docs/benchm
   first 100 members is (1 + 100) / 100 = 1 point, a further page of one team's members 1.
   REST per_page <= 100, a GET costs 1 core point and a 304 answer to If-None-Match costs 0.
 - GCP: one getIamPolicy per resource, ListServiceAccounts page_size <= 100 per project,
-  one ListServiceAccountKeys per service account (the API has no multi-account form).
+  one ListServiceAccountKeys per service account (the API has no multi-account form);
+  before the read, `plan` and `apply` list the roles roles.yaml names: ListRoles page_size
+  <= 1,000 per parent (predefined roles, each custom-role parent).
 An empty list still costs its one call: the API must be asked to learn that it is empty.
 The GitHub look-ups of people who may be invited use the provider's own rule and the real
 date, as the provider does (who may be invited depends on who is employed today).
@@ -26,6 +28,7 @@ from datetime import UTC, date, datetime
 from math import ceil
 from typing import Any
 
+from reconciler.desired.gcp_roles import role_parents
 from reconciler.model import (
     Account,
     DesiredState,
@@ -44,6 +47,7 @@ BATCH_MAX = 1000
 GITHUB_PAGE = 100
 SERVICE_ACCOUNTS_PAGE = 100
 SEARCH_PAGE = 500  # Cloud Asset searchAllIamPolicies pageSize cap
+ROLES_PAGE = 1000  # IAM ListRoles page_size maximum
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,25 @@ def gcp_read(world: Mapping[str, Any], desired: DesiredState) -> Cost:
     calls = (
         len(resources) + sum(pages(n, SERVICE_ACCOUNTS_PAGE) for n in per_project) + len(accounts)
     )
+    return Cost(round_trips=calls, api_calls=calls)
+
+
+def gcp_role_check(world: Mapping[str, Any], desired: DesiredState, predefined: int) -> Cost:
+    """The check `plan` and `apply` make before the read: ListRoles pages of 1,000 (the
+    documented maximum) for each parent the roles.yaml roles live under, the predefined
+    roles (`predefined` of them) for "", the world's live custom roles for the others."""
+    custom = (world.get("gcp") or {}).get("roles") or {}
+    calls = 0
+    for parent in role_parents(desired):
+        if parent == "":
+            count = predefined
+        else:
+            prefix = f"{parent}/roles/"
+            count = sum(
+                1 for name, role in custom.items() if name.startswith(prefix)
+                and not role.get("deleted")
+            )  # fmt: skip
+        calls += pages(count, ROLES_PAGE)
     return Cost(round_trips=calls, api_calls=calls)
 
 

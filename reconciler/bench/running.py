@@ -3,7 +3,8 @@ client libraries, each system's round trips, API calls and GitHub points set nex
 minimum the APIs allow; called by `python -m reconciler.bench` (`make bench`) and its smoke
 test.
 
-Phases: (1) a full `read_all` and expand + plan, timed; (2) the same read with a per-request
+Phases: (1) a full `read_all` and expand + plan, timed, with the GCP role-name check `plan`
+and `apply` make before it; (2) the same read with a per-request
 latency, to show what the providers' concurrency buys; (3) a second read with the same
 providers, to show what conditional requests (ETags) save; (4) one person's reverse look-ups
 (`read_person_everywhere`) in a small and in the large organisation, to show their cost does
@@ -27,11 +28,13 @@ from reconciler.bench.minimums import Cost
 from reconciler.bench.throughput import measure_throughput
 from reconciler.demo.world import World, build_world
 from reconciler.desired.expanding import expand_access
+from reconciler.desired.gcp_roles import role_parents
 from reconciler.model import DesiredState, GrantKind, Person, PersonStatus, Snapshot, System
 from reconciler.plan import plan_changes
-from reconciler.providers.base import Provider
+from reconciler.providers.base import ListsRoles, Provider
 from reconciler.providers.connecting import connect_sandbox
 from reconciler.providers.reading import read_all, read_person_everywhere
+from reconciler.sandbox.iam_roles import predefined_roles
 from reconciler.sandbox.server import Sandbox, SandboxServer
 
 # A fixed moment keeps every run comparable: the generated repo's dates are relative to it.
@@ -236,6 +239,17 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
             results["full_read_oauth_round_trips"] = int(
                 counters["round_trips"].get("google_auth", 0)
             )
+            # (1b) The role-name check plan and apply make before reading (GCP ListRoles).
+            meter.start()
+            gcp = providers.get(System.GCP)
+            if isinstance(gcp, ListsRoles):
+                gcp.role_names(role_parents(desired))
+            results["role_check"] = {
+                "measured": measured_costs(meter.counters())[System.GCP].as_dict(),
+                "minimum": minimums.gcp_role_check(
+                    world, desired, len(predefined_roles())
+                ).as_dict(),
+            }
             with clock.phase("expand_and_plan"):
                 plan = plan_changes(desired, expand_access(desired, now), snapshot, now)
             results["plan"] = {"actions": len(plan.actions), "findings": len(plan.findings)}

@@ -10,12 +10,14 @@ can pass providers with a short retry policy; the commands only add the shell ar
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from json import JSONDecodeError
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -28,12 +30,14 @@ from reconciler.audit import AuditLog, AuditLogError, RecordType
 from reconciler.cli import app
 from reconciler.cli.common import (
     err_console,
+    fail,
     git_commit,
     load,
     now,
     parse_at,
     providers_for,
     read_with_progress,
+    unknown_gcp_roles,
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.emergency import load_for_offboarding
@@ -91,6 +95,7 @@ class RunContext:
     actor: str = ""
     show_progress: bool = True
     backdated: bool = False  # `--at` was given: a what-if instant, recorded in run-start
+    desired_dir: Path = Path("desired_state")  # where errors say roles.yaml is
 
     def audit(self) -> AuditLog | None:
         return AuditLog(self.settings.audit_log_path()) if self.confirm else None
@@ -169,7 +174,7 @@ def acting_identities(
     except ProviderError as exc:
         raise CommandFailed(
             f"refusing to start: could not learn the identity the reconciler acts as, which "
-            f"the own-identity guard needs (DESIGN 6.4): {redact_text(str(exc))}"
+            f"the own-identity guard needs: {redact_text(str(exc))}"
         ) from None
 
 
@@ -184,9 +189,11 @@ def apply_with(
     the fresh read), apply."""
     store = ctx.store()
     holds = _load_holds(store)
+    unknown = unknown_gcp_roles(desired, providers, ctx.desired_dir)
+    if unknown:
+        raise CommandFailed("\n".join(unknown))
     own = acting_identities(ctx.settings, desired, providers)
-    counts = ctx.store()
-    snapshot = read_with_progress(dict(providers), desired, ctx.moment, counts=counts)
+    snapshot = read_with_progress(dict(providers), desired, ctx.moment, counts=store)
     access = expand_access(desired, ctx.moment)
     standing = standing_holds(desired, access, holds)
     if saved_plan is not None:
@@ -373,6 +380,12 @@ def _print_partial(report: ApplyReport) -> None:
             report_console().print(f"  - {escape(reason)}")
 
 
+def _print_error(exc: Exception) -> None:
+    """`error: ...`, once per line of the message (one per unknown role, say)."""
+    for line in str(exc).splitlines():
+        err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)
+
+
 @contextmanager
 def locked(settings: Settings, run_id: str, command: str) -> Iterator[None]:
     """The run lock for a confirmed run; a second run exits 1 naming the holder."""
@@ -389,6 +402,7 @@ def _context(
     at: str | None,
     confirm: bool,
     sandbox: bool,
+    directory: Path,
     allow_mass_removal: bool = False,
     allow_mass_offboarding: bool = False,
 ) -> RunContext:
@@ -402,6 +416,7 @@ def _context(
         )
         raise typer.Exit(EXIT_ERROR)
     return RunContext(
+        desired_dir=directory,
         settings=settings,
         moment=parse_at(at),
         confirm=confirm,
@@ -436,7 +451,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     ] = None,
     confirm: Annotated[bool, typer.Option(help="Really change the systems.")] = False,
     allow_mass_removal: Annotated[
-        bool, typer.Option(help="Override the per-run removal limits.")
+        bool, typer.Option(help="Override the per-run removal limits of organization.yaml.")
     ] = False,
     allow_mass_offboarding: Annotated[
         bool,
@@ -457,16 +472,17 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
         at=at,
         confirm=confirm,
         sandbox=sandbox,
+        directory=directory,
         allow_mass_removal=allow_mass_removal,
         allow_mass_offboarding=allow_mass_offboarding,
     )
-    saved = plan_file.read_text(encoding="utf-8") if plan_file is not None else None
+    saved = read_plan_file(plan_file) if plan_file is not None else None
     lock = locked(ctx.settings, ctx.run_id, "apply") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
             plan, report = apply_with(desired, providers, ctx, saved_plan=saved)
     except (CommandFailed, AuditLogError) as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        _print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
     if report.dry_run and plan.has_changes and not report.refused:
         report_console().print(render_text(plan, desired))
@@ -474,6 +490,25 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
         report_console().print("no changes: the systems already match the repo.")
     print_summary(report)
     raise typer.Exit(report.exit_code)
+
+
+def read_plan_file(path: Path) -> str:
+    """The saved plan's text, checked to be JSON before anything is read or locked; a missing,
+    unreadable or non-JSON file exits 1 with one line naming it (whether it is an unedited,
+    current plan is `verify_saved_plan`'s question, after the fresh read)."""
+    again = "make one with `reconciler plan --out FILE`"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"--plan {path}: no such file; {again}")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--plan {path}: cannot read it ({getattr(exc, 'strerror', None) or exc}); {again}")
+    try:
+        json.loads(text)
+    except JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        fail(f"--plan {path}: not a saved plan, the file is not JSON ({where}); {again}")
+    return text
 
 
 @contextmanager
@@ -518,13 +553,13 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
         )
         raise typer.Exit(EXIT_ERROR)
     desired, found = _load_for_offboarding(directory, person, email=email, github=github)
-    ctx = _context(at=at, confirm=confirm, sandbox=sandbox)
+    ctx = _context(at=at, confirm=confirm, sandbox=sandbox, directory=directory)
     lock = locked(ctx.settings, ctx.run_id, f"offboard {found.id}") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
             plan, report = offboard_with(desired, found, providers, ctx)
     except (CommandFailed, AuditLogError) as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        _print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
     console = report_console()
     if plan.has_changes:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from reconciler.cli import app
 from reconciler.cli.common import (
@@ -17,6 +18,7 @@ from reconciler.cli.common import (
     providers_for,
     read_with_progress,
     settings,
+    unknown_gcp_roles,
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
@@ -66,6 +68,11 @@ def plan(
     # The embedded demo world is invented: its counts must not become the real systems'.
     counts = None if sandbox else LocalStateStore(settings().state_dir)
     with providers_for(desired, sandbox=sandbox, at=moment) as providers:
+        unknown = unknown_gcp_roles(desired, providers, directory)
+        if unknown:
+            for line in unknown:
+                err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR)
         snapshot = read_with_progress(providers, desired, moment, counts=counts)
     result = plan_changes(desired, expand_access(desired, moment), snapshot, moment, holds=holds)
     if out is not None:

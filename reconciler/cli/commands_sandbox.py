@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from reconciler.cli import app
+from reconciler.cli.common import fail, load
 
 console = Console(stderr=True)
-
-
-def load_world_file(path: Path) -> dict[str, Any]:
-    """A world file is JSON or YAML (see docs/sandbox.md)."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix in {".yaml", ".yml"}:
-        from ruamel.yaml import YAML
-
-        data = YAML(typ="safe").load(text)
-    else:
-        data = json.loads(text)
-    if not isinstance(data, dict):
-        raise typer.BadParameter(f"{path}: a world file must hold a mapping at the top level")
-    return data
 
 
 @app.command()
@@ -50,16 +36,26 @@ def sandbox(
     Point the product at it with RECONCILER_SANDBOX_URL=http://127.0.0.1:PORT; poke it with
     curl (GET /_sandbox/ lists the base URLs). Stops on Ctrl-C.
     """
-    from reconciler.sandbox.server import Sandbox, SandboxServer
+    from reconciler.sandbox.server import PortUnavailable, Sandbox, SandboxServer
+    from reconciler.sandbox.worlds import WorldError, load_world_file
 
     started = time.monotonic()
     if world is not None:
-        data = load_world_file(world)
+        try:
+            data = load_world_file(world)
+        except WorldError as exc:
+            fail(f"--world {exc}")
     else:
-        from reconciler.demo.world import build_demo_world_from_dir
+        from reconciler.demo.world import build_world
 
-        data = build_demo_world_from_dir(directory, datetime.now(UTC))
-    server = SandboxServer(Sandbox(data, latency_ms=latency_ms), port=port, grpc_port=grpc_port)
+        data, _ = build_world(load(directory), datetime.now(UTC))
+    try:
+        server = SandboxServer(Sandbox(data, latency_ms=latency_ms), port=port, grpc_port=grpc_port)
+    except PortUnavailable as exc:
+        fail(
+            f"{exc}: stop what listens there, or pick another with --port / --grpc-port "
+            "(0 = any free port)"
+        )
     server.start()
     elapsed = time.monotonic() - started
     console.print(

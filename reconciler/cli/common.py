@@ -4,11 +4,11 @@ reading with progress. The shell is the one place that reads the clock (DESIGN 2
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -41,13 +41,26 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one plain `error: ...` line on stderr and exit with `code` (1 unless said):
+    what a person reads instead of a traceback. The message is redacted and escaped."""
+    err_console.print(f"[red]error:[/] {escape(redact_text(message))}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
 def parse_at(value: str | None) -> datetime:
-    """`--at 2026-12-01T09:00+09:00` for what-if planning; default: now."""
+    """`--at 2026-12-01T09:00+09:00` for what-if planning; default: now. A value that is not
+    an ISO 8601 instant with a zone exits 1 with a one-line error (exit 2 is "changes
+    pending" for `plan`, so a usage error must not look like it)."""
     if value is None:
         return now()
-    moment = datetime.fromisoformat(value)
+    example = "write an ISO 8601 instant with a zone, e.g. 2026-12-01T09:00+09:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--at {value!r} is not a date and time: {example}")
     if moment.tzinfo is None:
-        raise typer.BadParameter("--at needs a timezone, e.g. 2026-12-01T09:00+09:00")
+        fail(f"--at {value!r} has no timezone: {example}")
     return moment
 
 
@@ -98,8 +111,28 @@ def providers_for(
         else:
             yield connect(settings, desired)
     except ReconcilerError as exc:
-        err_console.print(f"[red]error:[/] {escape(redact_text(str(exc)))}")
-        raise typer.Exit(1) from None
+        fail(str(exc))
+
+
+def unknown_gcp_roles(
+    desired: DesiredState, providers: Mapping[System, Provider], directory: Path
+) -> list[str]:
+    """One line per place roles.yaml names a GCP role IAM does not have (`directory`/
+    roles.yaml:line:column, the field, the closest real role), or the reason the names could
+    not be checked; empty when every role exists. `plan` and `apply` refuse to go on when
+    this is not empty: a typo would otherwise fail at setIamPolicy halfway through a run."""
+    from reconciler.desired.gcp_roles import role_parents, unknown_roles
+    from reconciler.providers.base import ListsRoles
+
+    provider = providers.get(System.GCP)
+    parents = role_parents(desired)
+    if not parents or not isinstance(provider, ListsRoles):
+        return []
+    try:
+        known = provider.role_names(parents)
+    except ReconcilerError as exc:
+        return [f"could not check the GCP roles named in roles.yaml against IAM: {exc}"]
+    return [error.render(directory.as_posix()) for error in unknown_roles(desired, known)]
 
 
 def read_with_progress(
@@ -138,7 +171,8 @@ def read_with_progress(
         detail = "; ".join(part.status.problems)
         err_console.print(
             f"read {system.value}: {mark} ({part.status.api_calls} calls, "
-            f"{part.status.round_trips} round trips){' - ' + detail if detail else ''}"
+            f"{part.status.round_trips} round trips){' - ' + escape(detail) if detail else ''}",
+            soft_wrap=True,  # one line per system, whatever the width: logs are grepped
         )
     return snapshot
 

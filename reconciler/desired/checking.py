@@ -21,13 +21,15 @@ from reconciler.model import normalise_email, normalise_login
 # GCP resource and role names as the Resource Manager and IAM APIs spell them
 # (cloudresourcemanager v3: "projects/{project_id}", "folders/{folder_id}",
 # "organizations/{organization_id}"; IAM roles: predefined "roles/x", custom
-# "projects/P/roles/x" and "organizations/N/roles/x").
+# "projects/P/roles/x" and "organizations/N/roles/x", a custom role id being 3 to 64
+# letters, digits, underscores and periods, CreateRoleRequest.role_id). Only the form: whether
+# IAM has the role is checked by plan and apply (`gcp_roles`), which can ask it.
 GCP_RESOURCE = re.compile(
     r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]|folders/[0-9]+|organizations/[0-9]+)$"
 )
 GCP_ROLE = re.compile(
-    r"^(roles/[A-Za-z0-9_.]+|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/roles/[A-Za-z0-9_.]+"
-    r"|organizations/[0-9]+/roles/[A-Za-z0-9_.]+)$"
+    r"^(roles/[A-Za-z0-9_.]+|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/roles/[A-Za-z0-9_.]{3,64}"
+    r"|organizations/[0-9]+/roles/[A-Za-z0-9_.]{3,64})$"
 )
 # GCP roles that let their holder grant access to others or own everything: a role holding one
 # of them must be marked privileged (policy 第10.2条: privileged IDs only for the security officer).

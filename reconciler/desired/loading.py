@@ -326,7 +326,10 @@ def _build(checked: Checked, commit: str | None) -> DesiredState:
             )
             if r.github
             else None,
-            gcp=tuple(GcpGrant(g.resource, g.role) for g in r.gcp),
+            gcp=tuple(
+                GcpGrant(g.resource, g.role, _ref(roles_parsed, name, "gcp", i, "role"))
+                for i, g in enumerate(r.gcp)
+            ),
             source=_ref(roles_parsed, name),
         )
         for name, r in roles.items()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from reconciler.model import Action, DesiredState, Person, SnapshotPart, System
 
@@ -54,4 +55,15 @@ class Provider(Protocol):
         Learnt once and cached. When the identity cannot be learnt (the API call fails), this
         RAISES a ProviderError rather than return (): an apply must refuse to start instead
         of running without its own-identity guard."""
+        ...
+
+
+@runtime_checkable
+class ListsRoles(Protocol):
+    """A provider that can say which role names exist (GCP IAM), so `plan` and `apply` can
+    refuse a role roles.yaml names that the system does not have before anything changes."""
+
+    def role_names(self, parents: Iterable[str]) -> frozenset[str]:
+        """Every role name under each parent ("" = the predefined roles); raises a
+        ProviderError when a list cannot be read."""
         ...

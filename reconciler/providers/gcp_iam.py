@@ -78,6 +78,8 @@ OWNER_ROLE = "roles/owner"
 POLICY_VERSION = 3
 # ListServiceAccountsRequest.page_size maximum (IAM reference); searchAllIamPolicies caps at 500.
 SA_PAGE_SIZE = 100
+# ListRolesRequest.page_size: "The default is 300, and the maximum is 1,000."
+ROLES_PAGE_SIZE = 1000
 SEARCH_PAGE_SIZE = 500
 # Resource Manager v3 reads are limited to 10/s per consumer project (RM limits page): a few
 # concurrent reads keep a large scope fast without tripping the quota.
@@ -419,6 +421,42 @@ class GcpIamProvider:
             token = page.next_page_token
             if not token:
                 return found
+
+    def role_names(self, parents: Iterable[str]) -> frozenset[str]:
+        """The names of every role under each ListRoles parent ("" = the predefined roles,
+        `projects/P`, `organizations/N` = their custom roles), deleted custom roles left out.
+
+        ListRoles pages of 1,000 in the BASIC view (no permission lists) are the cheapest way
+        to know a set of names: the predefined roles (some 2,000) take a few round trips
+        however many roles the repo names, each custom-role parent usually one, where GetRole
+        would cost one call per role named and give no candidates for a did-you-mean. The
+        parents are listed concurrently; a failure raises (an unchecked role must not pass
+        as known)."""
+        wanted = sorted(set(parents))
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="gcp-roles") as pool:
+            found = list(pool.map(self._list_roles, wanted))
+        return frozenset(name for names in found for name in names)
+
+    def _list_roles(self, parent: str) -> list[str]:
+        names: list[str] = []
+        token = ""
+        while True:
+            request = {
+                "parent": parent,
+                "page_size": ROLES_PAGE_SIZE,
+                "page_token": token,
+                "view": iam_admin_v1.RoleView.BASIC,
+            }
+            page = self._call(
+                f"ListRoles {parent or 'roles'}",
+                lambda request=request: self._iam.list_roles(  # type: ignore[misc]
+                    request=request, retry=None
+                ),
+            )
+            names.extend(role.name for role in page.roles if not role.deleted)
+            token = page.next_page_token
+            if not token:
+                return names
 
     def _read_keys(self, sa: ServiceAccount, calls: _Calls) -> list[ServiceAccountKey]:
         """USER_MANAGED keys only: system-managed keys are rotated by Google and never leave it

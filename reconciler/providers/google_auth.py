@@ -57,6 +57,35 @@ DIRECTORY_SCOPES: tuple[str, ...] = (
     "https://www.googleapis.com/auth/admin.directory.group.member",
 )
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# Which of DIRECTORY_SCOPES each Directory API call needs (the "Authorization scopes" of each
+# method's reference page): named in the hint of a 403, so an operator knows which scope to
+# add to the delegation. A method entry wins over its resource's.
+_SCOPE_OF_CALL = {
+    "users.signOut": DIRECTORY_SCOPES[1],
+    "users": DIRECTORY_SCOPES[0],
+    "tokens": DIRECTORY_SCOPES[1],
+    "asps": DIRECTORY_SCOPES[1],
+    "groups": DIRECTORY_SCOPES[2],
+    "members": DIRECTORY_SCOPES[3],
+}
+
+
+def delegation_hint(call: str) -> str:
+    """What to check when the Directory API answers 403 to `call` ("users.list"): the scope
+    the call needs in the service account's domain-wide delegation, and the admin role of
+    the impersonated subject (a scope alone is not enough: the subject must be allowed too)."""
+    method = call.split(" ", 1)[0]
+    scope = _SCOPE_OF_CALL.get(method) or _SCOPE_OF_CALL.get(method.split(".", 1)[0])
+    needs = (
+        f"the domain-wide delegation of the service account's client id must grant {scope}"
+        if scope
+        else "the domain-wide delegation must grant the Directory scopes the tool uses"
+    )
+    return (
+        f"{needs} (Admin console > Security > API controls > Domain-wide delegation), and the "
+        f"delegated admin (admin_subject) needs an admin role allowed to call {method}"
+    )
+
 
 C = TypeVar("C", bound=google.auth.credentials.Credentials)
 

@@ -111,6 +111,9 @@ def translate_http_error(exc: HttpError, what: str) -> ProviderError:
     message = f"{what}: HTTP {status or '?'} {','.join(r for r in reasons if r) or ''}".strip()
     # No status at all is a transport failure; a 403 with a rate-limit reason is a limit.
     temporary = status == 0 or (status == 403 and bool(RATE_LIMIT_REASONS & set(reasons)))
+    if status == 403 and not temporary:
+        # Forbidden says nothing about why; the scope the call needs is what people miss.
+        message = f"{message}: forbidden; {google_auth.delegation_hint(what)}"
     return error_for_status(message, status, retry_after, temporary=temporary)
 
 
@@ -124,6 +127,13 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 Key = tuple[str, str]  # (what, for whom): ("members", group), ("tokens", user), ...
+# The API method behind each kind of batched call, to name it in errors.
+_CALL_OF_KIND = {
+    "members": "members.list",
+    "tokens": "tokens.list",
+    "asps": "asps.list",
+    "member": "members.get",
+}
 
 
 @dataclass
@@ -295,7 +305,7 @@ class GoogleWorkspaceProvider:
                     del pending[key]
                     continue
                 error = (
-                    translate_http_error(exception, "batch part")
+                    translate_http_error(exception, _CALL_OF_KIND.get(key[0], "batch part"))
                     if isinstance(exception, HttpError)
                     else TemporaryProviderError("batch part: no answer")
                 )

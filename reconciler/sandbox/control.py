@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reconciler.sandbox.http import Request, Response
+from reconciler.sandbox.worlds import world_problems
 
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
@@ -23,6 +24,11 @@ def register(app: Sandbox) -> None:
         world = payload.get("world", payload) if isinstance(payload, dict) else None
         if not isinstance(world, dict):
             return Response.json({"error": "body must be a world object"}, 400)
+        problems = world_problems(world)
+        if problems:
+            return Response.json(
+                {"error": "the world breaks its schema", "problems": problems}, 400
+            )
         app.load_world(world)
         app.clear_faults()
         app.telemetry.reset()

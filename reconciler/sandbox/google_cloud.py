@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reconciler.sandbox.http import Request, Response
+from reconciler.sandbox.iam_roles import grantable
 
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
@@ -257,6 +258,14 @@ def register(app: Sandbox) -> None:
                 return google_error(
                     400, "The policy has conditional role bindings; use policy version 3."
                 )
+            # A binding to a role that does not exist is refused, as by the real API; roles
+            # the policy already binds are let through (a world may hold invented ones).
+            present = {b["role"] for b in current.get("bindings", [])}
+            gcp = app.world.get("gcp") or {}
+            for binding in incoming.get("bindings", []) or []:
+                role = binding["role"]
+                if binding.get("members") and role not in present and not grantable(gcp, role):
+                    return google_error(400, f"Role {role} is not supported for this resource.")
             # SetIamPolicyRequest.updateMask: "If no mask is provided, the following default
             # mask is used: paths: 'bindings, etag'" - so auditConfigs survive a plain write.
             if "bindings" in fields:

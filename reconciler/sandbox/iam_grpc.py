@@ -1,4 +1,4 @@
-"""Sandbox IAM Admin v1 over gRPC (service accounts, keys, roles); started by
+"""Sandbox IAM Admin v1 over gRPC (service accounts, keys, predefined and custom roles); started by
 `server.SandboxServer` next to the HTTP port, driven by google-cloud-iam's IAMClient.
 
 google-cloud-iam's admin v1 client ships only gRPC transports (research/client_libs.md
@@ -23,6 +23,7 @@ import grpc
 from google.cloud.iam_admin_v1 import types as iam
 
 from reconciler.sandbox.http import DISCARDED_MESSAGE, Request, Route
+from reconciler.sandbox.iam_roles import ROLE_NAME, all_roles
 
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
@@ -32,6 +33,12 @@ SERVICE = "google.iam.admin.v1.IAM"
 # ListServiceAccountsRequest.page_size: "default 20 ... maximum 100" (IAM REST reference).
 SA_DEFAULT_PAGE = 20
 SA_MAX_PAGE = 100
+
+# ListRolesRequest.page_size: "The default is 300, and the maximum is 1,000."
+ROLES_DEFAULT_PAGE = 300
+ROLES_MAX_PAGE = 1000
+# ListRoles parents as the IAM reference spells them.
+ROLE_PARENT = re.compile(r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]|organizations/[0-9]+")
 
 # HTTP status -> gRPC code, as google.rpc.Code documents the HTTP mapping of each code.
 HTTP_TO_GRPC = {
@@ -188,20 +195,48 @@ class IamAdmin:
             )
         return iam.ListServiceAccountKeysResponse(keys=keys)
 
-    def get_role(self, request: iam.GetRoleRequest) -> iam.Role:
+    def _roles(self) -> dict[str, dict[str, Any]]:
         with self.app.lock:
-            role = (self._gcp().get("roles") or {}).get(request.name)
+            return all_roles(self._gcp())
+
+    def get_role(self, request: iam.GetRoleRequest) -> iam.Role:
+        # GetRoleRequest.name: roles/{ROLE_NAME}, projects/{PROJECT_ID}/roles/{CUSTOM_ROLE_ID}
+        # or organizations/{ORGANIZATION_ID}/roles/{CUSTOM_ROLE_ID}. A deleted custom role is
+        # still answered (with `deleted`) until it is purged.
+        if not ROLE_NAME.fullmatch(request.name):
+            raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, f"Invalid role name: {request.name}")
+        role = self._roles().get(request.name)
         if role is None:
             raise RpcFailure(
                 grpc.StatusCode.NOT_FOUND, f"The role named {request.name} was not found."
             )
-        return iam.Role(
-            name=request.name,
-            title=role.get("title", ""),
-            description=role.get("description", ""),
-            included_permissions=list(role.get("included_permissions", [])),
-            stage=iam.Role.RoleLaunchStage.GA,
-            etag=b"AA==",
+        return _role_message(request.name, role, full=True)
+
+    def list_roles(self, request: iam.ListRolesRequest) -> iam.ListRolesResponse:
+        """ListRolesRequest: `parent` empty for the predefined roles, `projects/{ID}` or
+        `organizations/{ID}` for that resource's custom roles (wildcards are invalid);
+        `page_size` default 300, maximum 1,000; `view` BASIC omits includedPermissions, FULL
+        returns them; deleted custom roles only with `show_deleted`."""
+        parent = request.parent
+        if parent and not ROLE_PARENT.fullmatch(parent):
+            raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, f"Invalid parent: {parent}")
+        prefix = f"{parent}/roles/" if parent else "roles/"
+        roles = sorted(
+            (name, role)
+            for name, role in self._roles().items()
+            if name.startswith(prefix)
+            and "/" not in name[len(prefix) :]
+            and (request.show_deleted or not role.get("deleted"))
+        )
+        size = request.page_size if request.page_size > 0 else ROLES_DEFAULT_PAGE
+        size = min(size, ROLES_MAX_PAGE)
+        offset = _page_offset(request.page_token)
+        page = roles[offset : offset + size]
+        token = _page_token(offset + size) if offset + size < len(roles) else ""
+        full = request.view == iam.RoleView.FULL
+        return iam.ListRolesResponse(
+            roles=[_role_message(name, role, full=full) for name, role in page],
+            next_page_token=token,
         )
 
     def query_grantable_roles(
@@ -209,8 +244,7 @@ class IamAdmin:
     ) -> iam.QueryGrantableRolesResponse:
         # Every role in the world is grantable on every resource: the sandbox does not model
         # which roles apply to which resource types.
-        with self.app.lock:
-            roles = sorted((self._gcp().get("roles") or {}).items())
+        roles = sorted((n, r) for n, r in self._roles().items() if not r.get("deleted"))
         size = min(request.page_size if request.page_size > 0 else 300, 1000)
         offset = _page_offset(request.page_token)
         page = roles[offset : offset + size]
@@ -219,6 +253,19 @@ class IamAdmin:
             roles=[iam.Role(name=n, title=r.get("title", "")) for n, r in page],
             next_page_token=token,
         )
+
+
+def _role_message(name: str, role: dict[str, Any], *, full: bool) -> iam.Role:
+    stage = getattr(iam.Role.RoleLaunchStage, str(role.get("stage", "GA")))
+    return iam.Role(
+        name=name,
+        title=role.get("title", ""),
+        description=role.get("description", ""),
+        included_permissions=list(role.get("included_permissions", [])) if full else [],
+        stage=stage,
+        etag=b"AA==",
+        deleted=bool(role.get("deleted", False)),
+    )
 
 
 def serve(app: Sandbox, host: str, port: int) -> GrpcServer:
@@ -243,6 +290,7 @@ def serve(app: Sandbox, host: str, port: int) -> GrpcServer:
             iam.ListServiceAccountKeysResponse,
         ),
         "GetRole": (admin.get_role, iam.GetRoleRequest, iam.Role),
+        "ListRoles": (admin.list_roles, iam.ListRolesRequest, iam.ListRolesResponse),
         "QueryGrantableRoles": (
             admin.query_grantable_roles,
             iam.QueryGrantableRolesRequest,

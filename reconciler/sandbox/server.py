@@ -240,21 +240,56 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
+class PortUnavailable(Exception):
+    """A port the sandbox was asked to listen on cannot be had (in use, or not permitted);
+    `str()` names the port and its use."""
+
+
+def probe_port(host: str, port: int, what: str) -> None:
+    """Raise PortUnavailable if `host:port` cannot be bound right now. gRPC's C core reports a
+    failed bind only as a RuntimeError after logging its own error lines, so its port is
+    tried here first; 0 (any free port) always succeeds."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As gRPC binds: SO_REUSEADDR, so a port in TIME_WAIT is free, a listening one is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortUnavailable(
+                f"cannot listen on {host}:{port} ({what}): {exc.strerror or exc}"
+            ) from None
+
+
 class SandboxServer:
-    """Runs a Sandbox on 127.0.0.1: HTTP in a thread, gRPC (IAM Admin) on its own port."""
+    """Runs a Sandbox on 127.0.0.1: HTTP in a thread, gRPC (IAM Admin) on its own port.
+    Raises PortUnavailable when either port cannot be bound."""
 
     def __init__(
         self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, grpc_port: int = 0
     ) -> None:
         self.sandbox = sandbox
-        self.http = _HTTPServer((host, port), sandbox)
+        try:
+            self.http = _HTTPServer((host, port), sandbox)
+        except OSError as exc:
+            raise PortUnavailable(
+                f"cannot listen on {host}:{port} (HTTP): {exc.strerror or exc}"
+            ) from None
         self.host = host
         self._thread = threading.Thread(
             target=self.http.serve_forever, name="sandbox-http", daemon=True
         )
         from reconciler.sandbox import iam_grpc
 
-        self.grpc = iam_grpc.serve(sandbox, host, grpc_port)
+        try:
+            probe_port(host, grpc_port, "IAM gRPC")
+            self.grpc = iam_grpc.serve(sandbox, host, grpc_port)
+        except (PortUnavailable, RuntimeError) as exc:
+            self.http.server_close()
+            if isinstance(exc, PortUnavailable):
+                raise
+            raise PortUnavailable(f"cannot listen on {host}:{grpc_port} (IAM gRPC)") from None
         sandbox.grpc_address = f"{host}:{self.grpc.port}"
 
     @property

@@ -38,6 +38,13 @@ def test_full_read_is_complete_and_costs_exactly_the_minimum(results: dict[str, 
         assert entry["measured"] == entry["minimum"], system
 
 
+def test_the_gcp_role_check_costs_exactly_the_minimum(results: dict[str, Any]) -> None:
+    check = results["role_check"]
+
+    assert check["measured"] == check["minimum"]
+    assert check["measured"]["round_trips"] >= 1  # the generated repo names GCP roles
+
+
 def test_providers_own_counts_agree_with_the_wire(results: dict[str, Any]) -> None:
     for system in SYSTEMS:
         entry = results["full_read"][system]

@@ -589,3 +589,36 @@ def test_acting_as_raises_when_the_metadata_server_cannot_name_the_default_accou
     with pytest.raises(PermanentProviderError, match="learn the service account"):
         gcp.acting_as()
     assert any(r.path.startswith("/computeMetadata/v1/") for r in sandbox.sandbox.telemetry.log)
+
+
+# -- role names (plan / apply check roles.yaml against them) ----------------------------------
+def test_role_names_lists_every_page_of_each_parent_once(
+    sandbox: SandboxServer, provider: GcpIamProvider
+) -> None:
+    world = gcp_world()
+    world["gcp"]["roles"] = {
+        f"{PROD}/roles/custom{i:04d}": {"title": f"Custom {i}"} for i in range(1500)
+    }
+    world["gcp"]["roles"][f"{PROD}/roles/retired"] = {"title": "Retired", "deleted": True}
+    sandbox.sandbox.load_world(world)
+
+    names = provider.role_names(["", PROD, PROD])
+
+    assert "roles/logging.viewer" in names
+    assert f"{PROD}/roles/custom1499" in names
+    assert f"{PROD}/roles/retired" not in names  # deleted: not a role to grant
+    assert len([n for n in names if n.startswith(f"{PROD}/")]) == 1500
+    # the predefined roles fit one page of 1,000; the project's custom roles take two
+    assert len(log(sandbox, "iam.ListRoles")) == 3
+
+
+def test_role_names_raises_when_a_list_fails_rather_than_answer_fewer_roles(
+    sandbox: SandboxServer, provider: GcpIamProvider
+) -> None:
+    sandbox.sandbox.load_world(gcp_world())
+    sandbox.sandbox.add_fault(
+        {"path": "/google.iam.admin.v1.IAM/ListRoles$", "every": True, "status": 403}
+    )
+
+    with pytest.raises(PermanentProviderError, match="ListRoles roles: 403"):
+        provider.role_names([""])

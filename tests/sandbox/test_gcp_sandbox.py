@@ -377,3 +377,40 @@ def test_the_world_schema_accepts_the_documented_format_and_rejects_typos() -> N
     bad["resources"][0]["policy"]["bindings"][0]["memebers"] = []
 
     assert len(list(validator.iter_errors(bad))) == 2
+
+
+@pytest.mark.parametrize(
+    ("role", "accepted"),
+    [
+        ("roles/logging.viewer", True),  # predefined
+        ("projects/example-prod/roles/deployReader", True),  # a custom role of the world
+        ("roles/loging.viewer", False),  # no such role
+        ("projects/example-prod/roles/retired", False),  # deleted custom role
+    ],
+)
+def test_set_iam_policy_refuses_a_binding_to_a_role_that_does_not_exist(
+    sandbox: SandboxServer, crm: Any, role: str, accepted: bool
+) -> None:
+    seeded = world()
+    seeded["gcp"]["roles"].update(
+        {
+            "projects/example-prod/roles/deployReader": {"title": "Deploy reader"},
+            "projects/example-prod/roles/retired": {"title": "Retired", "deleted": True},
+        }
+    )
+    sandbox.sandbox.load_world(seeded)
+    policy = get_policy(crm, PROD)
+    policy["bindings"].append({"role": role, "members": ["user:hanako.sato@example.co.jp"]})
+
+    if accepted:
+        set_policy(crm, PROD, {"policy": policy})
+        assert role in {b["role"] for b in get_policy(crm, PROD)["bindings"]}
+    else:
+        with pytest.raises(HttpError) as raised:
+            set_policy(crm, PROD, {"policy": policy})
+        assert error_of(raised.value) == {
+            "code": 400,
+            "message": f"Role {role} is not supported for this resource.",
+            "status": "INVALID_ARGUMENT",
+        }
+        assert role not in {b["role"] for b in get_policy(crm, PROD)["bindings"]}
