@@ -206,7 +206,7 @@ def test_a_google_403_names_the_delegation_scope_the_call_needs(
     result = run(["plan", "--dir", str(directory)], env)
 
     assert "Traceback" not in result.output
-    assert result.exit_code == 2, result.output  # changes pending; the Google read incomplete
+    assert result.exit_code == 3, result.output  # partial: the Google read was incomplete
     read_line = next(line for line in result.output.splitlines() if "read google" in line)
     assert "INCOMPLETE" in read_line
     assert "users.list: HTTP 403 forbidden: forbidden; the domain-wide delegation" in read_line
