@@ -29,7 +29,8 @@ from reconciler.model import (
     ActionKind,
     DesiredState,
     Finding,
-    Person,
+    Note,
+    NoteKind,
     Plan,
     SafetyLimits,
     Severity,
@@ -118,7 +119,7 @@ class ApplyReport:
     outcomes: tuple[ActionOutcome, ...] = ()
     offboarding_completed: tuple[str, ...] = ()  # person ids with `offboarding-complete`
     offboarding_incomplete: tuple[str, ...] = ()  # person ids with `offboarding-incomplete`
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     partial: tuple[str, ...] = ()  # why the run did less than a clean run would (see exit_code)
 
     @property
@@ -342,13 +343,12 @@ def partial_reasons(plan: Plan, snapshot: Snapshot | None = None) -> list[str]:
     if snapshot is not None:
         unread |= {s for s in snapshot.parts if not snapshot.is_complete(s)}
     reasons = [f"the {s.value} read was incomplete" for s in System if s in unread]
-    reasons += [n for n in plan.notes if n.startswith(_PARTIAL_NOTE_PREFIXES)]
+    reasons += [
+        n.message
+        for n in plan.partial_notes
+        if not (n.kind is NoteKind.NOT_READ and n.system in unread)
+    ]
     return reasons
-
-
-# Planner notes that mean "something the repo asks for was not done" (the others, such as a
-# protected account left untouched, describe the steady state and are not partial).
-_PARTIAL_NOTE_PREFIXES = ("held back", "kept ")
 
 
 @dataclass(frozen=True)
@@ -437,7 +437,7 @@ def _record_offboardings(
             continue
         if not mine:
             continue  # an earlier run's leaver still holding something: this run's plan says why
-        kept = [n for n in plan.notes if _names(n, person)]
+        kept = [n.message for n in plan.notes if n.kind.partial and n.concerns(person)]
         record(
             RecordType.OFFBOARDING_INCOMPLETE,
             person_id=person_id,
@@ -458,11 +458,6 @@ def _record_offboardings(
         partial.append(f"offboarding of {person_id} not complete: still holds {what}")
         incomplete.append(person_id)
     return _Evidence(tuple(completed), tuple(incomplete), tuple(partial))
-
-
-def _names(note: str, person: Person) -> bool:
-    names = [person.id, person.email, *([person.github] if person.github else [])]
-    return any(n in note for n in names)
 
 
 def _interrupted_offboardings(audit: AuditLog, plan: Plan, done_now: set[str]) -> dict[str, str]:
@@ -564,7 +559,7 @@ def _plan_from_content(content: Mapping[str, Any]) -> Plan:
         state_fingerprint=content["state_fingerprint"],
         desired_commit=content["desired_commit"],
         incomplete_systems=tuple(System(s) for s in content["incomplete_systems"]),
-        notes=tuple(content["notes"]),
+        notes=tuple(_note_from_json(n) for n in content["notes"]),
         held_back=tuple((System(s), int(n)) for s, n in content["held_back"].items()),
     )
 
@@ -575,6 +570,16 @@ def _action_from_json(data: Mapping[str, Any]) -> Action:
     fields_["kind"] = ActionKind(fields_["kind"])
     fields_["params"] = tuple((str(k), str(v)) for k, v in fields_.get("params", ()))
     return Action(**fields_)
+
+
+def _note_from_json(data: Mapping[str, Any]) -> Note:
+    return Note(
+        kind=NoteKind(data["kind"]),
+        message=data["message"],
+        person_id=data.get("person_id"),
+        system=System(data["system"]) if data.get("system") else None,
+        principal=data.get("principal"),
+    )
 
 
 def _finding_from_json(data: Mapping[str, Any]) -> Finding:

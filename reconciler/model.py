@@ -809,6 +809,46 @@ class Finding:
     person_id: str | None = None
 
 
+class NoteKind(StrEnum):
+    """What a planner note means for the run (a value, so callers never match on wording)."""
+
+    HELD_BACK = "held-back"  # a change the repo asks for was not planned (incomplete read, rule)
+    KEPT = "kept"  # access a leaver or the repo says should go is kept by a safety rule
+    NOT_READ = "not-read"  # a system in scope was not read: nothing is planned for it
+    UNTOUCHED = "untouched"  # a protected or non-human account was left alone (steady state)
+    WAITING = "waiting"  # waits for something outside the run (an invitation's acceptance)
+    ADVICE = "advice"  # something for a human to fix in the repo; nothing is held back
+
+    @property
+    def partial(self) -> bool:
+        """True when a run with this note did less than the repo asks: its exit code says so."""
+        return self in _PARTIAL_NOTES
+
+
+_PARTIAL_NOTES = frozenset({NoteKind.HELD_BACK, NoteKind.KEPT, NoteKind.NOT_READ})
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the planner deliberately did not do, and why; printed with the plan."""
+
+    kind: NoteKind
+    message: str
+    person_id: str | None = None  # whom it concerns, when it concerns one person
+    system: System | None = None
+    principal: str | None = None  # the account it concerns (an email, login or IAM member)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def concerns(self, person: Person) -> bool:
+        """True when the note is about `person`: by id, or by one of their identities."""
+        if self.person_id is not None:
+            return self.person_id == person.id
+        names = {person.email, *([person.github] if person.github else [])}
+        return self.principal is not None and member_identity(self.principal) in names
+
+
 @dataclass(frozen=True)
 class Plan:
     """The reviewable difference between desired and actual state: a value with a checksum."""
@@ -819,7 +859,7 @@ class Plan:
     state_fingerprint: str
     desired_commit: str | None = None
     incomplete_systems: tuple[System, ...] = ()
-    notes: tuple[str, ...] = ()  # what a safety rule held back, with the reason
+    notes: tuple[Note, ...] = ()  # what the planner deliberately did not do, and why
     # (system, count) for each system whose changes were held back because its read was
     # incomplete: the CLI's exit code must not say "nothing to do" while changes wait there.
     held_back: tuple[tuple[System, int], ...] = ()
@@ -827,6 +867,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.actions)
+
+    @property
+    def partial_notes(self) -> tuple[Note, ...]:
+        """The notes that make applying this plan a partial run (held back, kept, not read)."""
+        return tuple(n for n in self.notes if n.kind.partial)
 
     @property
     def held_back_total(self) -> int:
@@ -841,7 +886,7 @@ class Plan:
             "incomplete_systems": [s.value for s in self.incomplete_systems],
             "actions": [_canonical(a) for a in self.actions],
             "findings": [_canonical(f) for f in self.findings],
-            "notes": list(self.notes),
+            "notes": [_canonical(n) for n in self.notes],
             "held_back": {s.value: n for s, n in self.held_back},
         }
 

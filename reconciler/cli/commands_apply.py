@@ -315,7 +315,7 @@ def offboard_with(
         full,
         actions=tuple(a for a in full.actions if a.person_id == person.id and a.offboarding),
         findings=tuple(f for f in full.findings if f.person_id == person.id),
-        notes=tuple(n for n in full.notes if person.id in n or person.email in n),
+        notes=tuple(n for n in full.notes if n.concerns(person)),
     )
     return plan, run_plan(plan, providers, snapshot, leaving, ctx, own=own)
 
@@ -330,7 +330,7 @@ def print_summary(report: ApplyReport) -> None:
     (and the exit code, for a scheduler) can tell a clean run from a partial one."""
     console = report_console()
     for note in report.notes:
-        console.print(f"  note: {escape(note)}")
+        console.print(f"  note: {escape(str(note))}")
     if report.refused:
         console.print("[bold red]REFUSED[/]: nothing was applied.")
         for reason in report.refused:

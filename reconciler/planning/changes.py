@@ -15,6 +15,7 @@ from reconciler.model import (
     DesiredState,
     EmergencyHold,
     GrantKind,
+    NoteKind,
     Plan,
     Snapshot,
     System,
@@ -64,7 +65,11 @@ def plan_changes(
     for system in in_scope:
         part = snapshot.part(system)
         if part is None:
-            out.note(f"{system.value} was not read: nothing is planned for it")
+            out.note(
+                NoteKind.NOT_READ,
+                f"{system.value} was not read: nothing is planned for it",
+                system=system,
+            )
     plan_google(ctx, out)
     plan_github(ctx, out)
     plan_gcp(ctx, out)
@@ -166,8 +171,12 @@ def _hold_back_unapproved_privilege(
         kind = _GRANTS_OF_ACTION.get(a.kind)
         if kind is not None and (a.person_id, kind, a.target.lower(), a.role) in forbidden:
             out.note(
+                NoteKind.HELD_BACK,
                 f"held back {a.describe()}: privileged, and {a.person_id} is not the security "
-                "officer and has no approved, time-boxed grant (policy 第10.2条)"
+                "officer and has no approved, time-boxed grant (policy 第10.2条)",
+                person_id=a.person_id,
+                system=a.system,
+                principal=a.principal,
             )
             continue
         kept.append(a)
@@ -181,7 +190,12 @@ def _drop_untouchables(ctx: PlanContext, actions: list[Action], out: Candidates)
     for a in actions:
         if ctx.untouchables.untouchable(a.principal):
             what = "protected" if ctx.untouchables.is_protected(a.principal) else "non-human"
-            out.note(f"left {a.principal} untouched ({what} account): {a.describe()}")
+            out.note(
+                NoteKind.UNTOUCHED,
+                f"left {a.principal} untouched ({what} account): {a.describe()}",
+                system=a.system,
+                principal=a.principal,
+            )
         else:
             kept.append(a)
     return kept
@@ -204,7 +218,8 @@ def _hold_back_on_incomplete_reads(
             held.setdefault(a.system, []).append(a)
     systems = [s for s in System if s in held]  # in the systems' own order
     for system in systems:
-        out.note(held_back_note(system, read_problem(ctx.snapshot, system), held[system]))
+        why = read_problem(ctx.snapshot, system)
+        out.note(NoteKind.HELD_BACK, held_back_note(system, why, held[system]), system=system)
     counts = tuple((s, len(held[s])) for s in systems)
     return kept, counts
 
@@ -292,5 +307,12 @@ def _keep_one(
         return actions
     # Keep the first in sorted order: deterministic, and the plan stays reviewable.
     spared = leaving[0]
-    out.note(f"kept {spared}: {what} is never removed, suspended or demoted")
+    kept = next(a for a in actions if removes(a) and a.principal == spared)
+    out.note(
+        NoteKind.KEPT,
+        f"kept {spared}: {what} is never removed, suspended or demoted",
+        person_id=kept.person_id,
+        system=kept.system,
+        principal=spared,
+    )
     return [a for a in actions if not (removes(a) and a.principal == spared)]

@@ -12,6 +12,8 @@ from reconciler.model import (
     Entitlement,
     Grant,
     GrantKind,
+    Note,
+    NoteKind,
     Person,
     PersonStatus,
     SnapshotPart,
@@ -48,7 +50,7 @@ class Candidates:
     them, plus plain notes about what was deliberately not done and why."""
 
     actions: list[Action] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
     def add(
         self,
@@ -79,9 +81,18 @@ class Candidates:
             )
         )
 
-    def note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
+    def note(
+        self,
+        kind: NoteKind,
+        message: str,
+        *,
+        person_id: str | None = None,
+        system: System | None = None,
+        principal: str | None = None,
+    ) -> None:
+        note = Note(kind, message, person_id=person_id, system=system, principal=principal)
+        if note not in self.notes:
+            self.notes.append(note)
 
     def add_membership_changes(
         self,

@@ -4,7 +4,7 @@ snapshot carries conditional bindings in IamPolicy.bindings but never as grants.
 
 from __future__ import annotations
 
-from reconciler.model import ActionKind, GrantKind, Person, PersonStatus, System, gcp_user
+from reconciler.model import ActionKind, GrantKind, NoteKind, Person, PersonStatus, System, gcp_user
 from reconciler.planning.context import Candidates, PlanContext
 
 
@@ -34,8 +34,11 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person) -> None:
         g = ent.grant
         if g.target not in ctx.scope.resources:
             out.note(
+                NoteKind.ADVICE,
                 f"{person.id}: {g.role} on {g.target} is not planned, the resource is not "
-                "in scope in organization.yaml"
+                "in scope in organization.yaml",
+                person_id=person.id,
+                system=System.GCP,
             )
             continue
         wanted.add((g.target, g.role))

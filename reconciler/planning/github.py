@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, System
+from reconciler.model import (
+    ActionKind,
+    Grant,
+    GrantKind,
+    NoteKind,
+    Person,
+    PersonStatus,
+    System,
+)
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.policy import higher_role, pending_invitations_of
 
@@ -40,7 +48,12 @@ def _plan_active(
     match = ctx.ids.github.get(person.id)
     if match is None:
         if org_role:
-            out.note(f"{person.id} has GitHub roles but no GitHub login in their person file")
+            out.note(
+                NoteKind.ADVICE,
+                f"{person.id} has GitHub roles but no GitHub login in their person file",
+                person_id=person.id,
+                system=System.GITHUB,
+            )
         return
     login = match.login
     if login is None:
@@ -48,8 +61,11 @@ def _plan_active(
         # person's own account is not in the org: inviting the login would invite a stranger.
         if org_role:
             out.note(
+                NoteKind.HELD_BACK,
                 f"{person.id}: GitHub access held back, the login in the person file belongs "
-                "to another account now; put the person's current login in the file"
+                "to another account now; put the person's current login in the file",
+                person_id=person.id,
+                system=System.GITHUB,
             )
         return
 
@@ -64,8 +80,11 @@ def _plan_active(
             if account_id is None and match.account is not None:
                 account_id = int(match.account.id)
                 out.note(
+                    NoteKind.ADVICE,
                     f"{person.id}: the GitHub login {login} is account id {account_id}; add "
-                    f"github_id: {account_id} to their person file"
+                    f"github_id: {account_id} to their person file",
+                    person_id=person.id,
+                    system=System.GITHUB,
                 )
             out.add(
                 ActionKind.INVITE_ORG_MEMBER,
@@ -80,8 +99,11 @@ def _plan_active(
             # Team membership needs an org member; GitHub adds invitees to teams only after
             # they accept, so teams are planned on the first run after acceptance.
             out.note(
+                NoteKind.WAITING,
                 f"{person.id}: teams {', '.join(sorted(teams))} wait until {login} accepts "
-                f"the invitation to {org}"
+                f"the invitation to {org}",
+                person_id=person.id,
+                system=System.GITHUB,
             )
         return
     if member is None:

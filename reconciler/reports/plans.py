@@ -175,7 +175,7 @@ def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
             "",
         ]
     for note in plan.notes:
-        lines.append(f"- note: {_md_escape(note)}")
+        lines.append(f"- note: {_md_escape(str(note))}")
     if plan.notes:
         lines.append("")
     if plan.actions:

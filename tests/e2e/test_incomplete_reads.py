@@ -39,7 +39,11 @@ def _plan_json(directory: Path, env: dict[str, str]) -> dict[str, object]:
 def _read_notes(plan: dict[str, object]) -> list[str]:
     notes = plan["notes"]
     assert isinstance(notes, list)
-    return [n for n in notes if " read incomplete " in n]
+    return [
+        n["message"]
+        for n in notes
+        if n["kind"] == "held-back" and " read incomplete " in n["message"]
+    ]
 
 
 def test_a_failed_github_member_list_invites_nobody_and_applies_only_the_leavers_known_cuts(

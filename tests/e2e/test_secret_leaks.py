@@ -73,7 +73,7 @@ def test_tokens_in_api_error_answers_never_reach_cli_output_saved_plan_or_audit_
     assert applied.exit_code == 1, applied.output
     assert "failed" in applied.output and "422" in applied.output
     notes = json.loads(saved.read_text())["plan"]["notes"]
-    assert any("read incomplete" in n for n in notes)
+    assert any("read incomplete" in n["message"] for n in notes)
     for name, text in {
         "plan output": planned.output,
         "saved plan": saved.read_text(),
@@ -152,7 +152,8 @@ def test_secrets_the_process_holds_are_masked_by_value_when_an_api_echoes_them_b
     assert applied.exit_code == 1, applied.output
     assert "422" in applied.output and "400" in applied.output
     assert '"event": "action failed"' in applied.stderr, applied.stderr
-    assert any("read incomplete" in n for n in json.loads(saved.read_text())["plan"]["notes"])
+    notes = json.loads(saved.read_text())["plan"]["notes"]
+    assert any("read incomplete" in n["message"] for n in notes)
     audit = audit_path(tmp_path).read_text()
     assert "suspend_account" in audit and "Validation failed for" in audit
     for name, text in {

@@ -20,6 +20,8 @@ from reconciler.model import (
     Finding,
     Grant,
     GrantKind,
+    Note,
+    NoteKind,
     Plan,
     ReadStatus,
     Severity,
@@ -44,7 +46,13 @@ def _plan(snapshot: Snapshot) -> Plan:
         snapshot.fingerprint(),
         desired_commit="c0ffee",
         incomplete_systems=(System.GITHUB,),
-        notes=("held back 2 removals on github: read incomplete",),
+        notes=(
+            Note(
+                NoteKind.HELD_BACK,
+                "github read incomplete: 2 change(s) held back",
+                system=System.GITHUB,
+            ),
+        ),
     )
 
 

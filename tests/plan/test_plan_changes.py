@@ -15,6 +15,7 @@ from reconciler.model import (
     BindingMode,
     ExtraGrant,
     NonHumanAccount,
+    NoteKind,
     OAuthToken,
     Person,
     PersonStatus,
@@ -316,7 +317,7 @@ def test_plan_changes(case: Case) -> None:
     got = [(a.kind, a.target, a.principal, a.role) for a in plan.actions]
     assert got == case.actions
     for expected in case.notes:
-        assert any(expected in n for n in plan.notes), plan.notes
+        assert any(expected in n.message for n in plan.notes), plan.notes
 
 
 def test_offboarding_actions_carry_the_ids_the_apis_need_and_the_offboarding_flag() -> None:
@@ -482,7 +483,7 @@ def test_an_incomplete_read_holds_back_every_change_but_a_leavers_known_removals
     assert plan.held_back == case.held_back
     assert plan.held_back_total == sum(n for _, n in case.held_back)
     assert set(plan.incomplete_systems) == set(case.incomplete)
-    read_notes = [n for n in plan.notes if " read incomplete " in n]
+    read_notes = [n.message for n in plan.notes if n.kind is NoteKind.HELD_BACK and n.system]
     assert read_notes == case.notes  # one per system with something held back, no more
 
 
@@ -491,7 +492,9 @@ def test_a_system_that_was_not_read_gets_no_actions_at_all() -> None:
     plan = plan_changes(desired, access, snap, NOW)
     assert not [a for a in plan.actions if a.system is System.GITHUB]
     assert System.GITHUB in plan.incomplete_systems
-    assert any("github was not read" in n for n in plan.notes)
+    assert any(n.kind is NoteKind.NOT_READ and n.system is System.GITHUB for n in plan.notes), (
+        plan.notes
+    )
 
 
 def test_protected_and_non_human_accounts_never_appear_in_actions() -> None:
@@ -523,7 +526,7 @@ def test_the_last_super_admin_org_owner_and_project_owner_are_kept_when_they_lea
     # What does not remove the last admin still happens: sessions cut, other bindings gone.
     assert (A.SIGN_OUT, "example.co.jp") in kinds
     assert (A.REMOVE_BINDING, ORG_NODE) in kinds
-    kept = [n for n in plan.notes if n.startswith("kept")]
+    kept = [n.message for n in plan.notes if n.kind is NoteKind.KEPT]
     assert len(kept) == 3
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from reconciler.model import (
     Binding,
+    NoteKind,
     OAuthToken,
     PersonStatus,
     ProtectedAccount,
@@ -85,7 +86,9 @@ def test_planner_safety_invariants_hold_for_any_world(args: dict[str, Any]) -> N
             assert a.offboarding and a.is_removal, a
     held = dict(plan.held_back)
     assert set(held) <= set(args["incomplete"]) and all(n > 0 for n in held.values())
-    assert len([n for n in plan.notes if " read incomplete " in n]) == len(held)
+    assert len(
+        [n for n in plan.notes if n.kind is NoteKind.HELD_BACK and " read incomplete " in n.message]
+    ) == len(held)
     # The planner and the executor's last check agree (limits aside: random worlds are small).
     limits = SafetyLimits(max_removals=10_000, max_removal_ratio=1.0)
     assert (

@@ -5,7 +5,7 @@ guard (`_drop_untouchables`) holds."""
 
 from __future__ import annotations
 
-from reconciler.model import Binding, PersonStatus, ProtectedAccount, System
+from reconciler.model import Binding, NoteKind, PersonStatus, ProtectedAccount, System
 from reconciler.plan import check_safety, plan_changes
 from tests.plan.builders import (
     NOW,
@@ -45,7 +45,10 @@ def test_a_protected_account_that_is_also_a_departed_person_gets_no_action_at_al
         a.describe() for a in plan.actions if RESCUE in a.principal or "rescue-gh" in a.principal
     ]
     assert named == []
-    assert any(n.startswith(f"left {RESCUE} untouched (protected account)") for n in plan.notes)
+    assert any(
+        n.kind is NoteKind.UNTOUCHED and n.message.startswith(f"left {RESCUE} untouched (protected")
+        for n in plan.notes
+    )
     protected = desired.organization.protected_accounts
     limits = desired.organization.limits
     assert check_safety(plan, snap, limits, allow_mass_removal=False, protected=protected) == []
