@@ -1,22 +1,18 @@
 """`reconciler apply` and `reconciler offboard`: make the systems match the repo (or cut one
 person's access at once), dry run unless --confirm; registered by `reconciler.cli`.
 
-Both commands follow the same steps as the daemon: take the run lock (DESIGN 6.8), read,
-plan, hand the plan to `execute.apply_plan` (safety valves, ordering, audit log). The
-functions `apply_with` and `offboard_with` take ready providers, so the end-to-end tests
-can pass providers with a short retry policy; the commands only add the shell around them.
+Both commands take the run lock (one run at a time) and call the same functions as the
+daemon, `reconciler.runs.apply_changes` and `offboard_now`; they add only the shell around
+them: options, the progress display, the printed plan and summary, the exit code.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date
 from json import JSONDecodeError
 from pathlib import Path
 from typing import Annotated
@@ -24,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from reconciler.audit import AuditLog, AuditLogError, RecordType
+from reconciler.audit import AuditLogError
 from reconciler.cli import app
 from reconciler.cli.common import (
+    ConsoleEvents,
     err_console,
     fail,
     git_commit,
@@ -36,288 +32,28 @@ from reconciler.cli.common import (
     now,
     parse_at,
     providers_for,
-    read_with_progress,
-    unknown_gcp_roles,
 )
 from reconciler.cli.output import report_console
 from reconciler.desired.emergency import load_for_offboarding
-from reconciler.desired.expanding import expand_access
-from reconciler.desired.holding import new_hold, standing_holds
 from reconciler.desired.problems import ValidationFailed
-from reconciler.errors import ProviderError
 from reconciler.execute import (
-    ActionOutcome,
     ApplyReport,
     OutcomeStatus,
-    SavedPlanError,
-    apply_plan,
     new_run_id,
-    verify_saved_plan,
 )
 from reconciler.locking import RunLockBusy, run_lock
-from reconciler.log import redact_text
-from reconciler.model import DesiredState, EmergencyHold, Person, Plan, Snapshot, System
-from reconciler.plan import plan_changes
-from reconciler.providers.base import Provider
-from reconciler.providers.connecting import own_identities
-from reconciler.providers.reading import read_person_everywhere
+from reconciler.model import DesiredState, Person
 from reconciler.reports.plans import render_text
+from reconciler.runs import (
+    RunContext,
+    RunRefused,
+    actor_name,
+    apply_changes,
+    offboard_now,
+)
 from reconciler.settings import Settings, load_settings
-from reconciler.state import LocalStateStore, StateStore, StateStoreError
-from reconciler.state.holds import hold_to_json, load_holds, save_holds
 
 EXIT_ERROR = 1
-
-
-def actor_name() -> str:
-    """Who runs this, for the audit log: RECONCILER_ACTOR (set by CI / the daemon's unit),
-    else user@host of the shell."""
-    explicit = os.environ.get("RECONCILER_ACTOR")
-    if explicit:
-        return explicit
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # a container user without a passwd entry
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a confirmed or dry run needs besides the providers."""
-
-    settings: Settings
-    moment: datetime
-    confirm: bool
-    allow_mass_removal: bool = False
-    allow_mass_offboarding: bool = False
-    run_id: str = ""
-    actor: str = ""
-    show_progress: bool = True
-    backdated: bool = False  # `--at` was given: a what-if instant, recorded in run-start
-    desired_dir: Path = Path("desired_state")  # where errors say roles.yaml is
-
-    def audit(self) -> AuditLog | None:
-        return AuditLog(self.settings.audit_log_path()) if self.confirm else None
-
-    def store(self) -> StateStore:
-        return LocalStateStore(self.settings.state_dir)
-
-
-class CommandFailed(Exception):
-    """A refusal the command reports in plain words and exits 1 on (stale plan, ...)."""
-
-
-@contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Progress | None]:
-    if not enabled or total == 0:
-        yield None
-        return
-    with Progress(
-        TextColumn("applying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        yield bar
-
-
-def run_plan(
-    plan: Plan,
-    providers: Mapping[System, Provider],
-    snapshot: Snapshot,
-    desired: DesiredState,
-    ctx: RunContext,
-    *,
-    own: tuple[str, ...],
-    held: tuple[str, ...] = (),
-) -> ApplyReport:
-    """`apply_plan` with the audit log, actor, own identities (`own`, from
-    `acting_identities`), the people under an emergency hold and a progress bar (stderr)."""
-    with _progress(len(plan.actions), ctx.show_progress and ctx.confirm) as bar:
-        task = bar.add_task("", total=len(plan.actions)) if bar is not None else None
-
-        def on_progress(done: int, total: int, outcome: ActionOutcome) -> None:
-            if bar is not None and task is not None:
-                bar.update(task, completed=done, description=outcome.action.describe())
-
-        return apply_plan(
-            plan,
-            providers,
-            snapshot=snapshot,
-            desired=desired,
-            limits=desired.organization.limits,
-            audit=ctx.audit(),
-            confirm=ctx.confirm,
-            allow_mass_removal=ctx.allow_mass_removal,
-            allow_mass_offboarding=ctx.allow_mass_offboarding,
-            actor=ctx.actor or actor_name(),
-            self_identities=own,
-            held=held,
-            run_id=ctx.run_id or None,
-            backdated_to=ctx.moment if ctx.backdated else None,
-            on_progress=on_progress,
-        )
-
-
-def acting_identities(
-    settings: Settings, desired: DesiredState, providers: Mapping[System, Provider]
-) -> tuple[str, ...]:
-    """Every identity the tool acts as (settings and each provider's `acting_as`), learnt
-    before anything is read or changed. A provider that cannot say who it is (GitHub's
-    `GET /user` failing) stops the run here: applying without the own-identity guard could
-    remove the very account the run uses (DESIGN 6.4), so refusing is the safe side."""
-    try:
-        return own_identities(settings, desired, providers)
-    except ProviderError as exc:
-        raise CommandFailed(
-            f"refusing to start: could not learn the identity the reconciler acts as, which "
-            f"the own-identity guard needs: {redact_text(str(exc))}"
-        ) from None
-
-
-def apply_with(
-    desired: DesiredState,
-    providers: Mapping[System, Provider],
-    ctx: RunContext,
-    *,
-    saved_plan: str | None = None,
-) -> tuple[Plan, ApplyReport]:
-    """Learn who the tool acts as, read everything, plan (or check the saved plan against
-    the fresh read), apply."""
-    store = ctx.store()
-    holds = _load_holds(store)
-    unknown = unknown_gcp_roles(desired, providers, ctx.desired_dir)
-    if unknown:
-        raise CommandFailed("\n".join(unknown))
-    own = acting_identities(ctx.settings, desired, providers)
-    snapshot = read_with_progress(dict(providers), desired, ctx.moment, counts=store)
-    access = expand_access(desired, ctx.moment)
-    standing = standing_holds(desired, access, holds)
-    if saved_plan is not None:
-        try:
-            plan = verify_saved_plan(saved_plan, snapshot)
-        except SavedPlanError as exc:
-            raise CommandFailed(f"saved plan refused ({exc.code}): {exc}") from exc
-    else:
-        plan = plan_changes(desired, access, snapshot, ctx.moment, holds=standing)
-    held = tuple(h.person_id for h in standing)
-    report = run_plan(plan, providers, snapshot, desired, ctx, own=own, held=held)
-    if ctx.confirm and not report.refused:
-        _end_holds(store, ctx, desired, holds, standing)
-    return plan, report
-
-
-def _load_holds(store: StateStore) -> tuple[EmergencyHold, ...]:
-    try:
-        return load_holds(store)
-    except StateStoreError as exc:
-        raise CommandFailed(str(exc)) from None
-
-
-def _end_holds(
-    store: StateStore,
-    ctx: RunContext,
-    desired: DesiredState,
-    holds: tuple[EmergencyHold, ...],
-    standing: tuple[EmergencyHold, ...],
-) -> None:
-    """Drop the holds the repo has caught up with (its own end date now keeps the person
-    out), each recorded as `hold-ended` in the audit log."""
-    ended = [h for h in holds if h not in standing]
-    if not ended:
-        return
-    audit = ctx.audit()
-    assert audit is not None  # a confirmed run
-    for hold in ended:
-        person = desired.people.get(hold.person_id)
-        audit.append(
-            RecordType.HOLD_ENDED,
-            run_id=ctx.run_id,
-            actor=ctx.actor or actor_name(),
-            desired_commit=desired.commit,
-            person_id=hold.person_id,
-            details={
-                "hold": hold_to_json(hold),
-                "repo_end": person.employment.end.isoformat()
-                if person and person.employment.end
-                else None,
-            },
-        )
-    save_holds(store, standing)
-
-
-def _place_hold(ctx: RunContext, desired: DesiredState, person: Person) -> None:
-    """Record the emergency hold in the state store and the audit log (an existing hold for
-    the person is kept: the earliest instant is the one the evidence needs)."""
-    store = ctx.store()
-    holds = _load_holds(store)
-    if any(h.person_id == person.id for h in holds):
-        return
-    hold = new_hold(desired, person, ctx.moment, run_id=ctx.run_id, actor=ctx.actor or actor_name())
-    audit = ctx.audit()
-    assert audit is not None  # a confirmed run
-    audit.append(
-        RecordType.HOLD_PLACED,
-        run_id=ctx.run_id,
-        actor=hold.actor,
-        desired_commit=desired.commit,
-        person_id=person.id,
-        details={"hold": hold_to_json(hold)},
-    )
-    save_holds(store, (*holds, hold))
-
-
-def leaving_now(desired: DesiredState, person: Person, moment: datetime) -> DesiredState:
-    """The repo as if `person`'s employment had ended today, with access cut at `moment`:
-    their last day is today (what the printed YAML change says) and the organisation's cut-off
-    time is moved back to `moment`'s minute, so they are DEPARTED from this instant on."""
-    org = desired.organization
-    local = moment.astimezone(ZoneInfo(org.timezone))
-    today = local.date()
-    employment = replace(person.employment, start=min(person.employment.start, today), end=today)
-    cut = local.time().replace(second=0, microsecond=0, tzinfo=None)
-    return replace(
-        desired,
-        organization=replace(org, offboarding_time=cut),
-        people={**desired.people, person.id: replace(person, employment=employment)},
-    )
-
-
-def offboard_with(
-    desired: DesiredState,
-    person: Person,
-    providers: Mapping[System, Provider],
-    ctx: RunContext,
-) -> tuple[Plan, ApplyReport]:
-    """Emergency offboarding: reverse look-ups for one person (cost independent of the
-    organisation's size, DESIGN 5b), a plan as if they left now, only their actions."""
-    leaving = leaving_now(desired, person, ctx.moment)
-    own = acting_identities(ctx.settings, desired, providers)
-    if ctx.confirm:
-        # The hold goes in first: a crash between two cuts must not leave the next `apply`
-        # free to hand back what was already taken.
-        _place_hold(ctx, leaving, person)
-    snapshot = read_person_everywhere(providers, leaving.people[person.id], ctx.moment)
-    for system, part in snapshot.parts.items():
-        mark = "complete" if part.status.complete else "INCOMPLETE"
-        detail = "; ".join(part.status.problems)
-        err_console.print(
-            f"read {system.value} for {person.id}: {mark} ({part.status.api_calls} calls)"
-            + (f" - {escape(detail)}" if detail else "")
-        )
-    full = plan_changes(leaving, expand_access(leaving, ctx.moment), snapshot, ctx.moment)
-    # The reverse look-ups see only this person, so everyone else looks absent to the
-    # planner; everything not about this person is dropped, not applied.
-    plan = replace(
-        full,
-        actions=tuple(a for a in full.actions if a.person_id == person.id and a.offboarding),
-        findings=tuple(f for f in full.findings if f.person_id == person.id),
-        notes=tuple(n for n in full.notes if n.concerns(person)),
-    )
-    return plan, run_plan(plan, providers, snapshot, leaving, ctx, own=own)
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,7 +160,6 @@ def _context(
         allow_mass_offboarding=allow_mass_offboarding,
         run_id=new_run_id(now()),
         actor=actor_name(),
-        show_progress=err_console.is_terminal,
         backdated=at is not None,
     )
 
@@ -480,10 +215,13 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     lock = locked(ctx.settings, ctx.run_id, "apply") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
-            plan, report = apply_with(desired, providers, ctx, saved_plan=saved)
-    except (CommandFailed, AuditLogError) as exc:
+            outcome = apply_changes(
+                desired, providers, ctx, saved_plan=saved, events=ConsoleEvents()
+            )
+    except (RunRefused, AuditLogError) as exc:
         _print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
+    plan, report = outcome.plan, outcome.report
     if report.dry_run and plan.has_changes and not report.refused:
         report_console().print(render_text(plan, desired))
     elif not plan.has_changes:
@@ -557,10 +295,11 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
     lock = locked(ctx.settings, ctx.run_id, f"offboard {found.id}") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
-            plan, report = offboard_with(desired, found, providers, ctx)
-    except (CommandFailed, AuditLogError) as exc:
+            outcome = offboard_now(desired, found, providers, ctx, events=ConsoleEvents())
+    except (RunRefused, AuditLogError) as exc:
         _print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
+    plan, report = outcome.plan, outcome.report
     console = report_console()
     if plan.has_changes:
         if report.dry_run:
@@ -618,12 +357,4 @@ def _print_repo_change(person: Person, today: date, directory: Path, *, dry_run:
     )
 
 
-__all__ = [
-    "RunContext",
-    "acting_identities",
-    "actor_name",
-    "apply_with",
-    "leaving_now",
-    "offboard_with",
-    "run_plan",
-]
+__all__ = ["locked", "print_summary"]

@@ -12,9 +12,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from reconciler.audit import AuditLog, AuditLogError, RecordType
+from reconciler.audit import AuditLogError
 from reconciler.cli import app
-from reconciler.cli.commands_apply import EXIT_ERROR, actor_name, locked
+from reconciler.cli.commands_apply import EXIT_ERROR, locked
 from reconciler.cli.common import err_console, now
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
@@ -23,9 +23,10 @@ from reconciler.desired.loading import load_desired_dir
 from reconciler.desired.problems import ValidationFailed
 from reconciler.execute import new_run_id
 from reconciler.model import DesiredState, EmergencyHold
+from reconciler.runs import RunContext, RunRefused, release_hold
 from reconciler.settings import load_settings
 from reconciler.state import LocalStateStore, StateStoreError
-from reconciler.state.holds import hold_to_json, load_holds, save_holds
+from reconciler.state.holds import hold_to_json, load_holds
 
 hold_app = typer.Typer(
     help="Emergency holds: people kept offboarded until the repo catches up.",
@@ -102,29 +103,13 @@ def release_command(
         err_console.print("[red]error:[/] --reason must say why the hold is lifted")
         raise typer.Exit(EXIT_ERROR)
     settings = load_settings()
-    store = LocalStateStore(settings.state_dir)
-    run_id = new_run_id(now())
-    with locked(settings, run_id, f"hold release {person}"):
-        holds = _holds(store)
-        hold = next((h for h in holds if h.person_id == person), None)
-        if hold is None:
-            known = ", ".join(h.person_id for h in holds) or "none"
-            err_console.print(
-                f"[red]error:[/] no emergency hold for '{escape(person)}' (holds: {known})"
-            )
-            raise typer.Exit(EXIT_ERROR)
+    ctx = RunContext(settings=settings, moment=now(), confirm=True, run_id=new_run_id(now()))
+    with locked(settings, ctx.run_id, f"hold release {person}"):
         try:
-            AuditLog(settings.audit_log_path()).append(
-                RecordType.HOLD_RELEASED,
-                run_id=run_id,
-                actor=actor_name(),
-                person_id=person,
-                details={"hold": hold_to_json(hold), "reason": reason.strip()},
-            )
-        except AuditLogError as exc:
+            hold = release_hold(ctx, person, reason.strip())
+        except (RunRefused, AuditLogError) as exc:
             err_console.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(EXIT_ERROR) from None
-        save_holds(store, [h for h in holds if h.person_id != person])
     report_console().print(
         f"released the emergency hold on {escape(person)} (placed {hold.placed_at.isoformat()} "
         f"by {escape(hold.actor)}); plans follow the repo for them again"

@@ -11,20 +11,17 @@ from rich.markup import escape
 
 from reconciler.cli import app
 from reconciler.cli.common import (
+    ConsoleEvents,
     err_console,
     load,
-    load_holds_or_exit,
     parse_at,
     providers_for,
-    read_with_progress,
     settings,
-    unknown_gcp_roles,
 )
 from reconciler.cli.output import report_console
-from reconciler.desired.expanding import expand_access
 from reconciler.execute import EXIT_PARTIAL, partial_reasons
-from reconciler.plan import plan_changes
 from reconciler.reports.plans import render_json, render_markdown, render_text
+from reconciler.runs import RunRefused, plan_now
 from reconciler.state import LocalStateStore
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -64,17 +61,23 @@ def plan(
     """
     desired = load(directory)
     moment = parse_at(at)
-    holds = load_holds_or_exit()
-    # The embedded demo world is invented: its counts must not become the real systems'.
-    counts = None if sandbox else LocalStateStore(settings().state_dir)
-    with providers_for(desired, sandbox=sandbox, at=moment) as providers:
-        unknown = unknown_gcp_roles(desired, providers, directory)
-        if unknown:
-            for line in unknown:
-                err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)
-            raise typer.Exit(EXIT_ERROR)
-        snapshot = read_with_progress(providers, desired, moment, counts=counts)
-    result = plan_changes(desired, expand_access(desired, moment), snapshot, moment, holds=holds)
+    store = LocalStateStore(settings().state_dir)
+    try:
+        with providers_for(desired, sandbox=sandbox, at=moment) as providers:
+            # The embedded demo world is invented: its counts must not become the real ones.
+            result = plan_now(
+                desired,
+                providers,
+                store=store,
+                moment=moment,
+                directory=directory,
+                remember_counts=not sandbox,
+                events=ConsoleEvents(),
+            ).plan
+    except RunRefused as exc:
+        for line in str(exc).splitlines():
+            err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)
+        raise typer.Exit(EXIT_ERROR) from None
     if out is not None:
         out.write_text(render_json(result) + "\n", encoding="utf-8")
         err_console.print(f"plan saved to {out} (checksum {result.checksum[:12]})")

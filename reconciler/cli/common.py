@@ -4,7 +4,7 @@ reading with progress. The shell is the one place that reads the clock (DESIGN 2
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.status import Status
 
 from reconciler.cli.commands_desired import OutputFormat, load_desired_or_exit
 from reconciler.errors import ReconcilerError
 from reconciler.log import redact_text
-from reconciler.model import DesiredState, EmergencyHold, Snapshot, System
+from reconciler.model import DesiredState, Person, Snapshot, System
+from reconciler.runs import RunEvents
 from reconciler.settings import Settings, load_settings
-from reconciler.state import StateStoreError
 
 if TYPE_CHECKING:
+    from reconciler.execute import ActionOutcome
     from reconciler.providers.base import Provider
-    from reconciler.state import StateStore
 
 # Provider modules (google-api-python-client, PyGithub, google-cloud-iam, grpc) take ~1.5 s
 # to import: they are imported inside the functions that need them, so `validate`,
@@ -114,80 +115,67 @@ def providers_for(
         fail(str(exc))
 
 
-def unknown_gcp_roles(
-    desired: DesiredState, providers: Mapping[System, Provider], directory: Path
-) -> list[str]:
-    """One line per place roles.yaml names a GCP role IAM does not have (`directory`/
-    roles.yaml:line:column, the field, the closest real role), or the reason the names could
-    not be checked; empty when every role exists. `plan` and `apply` refuse to go on when
-    this is not empty: a typo would otherwise fail at setIamPolicy halfway through a run."""
-    from reconciler.desired.gcp_roles import role_parents, unknown_roles
-    from reconciler.providers.base import ListsRoles
+class ConsoleEvents(RunEvents):
+    """A run's progress on stderr (stdout stays for the plan): a status line while the
+    systems are read, one line per system after it, a progress bar while actions apply."""
 
-    provider = providers.get(System.GCP)
-    parents = role_parents(desired)
-    if not parents or not isinstance(provider, ListsRoles):
-        return []
-    try:
-        known = provider.role_names(parents)
-    except ReconcilerError as exc:
-        return [f"could not check the GCP roles named in roles.yaml against IAM: {exc}"]
-    return [error.render(directory.as_posix()) for error in unknown_roles(desired, known)]
+    def __init__(self, *, show_progress: bool | None = None) -> None:
+        self.show_progress = err_console.is_terminal if show_progress is None else show_progress
+        self._states: dict[System, str] = {}
+        self._status: Status | None = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
 
+    def read_started(self, systems: Collection[System]) -> None:
+        self._states = dict.fromkeys(systems, "waiting")
+        if self.show_progress:
+            self._status = Status("reading", console=err_console)
+            self._status.start()
 
-def read_with_progress(
-    providers: dict[System, Provider],
-    desired: DesiredState,
-    at: datetime,
-    *,
-    counts: StateStore | None,
-) -> Snapshot:
-    """Read every system, showing which are still being read (stderr, so stdout stays clean).
+    def read_progress(self, system: System, state: str) -> None:
+        self._states[system] = state
+        if self._status is not None:
+            self._status.update(
+                "reading: " + ", ".join(f"{s.value} {st}" for s, st in self._states.items())
+            )
 
-    Every full read is judged against the counts of the last complete read in `counts` (a
-    member list that shrank suspiciously is treated as incomplete) and the new counts are
-    stored there. The callers pass the run's state store; only the embedded demo sandbox
-    passes None, since its invented world says nothing about the real systems."""
+    def read_finished(self, snapshot: Snapshot, *, person: Person | None = None) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        who = f" for {person.id}" if person is not None else ""
+        for system, part in snapshot.parts.items():
+            mark = "[green]complete[/]" if part.status.complete else "[bold yellow]INCOMPLETE[/]"
+            detail = "; ".join(part.status.problems)
+            err_console.print(
+                f"read {system.value}{who}: {mark} ({part.status.api_calls} calls, "
+                f"{part.status.round_trips} round trips)"
+                + (f" - {escape(detail)}" if detail else ""),
+                soft_wrap=True,  # one line per system, whatever the width: logs are grepped
+            )
 
-    from reconciler.providers.reading import read_all
-    from reconciler.state.read_counts import judge_and_remember_read_counts
-
-    states = dict.fromkeys(providers, "waiting")
-    with Status("reading", console=err_console) as status:
-
-        def progress(system: System, state: str) -> None:
-            states[system] = state
-            status.update("reading: " + ", ".join(f"{s.value} {st}" for s, st in states.items()))
-
-        snapshot = read_all(providers, desired, at, on_progress=progress)
-    if counts is not None:
-        try:
-            snapshot = judge_and_remember_read_counts(counts, snapshot, desired.organization)
-        except StateStoreError as exc:
-            err_console.print(f"[red]error:[/] {escape(str(exc))}")
-            raise typer.Exit(1) from None
-    for system, part in snapshot.parts.items():
-        mark = "[green]complete[/]" if part.status.complete else "[bold yellow]INCOMPLETE[/]"
-        detail = "; ".join(part.status.problems)
-        err_console.print(
-            f"read {system.value}: {mark} ({part.status.api_calls} calls, "
-            f"{part.status.round_trips} round trips){' - ' + escape(detail) if detail else ''}",
-            soft_wrap=True,  # one line per system, whatever the width: logs are grepped
+    def apply_started(self, total: int) -> None:
+        if not self.show_progress or total == 0:
+            return
+        self._bar = Progress(
+            TextColumn("applying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=err_console,
+            transient=True,
         )
-    return snapshot
+        self._bar.start()
+        self._task = self._bar.add_task("", total=total)
 
+    def action_done(self, done: int, total: int, outcome: ActionOutcome) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done, description=outcome.action.describe())
 
-def load_holds_or_exit() -> tuple[EmergencyHold, ...]:
-    """The emergency holds every plan must respect; an unreadable holds document stops the
-    command (planning without it could hand an emergency-offboarded person their access)."""
-    from reconciler.state import LocalStateStore, StateStoreError
-    from reconciler.state.holds import load_holds
-
-    try:
-        return load_holds(LocalStateStore(load_settings().state_dir))
-    except StateStoreError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+    def apply_finished(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def settings() -> Settings:

@@ -20,7 +20,7 @@ Example, as the CLI should call it::
         err_console.print(f"warning: {line}")
     if found.person is None:
         ...exit 1: not found or file broken, and no --email to act on
-    offboard_with(found.desired_state(), found.person, providers, ctx)
+    offboard_now(found.desired_state(), found.person, providers, ctx)
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class EmergencyDesired:
         return self.person is not None and bool(self.problems)
 
     def desired_state(self) -> DesiredState:
-        """A repo holding only this person and no roles, for `offboard_with`: a person who
+        """A repo holding only this person and no roles, for `offboard_now`: a person who
         leaves now holds nothing, so roles and everyone else are not needed."""
         people = {self.person.id: self.person} if self.person else {}
         return DesiredState(organization=self.organization, roles={}, people=people)

@@ -1,5 +1,5 @@
 """Loads the counts of the last complete read, has every full read judged against them and
-stores the new ones; called by the CLI's read step (`reconciler.cli.common.read_with_progress`)
+stores the new ones; called by every full read of a run (`reconciler.runs.read_snapshot`)
 and, later, the daemon. The rule itself is pure, in `reconciler.planning.read_counts`.
 
 Only full reads pass here: emergency offboarding's reverse look-ups see one person, so their

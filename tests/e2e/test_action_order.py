@@ -41,6 +41,8 @@ def _names(action: dict[str, Any]) -> list[str]:
         return ["/admin/directory/v1/users"]
     if action["kind"] == "add_group_member":
         return [f"/groups/{action['target']}/members"]
+    if action["kind"] == "invite_org_member":  # POST /orgs/{org}/invitations {invitee_id}
+        return [f"/orgs/{action['target']}/invitations"]
     return [action["target"].split("/")[-1], action["principal"]]
 
 

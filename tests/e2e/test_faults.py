@@ -1,5 +1,5 @@
 """Fault injection end to end: the real providers (with a short retry policy) against sandbox
-fault rules, through the same `apply_with` the `apply` command runs. A 5xx fails one action
+fault rules, through the same `apply_changes` the `apply` command runs. A 5xx fails one action
 and not the others; an etag conflict is re-read and succeeds; a 429 waits for Retry-After; an
 incomplete read removes nothing in that system except the leaver's grants."""
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import requests
 
 from reconciler.audit import RecordType, read_records
-from reconciler.cli.commands_apply import RunContext, apply_with
 from reconciler.cli.common import now
 from reconciler.execute import OutcomeStatus
 from reconciler.model import ActionKind
+from reconciler.runs import RunContext, apply_changes
 from reconciler.sandbox.server import SandboxServer
 from reconciler.settings import Settings
 from tests.e2e.scenario import (
@@ -40,7 +40,6 @@ def _context(tmp_path: Path) -> RunContext:
         moment=now(),
         confirm=True,
         actor="ops@admin-host.example.com",
-        show_progress=False,
     )
 
 
@@ -52,7 +51,7 @@ def test_a_5xx_on_one_action_fails_it_alone_and_a_rerun_converges(
         {"method": "POST", "path": f"^/orgs/{ORG}/invitations$", "every": True, "status": 502}
     )  # fmt: skip
 
-    _, report = apply_with(desired, fast_providers(sandbox, desired), _context(tmp_path))
+    report = apply_changes(desired, fast_providers(sandbox, desired), _context(tmp_path)).report
 
     assert report.exit_code == 1
     assert [o.action.kind for o in report.failures] == [ActionKind.INVITE_ORG_MEMBER]
@@ -65,7 +64,7 @@ def test_a_5xx_on_one_action_fails_it_alone_and_a_rerun_converges(
     assert len(invite_calls) == 3  # FAST_RETRY's attempts
 
     sandbox.sandbox.clear_faults()
-    _, rerun = apply_with(desired, fast_providers(sandbox, desired), _context(tmp_path))
+    rerun = apply_changes(desired, fast_providers(sandbox, desired), _context(tmp_path)).report
     assert rerun.exit_code == 0
     assert [o.action.kind for o in rerun.outcomes] == [ActionKind.INVITE_ORG_MEMBER]
     assert [i["login"] for i in state(sandbox)["github"]["invitations"]] == ["hnewcomer"]
@@ -87,7 +86,7 @@ def test_an_etag_conflict_on_a_gcp_write_is_reread_and_both_changes_survive(
     )  # fmt: skip
     assert resp.status_code == 201
 
-    _, report = apply_with(desired, fast_providers(sandbox, desired), _context(tmp_path))
+    report = apply_changes(desired, fast_providers(sandbox, desired), _context(tmp_path)).report
 
     assert report.exit_code == 0, report.failures
     prod_writes = [w for w in writes(sandbox) if w[1] == "/v3/projects/example-prod:setIamPolicy"]
@@ -135,7 +134,8 @@ def test_an_incomplete_read_removes_nothing_there_except_the_leavers_grants(
          "status": 503}
     )  # fmt: skip
 
-    plan, report = apply_with(desired, fast_providers(sandbox, desired), _context(tmp_path))
+    run = apply_changes(desired, fast_providers(sandbox, desired), _context(tmp_path))
+    plan, report = run.plan, run.report
 
     world = state(sandbox)
     dev_editors = bindings(world, "projects/example-dev")["roles/editor"]

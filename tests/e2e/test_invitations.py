@@ -94,13 +94,16 @@ def test_an_account_holding_the_persons_old_login_is_never_invited_and_is_a_find
     planned = cli(["plan", "--dir", str(directory), "--format", "json"], env)
     applied = cli(["apply", "--dir", str(directory), "--confirm"], env)
 
-    assert planned.exit_code == 2, planned.output
+    # Own account found under its new login: invited by id. Gone: the invitation is held
+    # back, so the run is partial (exit 3) until the person file names a login they own.
+    partial = 0 if own_account else 3
+    assert planned.exit_code == (2 if own_account else 3), planned.output
     taken = [f for f in _findings(planned.stdout) if f["code"] == "github-invitee-login-taken"]
     assert [(f["severity"], f["article"], f["subject"], f["person_id"]) for f in taken] == [
         ("high", "第5.2条1", "hnewcomer", NEWCOMER)
     ]
     assert str(SQUATTER_ID) in taken[0]["message"]
-    assert applied.exit_code == 0, applied.output
+    assert applied.exit_code == partial, applied.output
     sent = _invitation_requests(sandbox)
     assert all(body.get("invitee_id") != SQUATTER_ID for _, _, body in sent), sent
     assert all(not path.endswith("/hnewcomer") for _, path, _ in sent), sent

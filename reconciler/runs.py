@@ -1,0 +1,449 @@
+"""One run end to end (read, plan, apply, emergency offboarding, holds), shared by the CLI
+(`reconciler plan|apply|offboard|hold`) and the daemon (`reconciler serve`).
+
+Both shells only add what is theirs around these functions: the CLI a progress display and
+exit codes, the daemon its triggers, metrics and notifications. Everything a run decides or
+records is here, once: the order of the steps (own identity, role check, read, read counts,
+holds, plan, apply, hold bookkeeping), the refusals before any change, and what goes into the
+audit log. Progress is reported through `RunEvents`, never printed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from reconciler.audit import AuditLog, RecordType
+from reconciler.desired.expanding import expand_access
+from reconciler.desired.gcp_roles import role_parents, unknown_roles
+from reconciler.desired.holding import new_hold, standing_holds
+from reconciler.errors import ProviderError, ReconcilerError
+from reconciler.execute import (
+    ActionOutcome,
+    ApplyReport,
+    SavedPlanError,
+    apply_plan,
+    verify_saved_plan,
+)
+from reconciler.log import redact_text
+from reconciler.model import DesiredState, EmergencyHold, Person, Plan, Snapshot, System
+from reconciler.plan import plan_changes
+from reconciler.providers.base import ListsRoles, Provider
+from reconciler.providers.connecting import own_identities
+from reconciler.providers.reading import read_all, read_person_everywhere
+from reconciler.settings import Settings
+from reconciler.state import LocalStateStore, StateStore, StateStoreError
+from reconciler.state.holds import hold_to_json, load_holds, save_holds
+from reconciler.state.read_counts import judge_and_remember_read_counts
+
+
+class RunRefused(ReconcilerError):
+    """The run did not start, and nothing was changed: the identity the tool acts as could
+    not be learnt, roles.yaml names a GCP role IAM does not have, a saved plan is edited or
+    stale, or a state document cannot be read. The message is one plain paragraph."""
+
+
+def actor_name() -> str:
+    """Who runs this, for the audit log: RECONCILER_ACTOR (set by CI / the daemon's unit),
+    else user@host of the shell."""
+    explicit = os.environ.get("RECONCILER_ACTOR")
+    if explicit:
+        return explicit
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a container user without a passwd entry
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a confirmed or dry run needs besides the repo and the providers."""
+
+    settings: Settings
+    moment: datetime
+    confirm: bool
+    allow_mass_removal: bool = False
+    allow_mass_offboarding: bool = False
+    run_id: str = ""
+    actor: str = ""
+    backdated: bool = False  # `--at` was given: a what-if instant, recorded in run-start
+    desired_dir: Path = Path("desired_state")  # where errors say roles.yaml is
+
+    def audit(self) -> AuditLog | None:
+        return AuditLog(self.settings.audit_log_path()) if self.confirm else None
+
+    def store(self) -> StateStore:
+        return LocalStateStore(self.settings.state_dir)
+
+    def who(self) -> str:
+        return self.actor or actor_name()
+
+
+class RunEvents:
+    """What a run reports while it works; every method is a no-op here. The CLI draws
+    progress from them, the daemon turns them into log lines and metrics. Read callbacks
+    may arrive from the reader threads."""
+
+    def read_started(self, systems: Collection[System]) -> None:
+        """A full or reverse read of `systems` begins."""
+
+    def read_progress(self, system: System, state: str) -> None:
+        """`system` is now `state` (reading, complete, incomplete)."""
+
+    def read_finished(self, snapshot: Snapshot, *, person: Person | None = None) -> None:
+        """The read is done (`person`: the reverse look-ups of an emergency offboarding)."""
+
+    def apply_started(self, total: int) -> None:
+        """A confirmed run is about to apply `total` actions."""
+
+    def action_done(self, done: int, total: int, outcome: ActionOutcome) -> None:
+        """One action finished (applied or failed)."""
+
+    def apply_finished(self) -> None:
+        """Every action has been tried."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A finished run: the plan it applied (or would apply), and what happened."""
+
+    plan: Plan
+    report: ApplyReport
+    snapshot: Snapshot
+
+
+# --------------------------------------------------------------------------------------------
+# The steps
+# --------------------------------------------------------------------------------------------
+
+
+def acting_identities(
+    settings: Settings, desired: DesiredState, providers: Mapping[System, Provider]
+) -> tuple[str, ...]:
+    """Every identity the tool acts as (settings and each provider's `acting_as`), learnt
+    before anything is read or changed. A provider that cannot say who it is (GitHub's
+    `GET /user` failing) stops the run here: applying without the own-identity guard could
+    remove the very account the run uses, so refusing is the safe side."""
+    try:
+        return own_identities(settings, desired, providers)
+    except ProviderError as exc:
+        raise RunRefused(
+            f"refusing to start: could not learn the identity the reconciler acts as, which "
+            f"the own-identity guard needs: {redact_text(str(exc))}"
+        ) from None
+
+
+def unknown_gcp_roles(
+    desired: DesiredState, providers: Mapping[System, Provider], directory: Path
+) -> list[str]:
+    """One line per place roles.yaml names a GCP role IAM does not have (`directory`/
+    roles.yaml:line:column, the field, the closest real role), or the reason the names could
+    not be checked; empty when every role exists. `plan` and `apply` refuse to go on when
+    this is not empty: a typo would otherwise fail at setIamPolicy halfway through a run."""
+    provider = providers.get(System.GCP)
+    parents = role_parents(desired)
+    if not parents or not isinstance(provider, ListsRoles):
+        return []
+    try:
+        known = provider.role_names(parents)
+    except ReconcilerError as exc:
+        return [f"could not check the GCP roles named in roles.yaml against IAM: {exc}"]
+    return [error.render(directory.as_posix()) for error in unknown_roles(desired, known)]
+
+
+def check_gcp_roles(
+    desired: DesiredState, providers: Mapping[System, Provider], directory: Path
+) -> None:
+    """`unknown_gcp_roles` as a refusal, before anything is read or changed."""
+    unknown = unknown_gcp_roles(desired, providers, directory)
+    if unknown:
+        raise RunRefused("\n".join(unknown))
+
+
+def read_snapshot(
+    providers: Mapping[System, Provider],
+    desired: DesiredState,
+    moment: datetime,
+    *,
+    counts: StateStore | None,
+    events: RunEvents,
+) -> Snapshot:
+    """Read every system in scope. Every full read is judged against the counts of the last
+    complete read in `counts` (a member list that shrank suspiciously is treated as
+    incomplete) and the new counts are stored there; only an invented world (the embedded
+    demo sandbox) passes None."""
+    events.read_started(list(providers))
+    snapshot = read_all(providers, desired, moment, on_progress=events.read_progress)
+    if counts is not None:
+        try:
+            snapshot = judge_and_remember_read_counts(counts, snapshot, desired.organization)
+        except StateStoreError as exc:
+            raise RunRefused(str(exc)) from None
+    events.read_finished(snapshot)
+    return snapshot
+
+
+def load_holds_or_refuse(store: StateStore) -> tuple[EmergencyHold, ...]:
+    """The emergency holds every plan must respect. An unreadable holds document stops the
+    run: planning without it could hand an emergency-offboarded person their access back."""
+    try:
+        return load_holds(store)
+    except StateStoreError as exc:
+        raise RunRefused(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    plan: Plan
+    snapshot: Snapshot
+    holds: tuple[EmergencyHold, ...]  # the standing ones, already in the plan
+
+
+def plan_now(
+    desired: DesiredState,
+    providers: Mapping[System, Provider],
+    *,
+    store: StateStore,
+    moment: datetime,
+    directory: Path,
+    remember_counts: bool = True,
+    events: RunEvents | None = None,
+) -> PlanOutcome:
+    """What `plan` (and a drift report) shows: check the roles, read, plan with the holds.
+    Changes nothing in the systems; the read counts are remembered unless told not to."""
+    events = events or RunEvents()
+    holds = load_holds_or_refuse(store)
+    check_gcp_roles(desired, providers, directory)
+    counts = store if remember_counts else None
+    snapshot = read_snapshot(providers, desired, moment, counts=counts, events=events)
+    access = expand_access(desired, moment)
+    standing = standing_holds(desired, access, holds)
+    plan = plan_changes(desired, access, snapshot, moment, holds=standing)
+    return PlanOutcome(plan, snapshot, standing)
+
+
+def apply_changes(
+    desired: DesiredState,
+    providers: Mapping[System, Provider],
+    ctx: RunContext,
+    *,
+    saved_plan: str | None = None,
+    events: RunEvents | None = None,
+) -> RunOutcome:
+    """Learn who the tool acts as, check the roles, read everything, plan (or check the saved
+    plan against the fresh read), apply; then end the holds the repo has caught up with."""
+    events = events or RunEvents()
+    store = ctx.store()
+    holds = load_holds_or_refuse(store)
+    check_gcp_roles(desired, providers, ctx.desired_dir)
+    own = acting_identities(ctx.settings, desired, providers)
+    snapshot = read_snapshot(providers, desired, ctx.moment, counts=store, events=events)
+    access = expand_access(desired, ctx.moment)
+    standing = standing_holds(desired, access, holds)
+    if saved_plan is not None:
+        try:
+            plan = verify_saved_plan(saved_plan, snapshot)
+        except SavedPlanError as exc:
+            raise RunRefused(f"saved plan refused ({exc.code}): {exc}") from exc
+    else:
+        plan = plan_changes(desired, access, snapshot, ctx.moment, holds=standing)
+    held = tuple(h.person_id for h in standing)
+    report = _apply(plan, providers, snapshot, desired, ctx, own=own, held=held, events=events)
+    if ctx.confirm and not report.refused:
+        _end_holds(store, ctx, desired, holds, standing)
+    return RunOutcome(plan, report, snapshot)
+
+
+def offboard_now(
+    desired: DesiredState,
+    person: Person,
+    providers: Mapping[System, Provider],
+    ctx: RunContext,
+    *,
+    events: RunEvents | None = None,
+) -> RunOutcome:
+    """Emergency offboarding: a hold first (when confirmed), reverse look-ups for one person
+    (cost independent of the organisation's size), a plan as if they left now, only their
+    actions."""
+    events = events or RunEvents()
+    leaving = leaving_now(desired, person, ctx.moment)
+    own = acting_identities(ctx.settings, desired, providers)
+    if ctx.confirm:
+        # The hold goes in first: a crash between two cuts must not leave the next `apply`
+        # free to hand back what was already taken.
+        place_hold(ctx, leaving, person)
+    events.read_started(list(providers))
+    snapshot = read_person_everywhere(
+        providers, leaving.people[person.id], ctx.moment, on_progress=events.read_progress
+    )
+    events.read_finished(snapshot, person=person)
+    full = plan_changes(leaving, expand_access(leaving, ctx.moment), snapshot, ctx.moment)
+    # The reverse look-ups see only this person, so everyone else looks absent to the
+    # planner; everything not about this person is dropped, not applied.
+    plan = replace(
+        full,
+        actions=tuple(a for a in full.actions if a.person_id == person.id and a.offboarding),
+        findings=tuple(f for f in full.findings if f.person_id == person.id),
+        notes=tuple(n for n in full.notes if n.concerns(person)),
+    )
+    report = _apply(plan, providers, snapshot, leaving, ctx, own=own, events=events)
+    return RunOutcome(plan, report, snapshot)
+
+
+def leaving_now(desired: DesiredState, person: Person, moment: datetime) -> DesiredState:
+    """The repo as if `person`'s employment had ended today, with access cut at `moment`:
+    their last day is today (what the printed YAML change says) and the organisation's cut-off
+    time is moved back to `moment`'s minute, so they are DEPARTED from this instant on."""
+    org = desired.organization
+    local = moment.astimezone(ZoneInfo(org.timezone))
+    today = local.date()
+    employment = replace(person.employment, start=min(person.employment.start, today), end=today)
+    cut = local.time().replace(second=0, microsecond=0, tzinfo=None)
+    return replace(
+        desired,
+        organization=replace(org, offboarding_time=cut),
+        people={**desired.people, person.id: replace(person, employment=employment)},
+    )
+
+
+def _apply(
+    plan: Plan,
+    providers: Mapping[System, Provider],
+    snapshot: Snapshot,
+    desired: DesiredState,
+    ctx: RunContext,
+    *,
+    own: tuple[str, ...],
+    events: RunEvents,
+    held: tuple[str, ...] = (),
+) -> ApplyReport:
+    """`apply_plan` with the run's audit log, actor, own identities, the people under an
+    emergency hold, and progress events."""
+    if ctx.confirm:
+        events.apply_started(len(plan.actions))
+    on_progress: Callable[[int, int, ActionOutcome], None] = events.action_done
+    try:
+        return apply_plan(
+            plan,
+            providers,
+            snapshot=snapshot,
+            desired=desired,
+            limits=desired.organization.limits,
+            audit=ctx.audit(),
+            confirm=ctx.confirm,
+            allow_mass_removal=ctx.allow_mass_removal,
+            allow_mass_offboarding=ctx.allow_mass_offboarding,
+            actor=ctx.who(),
+            self_identities=own,
+            held=held,
+            run_id=ctx.run_id or None,
+            backdated_to=ctx.moment if ctx.backdated else None,
+            on_progress=on_progress,
+        )
+    finally:
+        if ctx.confirm:
+            events.apply_finished()
+
+
+# --------------------------------------------------------------------------------------------
+# Emergency holds
+# --------------------------------------------------------------------------------------------
+
+
+def place_hold(ctx: RunContext, desired: DesiredState, person: Person) -> None:
+    """Record the emergency hold in the state store and the audit log (an existing hold for
+    the person is kept: the earliest instant is the one the evidence needs)."""
+    store = ctx.store()
+    holds = load_holds_or_refuse(store)
+    if any(h.person_id == person.id for h in holds):
+        return
+    hold = new_hold(desired, person, ctx.moment, run_id=ctx.run_id, actor=ctx.who())
+    _audit_of(ctx).append(
+        RecordType.HOLD_PLACED,
+        run_id=ctx.run_id,
+        actor=hold.actor,
+        desired_commit=desired.commit,
+        person_id=person.id,
+        details={"hold": hold_to_json(hold)},
+    )
+    save_holds(store, (*holds, hold))
+
+
+def release_hold(ctx: RunContext, person_id: str, reason: str) -> EmergencyHold:
+    """Lift `person_id`'s hold, recorded as `hold-released` with who and why. Raises
+    `RunRefused` when there is no such hold. The caller holds the run lock."""
+    store = ctx.store()
+    holds = load_holds_or_refuse(store)
+    hold = next((h for h in holds if h.person_id == person_id), None)
+    if hold is None:
+        known = ", ".join(h.person_id for h in holds) or "none"
+        raise RunRefused(f"no emergency hold for '{person_id}' (holds: {known})")
+    _audit_of(ctx).append(
+        RecordType.HOLD_RELEASED,
+        run_id=ctx.run_id,
+        actor=ctx.who(),
+        person_id=person_id,
+        details={"hold": hold_to_json(hold), "reason": reason},
+    )
+    save_holds(store, [h for h in holds if h.person_id != person_id])
+    return hold
+
+
+def _end_holds(
+    store: StateStore,
+    ctx: RunContext,
+    desired: DesiredState,
+    holds: tuple[EmergencyHold, ...],
+    standing: tuple[EmergencyHold, ...],
+) -> None:
+    """Drop the holds the repo has caught up with (its own end date now keeps the person
+    out), each recorded as `hold-ended` in the audit log."""
+    ended = [h for h in holds if h not in standing]
+    if not ended:
+        return
+    audit = _audit_of(ctx)
+    for hold in ended:
+        person = desired.people.get(hold.person_id)
+        end = person.employment.end if person is not None else None
+        audit.append(
+            RecordType.HOLD_ENDED,
+            run_id=ctx.run_id,
+            actor=ctx.who(),
+            desired_commit=desired.commit,
+            person_id=hold.person_id,
+            details={"hold": hold_to_json(hold), "repo_end": end.isoformat() if end else None},
+        )
+    save_holds(store, standing)
+
+
+def _audit_of(ctx: RunContext) -> AuditLog:
+    # Holds change only in confirmed runs (or `hold release`), which always have a log.
+    return AuditLog(ctx.settings.audit_log_path())
+
+
+__all__ = [
+    "PlanOutcome",
+    "RunContext",
+    "RunEvents",
+    "RunOutcome",
+    "RunRefused",
+    "acting_identities",
+    "actor_name",
+    "apply_changes",
+    "check_gcp_roles",
+    "leaving_now",
+    "load_holds_or_refuse",
+    "offboard_now",
+    "place_hold",
+    "plan_now",
+    "read_snapshot",
+    "release_hold",
+    "unknown_gcp_roles",
+]
