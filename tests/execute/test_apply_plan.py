@@ -460,3 +460,29 @@ def test_a_token_in_a_provider_error_never_reaches_the_report_or_audit_log(
     assert "ghp_" not in report.failures[0].message
     assert "401 Bad credentials" in report.failures[0].message
     assert "ghp_" not in path.read_text()
+
+
+def test_a_plan_giving_access_to_a_person_under_an_emergency_hold_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Defence in depth behind the planner: a saved or hand-made plan made before the hold
+    (or by a planner bug) must not hand an emergency-offboarded person anything back."""
+    providers = _providers()
+    typed: dict[System, Provider] = dict(providers)
+    report = apply_plan(
+        _plan(*NEWCOMER_ACTIONS),
+        typed,
+        snapshot=_snapshot(),
+        desired=DESIRED,
+        limits=ROOMY,
+        audit=AuditLog(tmp_path / "audit.jsonl"),
+        confirm=True,
+        allow_mass_removal=False,
+        actor="ops@admin-host",
+        held=("e0077",),
+        run_id="run-1",
+    )
+    assert report.exit_code == 2
+    assert len(report.refused) == 3
+    assert all(r.startswith("emergency hold: ") and "e0077" in r for r in report.refused)
+    assert all(p.calls == [] for p in providers.values())
