@@ -230,7 +230,7 @@ def apply_plan(
             partial=tuple(partial_reasons(plan, snapshot)),
         )
     if audit is None:
-        raise ReconcilerError("a confirmed run needs an audit log (DESIGN 6.7)")
+        raise ReconcilerError("a confirmed run needs an audit log: every change is recorded")
 
     def record(type_: RecordType, **fields: Any) -> None:
         audit.append(

@@ -48,7 +48,7 @@ class RunLockBusy(ReconcilerError):
         who = holder.describe() if holder else "an unknown process (holder record unreadable)"
         super().__init__(
             f"another run is in progress: {who}; waited {waited:.1f}s for {path}. "
-            "Only one run may change the systems at a time (DESIGN 6.8)."
+            "Only one run may change the systems at a time."
         )
         self.path = path
         self.holder = holder

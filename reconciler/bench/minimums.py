@@ -2,7 +2,7 @@
 read of a sandbox world (and for one person's reverse look-ups); pure, called by the benchmark
 and its smoke test to put every measured number next to its floor.
 
-Every formula uses a documented limit (shared/research/api_facts.md, docs/benchmarks.md):
+Every formula uses a documented API limit (docs/benchmarks.md):
 - Directory: users.list maxResults 500, groups.list and members.list 200, a batch carries up
   to 1,000 calls and "n requests batched count as n requests" (quota), so a batch saves round
   trips only. Page k+1 of a member list needs page k's token: a group with p pages needs p

@@ -693,7 +693,7 @@ def refuse_last_owner(
     if live_owners(before) and not live_owners(after):
         raise PermanentProviderError(
             f"refusing to remove the last {OWNER_ROLE} member of {resource}: "
-            "a resource without an owner cannot be administered (DESIGN 6.4); add another "
+            "a resource without an owner cannot be administered; add another "
             "owner first"
         )
 
