@@ -104,7 +104,7 @@ def test_generated_repo_validates_and_has_every_kind_of_person() -> None:
     assert any(p.employment.nda is not None for p in people)  # contractors
     assert any(p.grants for p in people)  # a time-boxed prod-debug grant
     assert sum(1 for p in people if p.github) > 50
-    assert {"squad-01", "squad-02", "office-01", "office-02"} <= set(desired.roles)
+    assert {"squad-001", "squad-002", "office-001", "office-002", "club-001"} <= set(desired.roles)
     assert desired.organization.security_officer == "e00002"
 
 
