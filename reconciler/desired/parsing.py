@@ -10,9 +10,10 @@ here) is the reference: every error message and position comes from it. It costs
 a file, 20 s for 10,000 people files, so ordinary files go through libyaml (PyYAML's C
 parser) first: one pass over its event stream builds the same values and positions, with
 tags resolved by ruamel's own YAML 1.2 resolver. Anything out of the ordinary (an alias,
-an anchor, a tag, a directive, a block scalar, a duplicate key, a complex key, a second document, deep
-nesting, a YAML error, unusual line breaks) makes the fast path give up and the reference
-parser run, so problems are always reported exactly as it reports them.
+an anchor, a tag, a directive, a block scalar, a duplicate or complex key, a second
+document, deep nesting, a YAML error, tabs or unusual line breaks) makes the fast path give
+up and the reference parser run, so problems are always reported exactly as it reports
+them; `loading` also re-parses with the reference every file an error names.
 """
 
 from __future__ import annotations
