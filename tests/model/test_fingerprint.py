@@ -63,10 +63,18 @@ def parts() -> list[SnapshotPart]:
         System.GOOGLE,
         ReadStatus(System.GOOGLE, True, api_calls=3, round_trips=2),
         accounts=(
-            Account(System.GOOGLE, "1", "a@example.co.jp", display_name="山田 太郎",
-                    two_factor_enrolled=True, last_login=T0, created=T0, aliases=("x@example.co.jp",)),
+            Account(
+                System.GOOGLE,
+                "1",
+                "a@example.co.jp",
+                display_name="山田 太郎",
+                two_factor_enrolled=True,
+                last_login=T0,
+                created=T0,
+                aliases=("x@example.co.jp",),
+            ),
             Account(System.GOOGLE, "2", "b@example.co.jp", kind=AccountKind.USER),
-        ),  # fmt: skip
+        ),
         grants=(
             Grant(GrantKind.GOOGLE_GROUP, "eng@example.co.jp", "a@example.co.jp", "MEMBER"),
             Grant(GrantKind.GOOGLE_GROUP, "all@example.co.jp", "a@example.co.jp", "MEMBER"),
@@ -79,19 +87,35 @@ def parts() -> list[SnapshotPart]:
         ReadStatus(System.GITHUB, True),
         invitations=(
             Invitation(11, "example-co", "newbie", None, "direct_member", T0),
-            Invitation(12, "example-co", None, "x@example.com", "direct_member", T0,
-                       failed_at=T0, failed_reason="expired", inviter="boss"),
-        ),  # fmt: skip
+            Invitation(
+                12,
+                "example-co",
+                None,
+                "x@example.com",
+                "direct_member",
+                T0,
+                failed_at=T0,
+                failed_reason="expired",
+                inviter="boss",
+            ),
+        ),
         github_org=GitHubOrgSettings("example-co", 99, True),
     )
     gcp = SnapshotPart(
         System.GCP,
         ReadStatus(System.GCP, False, problems=("x",)),
         service_accounts=(
-            ServiceAccount("svc@example-dev.iam.gserviceaccount.com", "55", "example-dev",
-                           keys=(ServiceAccountKey("projects/p/serviceAccounts/s/keys/k",
-                                                   "USER_MANAGED", valid_after=T0),)),
-        ),  # fmt: skip
+            ServiceAccount(
+                "svc@example-dev.iam.gserviceaccount.com",
+                "55",
+                "example-dev",
+                keys=(
+                    ServiceAccountKey(
+                        "projects/p/serviceAccounts/s/keys/k", "USER_MANAGED", valid_after=T0
+                    ),
+                ),
+            ),
+        ),
         policies=(
             IamPolicy(
                 "projects/example-dev",
@@ -99,12 +123,14 @@ def parts() -> list[SnapshotPart]:
                 3,
                 bindings=(
                     Binding("roles/viewer", ("user:a@example.co.jp",)),
-                    Binding("roles/editor", ("user:b@example.co.jp",), {"title": "t", "expression": "e"}),
+                    Binding(
+                        "roles/editor", ("user:b@example.co.jp",), {"title": "t", "expression": "e"}
+                    ),
                 ),
                 audit_configs=(AuditConfig("allServices", ("ADMIN_READ",)),),
             ),
         ),
-    )  # fmt: skip
+    )
     return [google, github, gcp]
 
 
