@@ -203,7 +203,7 @@ def _resolve(value: str) -> str:
     candidates = [*_resolvers.get(value[0] if value else "", ()), *_resolvers.get(None, ())]
     for tag, regexp in candidates:
         if regexp.match(value):
-            return tag
+            return str(tag)
     return _STR_TAG
 
 
