@@ -590,25 +590,74 @@ class Snapshot:
 
     def fingerprint(self) -> str:
         """A digest of the state the planner looks at (not read times or call counts), so a
-        saved plan can prove that nothing changed since it was made (DESIGN 6.6)."""
-        payload = {
-            s.value: _canonical(
-                {
-                    "complete": p.status.complete,
-                    "accounts": sorted(p.accounts, key=lambda a: a.id),
-                    "grants": sorted(p.grants),
-                    "invitations": sorted(p.invitations, key=lambda i: i.id),
-                    "tokens": sorted(p.oauth_tokens, key=lambda t: (t.user, t.client_id)),
-                    "asps": sorted(p.app_passwords, key=lambda a: (a.user, a.code_id)),
-                    "service_accounts": sorted(p.service_accounts, key=lambda a: a.email),
-                    "policies": sorted(p.policies, key=lambda x: x.resource),
-                    "github_org": p.github_org,
-                    "invitees": sorted(p.invitees, key=lambda a: a.id),
-                }
+        saved plan can prove that nothing changed since it was made.
+
+        Every field of every value read is in it, in a canonical order (sorted rows), so it
+        changes exactly when something the planner sees changes. It is built directly, row
+        by row, rather than by the generic `_canonical` walk: that walk (a dict per value,
+        then sorted keys in the JSON encoder) was 60% of planning 100,000 grants."""
+        payload: list[Any] = [_FINGERPRINT_VERSION]
+        for system, p in sorted(self.parts.items()):
+            payload.append(
+                [
+                    system.value,
+                    p.status.complete,
+                    # A grant is four strings: its own row, the bulk of every snapshot.
+                    sorted((g.kind.value, g.target, g.principal, g.role) for g in p.grants),
+                    # Other rows may hold None beside a value: sorted by their JSON text.
+                    *(
+                        sorted(_json(_fingerprint_row(x)) for x in items)
+                        for items in (
+                            p.accounts,
+                            p.invitations,
+                            p.oauth_tokens,
+                            p.app_passwords,
+                            p.service_accounts,
+                            p.policies,
+                            p.invitees,
+                        )
+                    ),
+                    _fingerprint_row(p.github_org) if p.github_org is not None else None,
+                ]
             )
-            for s, p in sorted(self.parts.items())
-        }
-        return sha256_json(payload)
+        return hashlib.sha256(_json(payload).encode()).hexdigest()
+
+
+# Changes when the fingerprint's layout does: a plan saved by an older layout then no longer
+# matches any read, and is refused as stale instead of compared wrongly.
+_FINGERPRINT_VERSION = "snapshot/2"
+_ROW_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _fingerprint_row(value: Any) -> tuple[Any, ...]:
+    """A dataclass value as a tuple of plain JSON values, field by field in declaration order,
+    nested values and sequences as tuples. Compared with `_canonical`: no dict per value and
+    no key sorting, which is what made it slow."""
+    names = _ROW_FIELDS.get(type(value))
+    if names is None:
+        names = _ROW_FIELDS.setdefault(type(value), tuple(value.__dataclass_fields__))
+    return tuple(_fingerprint_leaf(getattr(value, name)) for name in names)
+
+
+def _fingerprint_leaf(value: Any) -> Any:
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool or kind is float:
+        return value
+    if isinstance(value, str):  # a StrEnum: its value
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return tuple(_fingerprint_leaf(v) for v in value)
+    if isinstance(value, Mapping):  # a binding's condition
+        return tuple(sorted((str(k), _fingerprint_leaf(v)) for k, v in value.items()))
+    if hasattr(value, "__dataclass_fields__"):
+        return _fingerprint_row(value)
+    raise TypeError(f"no fingerprint for {kind.__name__}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated organisation sizes for the reverse look-up comparison "
         "(--people is always included)",
     )
+    parser.add_argument(
+        "--scale",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the scale targets at 1,000 and 10,000 people (about 2 minutes)",
+    )
     args = parser.parse_args(argv)
     if args.people < 2:
         parser.error("--people must be at least 2")
@@ -37,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from reconciler.bench.rendering import render
-    from reconciler.bench.running import BenchConfig, run_benchmark
+    from reconciler.bench.running import BENCH_NOW, BenchConfig, run_benchmark
     from reconciler.log import configure_logging
 
     # The providers log every read at info level; the tables say it all.
@@ -46,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     results = run_benchmark(
         BenchConfig(people=args.people, latency_ms=args.latency_ms, lookup_sizes=sizes)
     )
+    if args.scale:
+        from reconciler.bench.scale import measure_targets
+
+        scale = measure_targets(BENCH_NOW, args.latency_ms)
+        results["targets"] = scale.pop("targets")
+        results["scale"] = scale
     render(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")

@@ -114,6 +114,9 @@ def render(results: Mapping[str, Any], console: Console | None = None) -> None:
             str(entry["seconds"]),
         )
     console.print(lookups)
+    targets = results.get("targets")
+    if targets:
+        console.print(targets_table(targets))
     throughput = results.get("throughput")
     if throughput:
         rates = Table(
@@ -130,3 +133,20 @@ def render(results: Mapping[str, Any], console: Console | None = None) -> None:
         ):
             rates.add_row(label, str(throughput[key]))
         console.print(rates)
+
+
+def targets_table(targets: list[Mapping[str, Any]]) -> Table:
+    """The scale targets: target, measured, met (as docs/benchmarks.md shows them)."""
+    table = Table(title="Scale targets (sandbox in its own process)", title_justify="left")
+    for column in ("target", "goal", "measured", "met"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for row in targets:
+        sign = "<=" if row["unit"] == "x" else "<"
+        met = {True: "[green]yes[/]", False: "[bold red]no[/]", None: "?"}[row["met"]]
+        table.add_row(
+            row["name"],
+            f"{sign} {row['target']} {row['unit']}",
+            f"{row['measured']} {row['unit']}",
+            met,
+        )
+    return table

@@ -155,7 +155,7 @@ def _world_summary(world: World, desired: DesiredState) -> dict[str, int]:
 
 def _build(people: int, now: dt.datetime) -> tuple[DesiredState, World]:
     desired = generate_desired(people, now.date())
-    world, _ = build_world(desired, now)
+    world, _ = build_world(desired, now, drift=False)
     return desired, world
 
 
@@ -221,7 +221,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         with clock.phase("generate_and_load"):
             desired = generate_desired(config.people, now.date())
         with clock.phase("build_world"):
-            world, drift = build_world(desired, now)
+            world, drift = build_world(desired, now, drift=False)
         minimum = minimums.full_read(world, desired)
         results: dict[str, Any] = {
             "people": config.people,

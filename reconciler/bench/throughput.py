@@ -9,11 +9,12 @@ research/client_libs.md section 4); the bare-client numbers show the emulator's 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from reconciler.demo.world import World
@@ -29,6 +30,22 @@ def _serve(world: World, ready: Any, port_box: Any) -> None:  # child process
     ready.set()
     while True:
         time.sleep(3600)
+
+
+@contextlib.contextmanager
+def sandbox_process(world: World) -> Iterator[str]:
+    """A sandbox serving `world` in a forked process of its own; its base URL."""
+    ctx = multiprocessing.get_context("fork")
+    ready, port_box = ctx.Event(), ctx.Value("i", 0)
+    child = ctx.Process(target=_serve, args=(world, ready, port_box), daemon=True)
+    child.start()
+    try:
+        if not ready.wait(60):
+            raise RuntimeError("sandbox process did not start")
+        yield f"http://127.0.0.1:{port_box.value}"
+    finally:
+        child.kill()
+        child.join(5)
 
 
 def _raw_worker(args: tuple[int, str, int]) -> int:
@@ -66,14 +83,8 @@ def measure_throughput(
     }
     world["github"]["rate_limit"] = {"limit": 10**9, "remaining": 10**9, "reset": 4102444800}
     ctx = multiprocessing.get_context("fork")
-    ready, port_box = ctx.Event(), ctx.Value("i", 0)
-    child = ctx.Process(target=_serve, args=(world, ready, port_box), daemon=True)
-    child.start()
-    try:
-        if not ready.wait(30):
-            raise RuntimeError("sandbox process did not start")
-        port = port_box.value
-        url = f"http://127.0.0.1:{port}"
+    with sandbox_process(world) as url:
+        port = int(url.rsplit(":", 1)[1])
         github = Github(base_url=url, auth=Auth.Token("bench"), retry=None,
                         seconds_between_requests=None, seconds_between_writes=None)  # fmt: skip
         doc = json.loads(get_static_doc("admin", "directory_v1"))
@@ -93,6 +104,3 @@ def measure_throughput(
             done = sum(pool.map(_raw_worker, [(port, f"/orgs/{org}", calls)] * 2))
             results["bare_http_client_x2"] = done / (time.perf_counter() - started)
         return {k: round(v) for k, v in results.items()}
-    finally:
-        child.kill()
-        child.join(5)

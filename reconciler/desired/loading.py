@@ -94,16 +94,32 @@ def load_desired_dir(directory: str | FsPath, *, commit: str | None = None) -> D
 def _load(
     files: Mapping[str, bytes], refused: list[DesiredStateError], commit: str | None
 ) -> DesiredState:
-    errors = Errors(list(refused))
-    try:
-        checked = _check_files(files, errors, {e.file for e in refused})
-        check_rules(checked, errors)
-    except RecursionError:  # defence in depth; parse_yaml caps nesting before this can happen
-        errors.found.append(DesiredStateError("", 1, 1, "", "input nested too deeply"))
+    checked, errors = _check(files, refused, exact=frozenset())
+    if errors.found:
+        # Positions come from the fast parser unless a file is parsed exactly: every file an
+        # error names is parsed again by the reference parser and everything re-checked, so
+        # what the user reads is what the reference parser says, whatever the fast path did.
+        named = frozenset(e.file for e in errors.found) & files.keys()
+        checked, errors = _check(files, refused, exact=named)
     if errors.found:
         raise ValidationFailed(errors.found)
     assert checked.organization is not None and checked.roles is not None
     return _build(checked, commit)
+
+
+def _check(
+    files: Mapping[str, bytes], refused: list[DesiredStateError], *, exact: frozenset[str]
+) -> tuple[Checked, Errors]:
+    """Every file's shape, then the rules across files; `exact` names the files to parse
+    with the reference parser only (`parsing.parse_yaml(fast=False)`)."""
+    errors = Errors(list(refused))
+    checked = Checked(None, None, {})
+    try:
+        checked = _check_files(files, errors, {e.file for e in refused}, exact)
+        check_rules(checked, errors)
+    except RecursionError:  # defence in depth; parse_yaml caps nesting before this can happen
+        errors.found.append(DesiredStateError("", 1, 1, "", "input nested too deeply"))
+    return checked, errors
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,7 +127,9 @@ def _load(
 # --------------------------------------------------------------------------------------------
 
 
-def _check_files(files: Mapping[str, bytes], errors: Errors, refused: set[str]) -> Checked:
+def _check_files(
+    files: Mapping[str, bytes], errors: Errors, refused: set[str], exact: frozenset[str]
+) -> Checked:
     """Shape-check each file. `refused` names files the reader already reported (a link, too
     large): they are not "missing" as well, and a refused person file means the set of people
     is incomplete, so cross-file "unknown person" errors are not raised on top."""
@@ -135,7 +153,7 @@ def _check_files(files: Mapping[str, bytes], errors: Errors, refused: set[str]) 
             errors.found.append(DesiredStateError(name, 1, 1, "", kind))
             people_complete = people_complete and not name.startswith(PEOPLE_DIR)
             continue
-        parsed = parse_file(name, files[name], errors)
+        parsed = parse_file(name, files[name], errors, fast=name not in exact)
         if parsed is None:
             people_complete = people_complete and kind is not FileKind.PERSON
             continue
@@ -167,10 +185,10 @@ def check_person_shape(parsed: ParsedFile, errors: Errors) -> tuple[ParsedFile, 
     return (parsed, person) if isinstance(person, PersonFile) else None
 
 
-def parse_file(name: str, raw: bytes, errors: Errors) -> ParsedFile | None:
+def parse_file(name: str, raw: bytes, errors: Errors, *, fast: bool = True) -> ParsedFile | None:
     """`parse_yaml`, with its problems (and an empty file) added to `errors` instead."""
     try:
-        parsed = parse_yaml(name, raw)
+        parsed = parse_yaml(name, raw, fast=fast)
     except ParseFailed as exc:
         errors.found.extend(exc.errors)
         return None

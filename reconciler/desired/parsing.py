@@ -4,12 +4,23 @@ Called by `loading` for every file. The input is untrusted text from a pull requ
 every limit is checked BEFORE the document is expanded: file size, encoding, nesting depth
 and alias count are enforced on the event stream, and the composed node graph (where an
 alias is a shared node, not a copy) is measured before it is turned into Python values.
+
+Two parsers, one result. ruamel.yaml in pure-Python mode (its C extension is not installed
+here) is the reference: every error message and position comes from it. It costs about 2 ms
+a file, 20 s for 10,000 people files, so ordinary files go through libyaml (PyYAML's C
+parser) first: one pass over its event stream builds the same values and positions, with
+tags resolved by ruamel's own YAML 1.2 resolver. Anything out of the ordinary (an alias,
+an anchor, a tag, a directive, a block scalar, a duplicate or complex key, a second
+document, deep nesting, a YAML error, tabs or unusual line breaks) makes the fast path give
+up and the reference parser run, so problems are always reported exactly as it reports
+them; `loading` also re-parses with the reference every file an error names.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +34,16 @@ from ruamel.yaml.events import (
     DocumentStartEvent,
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.tag import Tag
 
 from reconciler.desired.problems import DesiredStateError
+
+try:  # PyYAML built with libyaml: the fast path. Without it every file takes the reference.
+    import yaml as _pyyaml
+
+    _LIBYAML = bool(_pyyaml.__with_libyaml__)
+except ImportError:  # pragma: no cover - PyYAML is a dependency; a build without it still works
+    _LIBYAML = False
 
 # A person file is ~1 KiB and roles.yaml a few KiB; 1 MiB is far above any honest file and far
 # below what would hurt the daemon. Checked on the raw bytes, before decoding.
@@ -66,8 +85,11 @@ class ParseFailed(Exception):
         self.errors = errors
 
 
-def parse_yaml(name: str, raw: bytes) -> ParsedFile:
-    """Parse `raw` (the bytes of file `name`); raises ParseFailed with positioned errors."""
+def parse_yaml(name: str, raw: bytes, *, fast: bool = True) -> ParsedFile:
+    """Parse `raw` (the bytes of file `name`); raises ParseFailed with positioned errors.
+
+    `fast=False` skips the libyaml path: `loading` re-parses a file that failed validation
+    that way, so its errors carry the reference parser's positions whatever happens."""
 
     def fail(message: str, line: int = 1, column: int = 1) -> ParseFailed:
         return ParseFailed([DesiredStateError(name, line, column, "", message)])
@@ -80,6 +102,10 @@ def parse_yaml(name: str, raw: bytes) -> ParsedFile:
         line, column = _line_column(raw, exc.start)
         raise fail("file is not valid UTF-8 (save it as UTF-8)", line, column) from None
     text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
+    if fast and _LIBYAML:
+        quick = parse_fast(name, text)
+        if quick is not None:
+            return quick
     yaml = YAML(typ="rt", pure=True)
     try:
         _check_events(yaml, text, fail)
@@ -150,6 +176,130 @@ def _expanded_size(node: Node, memo: dict[int, int]) -> int:
     return size
 
 
+# Characters libyaml and ruamel treat differently: line breaks YAML 1.1 knows and 1.2 does
+# not, a carriage return (it moves columns) and a tab (ruamel refuses some libyaml accepts).
+# A file holding one takes the reference parser.
+_ODD_CHARACTERS = ("\t", "\r", "\x85", "\u2028", "\u2029")
+# Block scalars (`|`, `>`): the two parsers disagree on some odd headers (`>#`); rare here.
+_BLOCK_STYLES = frozenset("|>")
+_resolvers: dict[Any, list[tuple[str, Any]]] | None = None  # first character -> (tag, regexp)
+
+
+def _resolve(value: str) -> str:
+    """The tag ruamel gives a plain scalar `value` (YAML 1.2 core schema, no directive): its
+    own implicit-resolver table, looked up as `VersionedResolver.resolve` does, without the
+    per-call version bookkeeping that made it the fast path's largest cost."""
+    global _resolvers  # noqa: PLW0603 - one table, built on first use (it compiles regexes)
+    if _resolvers is None:
+        table = YAML(typ="rt", pure=True).resolver.versioned_resolver
+        _resolvers = {
+            # ruamel compiles its patterns lazily behind a proxy; compile them here, once
+            first: [
+                (_tag_text(Tag(suffix=tag)), re.compile(regexp.pattern, regexp.flags))
+                for tag, regexp in entries
+            ]
+            for first, entries in table.items()
+        }
+    candidates = [*_resolvers.get(value[0] if value else "", ()), *_resolvers.get(None, ())]
+    for tag, regexp in candidates:
+        if regexp.match(value):
+            return str(tag)
+    return _STR_TAG
+
+
+class _Frame:
+    """A mapping or sequence being built by `parse_fast`, and where it sits."""
+
+    __slots__ = ("child", "container", "path")
+
+    def __init__(self, container: dict[str, Any] | list[Any], path: Path) -> None:
+        self.container = container
+        self.path = path
+        self.child: Path | None = None  # a mapping's current key path, once its key is read
+
+
+def parse_fast(name: str, text: str) -> ParsedFile | None:
+    """`text` parsed by libyaml into what the reference parser would give, or None when the
+    file holds anything out of the ordinary (then the reference parser must run): values
+    and positions are then equal to the reference's (tests/desired/test_parsing.py)."""
+    if any(ch in text for ch in _ODD_CHARACTERS):
+        return None
+    values: dict[Path, tuple[int, int]] = {}
+    keys: dict[Path, tuple[int, int]] = {}
+    stack: list[_Frame] = []
+    root: Any = None
+    documents = 0
+    ev = _pyyaml.events
+    parser = _pyyaml.CBaseLoader(text)
+    try:
+        while (event := parser.get_event()) is not None:
+            kind = type(event)
+            if kind is ev.DocumentStartEvent:
+                documents += 1
+                if documents > 1 or event.version is not None or event.tags:
+                    return None
+                continue
+            if kind is ev.MappingEndEvent or kind is ev.SequenceEndEvent:
+                stack.pop()
+                continue
+            if kind is ev.AliasEvent:
+                return None
+            if kind not in (ev.ScalarEvent, ev.MappingStartEvent, ev.SequenceStartEvent):
+                continue  # stream start/end, document end
+            if event.anchor is not None or event.tag is not None:
+                return None
+            if kind is ev.ScalarEvent and event.style in _BLOCK_STYLES:
+                return None
+            mark = event.start_mark
+            where = (mark.line + 1, mark.column + 1)
+            parent = stack[-1] if stack else None
+            if parent is None:
+                path: Path = ()
+            elif isinstance(parent.container, dict):
+                if parent.child is None:  # this event is a key
+                    if kind is not ev.ScalarEvent:
+                        return None
+                    key = event.value
+                    if (not event.style and _resolve(key).endswith(":merge")) or (
+                        key in parent.container
+                    ):
+                        return None
+                    parent.child = (*parent.path, key)
+                    keys[parent.child] = where
+                    continue
+                path = parent.child
+                if kind is ev.ScalarEvent and event.value == "":
+                    values[path] = keys[path]  # as the reference: point at the key
+            else:
+                path = (*parent.path, len(parent.container))
+            values.setdefault(path, where)
+            value: Any
+            if kind is ev.ScalarEvent:
+                tag = _resolve(event.value) if not event.style else ""
+                if tag and tag not in _PLAIN_TAGS:
+                    return None
+                value = _scalar(event.value, tag)
+            else:
+                if len(stack) >= MAX_DEPTH:
+                    return None
+                value = {} if kind is ev.MappingStartEvent else []
+            if parent is None:
+                root = value
+            elif isinstance(parent.container, dict):
+                assert parent.child is not None
+                parent.container[str(parent.child[-1])] = value
+                parent.child = None
+            else:
+                parent.container.append(value)
+            if kind is not ev.ScalarEvent:
+                stack.append(_Frame(value, path))
+    except _pyyaml.YAMLError:
+        return None
+    finally:
+        parser.dispose()
+    return ParsedFile(name, root, values, keys)
+
+
 _BOOL = {"true": True, "false": False}
 # Tags a plain document resolves to; anything else (`!!python/object`, `!custom`) is refused
 # even though this parser would never construct it, so the files stay portable.
@@ -159,8 +309,14 @@ _PLAIN_TAGS = frozenset(
 )
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _tag(node: Node) -> str:
-    tag = node.tag
+    return _tag_text(node.tag)
+
+
+def _tag_text(tag: Any) -> str:
     return str(getattr(tag, "value", tag) or "")
 
 
@@ -222,18 +378,23 @@ def _to_python(
             _to_python(item, (*path, i), parsed, errors, active)
             for i, item in enumerate(node.value)
         ]
-    value = str(node.value)
-    if isinstance(node, ScalarNode) and node.style is None:  # plain, unquoted: resolve it
-        if tag.endswith(":null"):
-            return None
-        if tag.endswith(":bool"):
-            return _BOOL.get(value.lower(), value)
-        if tag.endswith(":int"):
-            return _int(value)
-        if tag.endswith(":float"):
-            return _float(value)
-        if tag.endswith(":timestamp"):
-            return _timestamp(value)
+    plain = isinstance(node, ScalarNode) and node.style is None  # unquoted: resolve it
+    return _scalar(str(node.value), tag if plain else "")
+
+
+def _scalar(value: str, tag: str) -> Any:
+    """A scalar's Python value: `tag` is the resolved tag of a plain (unquoted) scalar, ""
+    for a quoted or block one, which is always text."""
+    if tag.endswith(":null"):
+        return None
+    if tag.endswith(":bool"):
+        return _BOOL.get(value.lower(), value)
+    if tag.endswith(":int"):
+        return _int(value)
+    if tag.endswith(":float"):
+        return _float(value)
+    if tag.endswith(":timestamp"):
+        return _timestamp(value)
     return value
 
 
