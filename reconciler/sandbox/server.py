@@ -57,6 +57,7 @@ class Sandbox:
 
     def _register_all(self) -> None:
         from reconciler.sandbox import (
+            cloud_storage,
             control,
             github_graphql,
             github_rest,
@@ -70,6 +71,7 @@ class Sandbox:
             google_auth,
             google_directory,
             google_cloud,
+            cloud_storage,
             github_rest,
             github_graphql,
         ):
