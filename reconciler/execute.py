@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler.audit import AuditLog, RecordType, read_records
+from reconciler.audit import AuditTrail, RecordType
 from reconciler.desired.expanding import expand_access
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.log import get_logger, redact_text
@@ -172,7 +172,7 @@ def apply_plan(
     snapshot: Snapshot,
     desired: DesiredState,
     limits: SafetyLimits,
-    audit: AuditLog | None,
+    audit: AuditTrail | None,
     confirm: bool,
     allow_mass_removal: bool,
     actor: str,
@@ -367,7 +367,7 @@ def _record_offboardings(
     providers: Mapping[System, Provider],
     record: Callable[..., None],
     now_fn: Callable[[], datetime],
-    audit: AuditLog,
+    audit: AuditTrail,
 ) -> _Evidence:
     """The same-day evidence of policy 第5.2条3, written only from what was observed.
 
@@ -465,11 +465,11 @@ def _names(note: str, person: Person) -> bool:
     return any(n in note for n in names)
 
 
-def _interrupted_offboardings(audit: AuditLog, plan: Plan, done_now: set[str]) -> dict[str, str]:
+def _interrupted_offboardings(audit: AuditTrail, plan: Plan, done_now: set[str]) -> dict[str, str]:
     """Person id -> time of the last offboarding intent, for leavers whose offboarding an
     earlier run began but never recorded as complete, and who have no action in this plan."""
     pending: dict[str, str] = {}
-    for rec in read_records(audit.path):
+    for rec in audit.records():
         person = rec.person_id
         if person is None:
             continue
