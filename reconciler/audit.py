@@ -160,7 +160,7 @@ class VerifyReport:
         return f"{self.path}: OK, {self.records} records, chain intact, head {self.head_hash}"
 
 
-def _split_lines(raw: bytes) -> tuple[list[bytes], bytes | None]:
+def split_lines(raw: bytes) -> tuple[list[bytes], bytes | None]:
     """Complete (newline-terminated) lines, and the unterminated tail if there is one."""
     if not raw:
         return [], None
@@ -169,7 +169,7 @@ def _split_lines(raw: bytes) -> tuple[list[bytes], bytes | None]:
     return parts, (tail if tail else None)
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def parse_line(line: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -206,7 +206,7 @@ def verify(path: Path | str) -> VerifyReport:
     """Check every record's hash, the chain and the sequence; name the first bad record."""
     path = Path(path)
     raw = path.read_bytes() if path.exists() else b""
-    lines, tail = _split_lines(raw)
+    lines, tail = split_lines(raw)
     return verify_lines(path, (("", n, line) for n, line in enumerate(lines, start=1)), tail)
 
 
@@ -225,7 +225,7 @@ def verify_lines(
     last_line = 0
     for where, index, line in lines:
         last_line = index
-        data = _parse(line)
+        data = parse_line(line)
         bad = _check(data, index, prev_hash, prev_seq)
         if bad is not None:
             first_bad = BadRecord(bad.line, bad.seq, bad.problems, bad.detail, where)
@@ -237,7 +237,7 @@ def verify_lines(
     if first_bad is None and tail is not None:
         # A line without its newline is what a crash between write() and the newline leaves
         # behind (appends write the whole line at once, so it is the last line only).
-        data = _parse(tail)
+        data = parse_line(tail)
         seq = data.get("seq") if data is not None and isinstance(data.get("seq"), int) else None
         truncated = BadRecord(
             tail_line if tail_line is not None else last_line + 1,
@@ -299,10 +299,10 @@ def read_records(path: Path | str) -> list[AuditRecord]:
     path = Path(path)
     if not path.exists():
         return []
-    lines, _ = _split_lines(path.read_bytes())
+    lines, _ = split_lines(path.read_bytes())
     out: list[AuditRecord] = []
     for index, line in enumerate(lines, start=1):
-        data = _parse(line)
+        data = parse_line(line)
         if data is not None:
             out.append(AuditRecord(index, data))
     return out
