@@ -24,7 +24,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from reconciler.audit import AuditLog, AuditLogError, RecordType
+from reconciler.audit import AuditLogError, AuditTrail, RecordType
 from reconciler.cli import app
 from reconciler.cli.common import (
     err_console,
@@ -50,7 +50,7 @@ from reconciler.execute import (
     new_run_id,
     verify_saved_plan,
 )
-from reconciler.locking import RunLockBusy, run_lock
+from reconciler.locking import RunLockBusy, RunLockLost
 from reconciler.log import redact_text
 from reconciler.model import DesiredState, EmergencyHold, Person, Plan, Snapshot, System
 from reconciler.plan import plan_changes
@@ -59,7 +59,7 @@ from reconciler.providers.connecting import own_identities
 from reconciler.providers.reading import read_person_everywhere
 from reconciler.reports.plans import render_text
 from reconciler.settings import Settings, load_settings
-from reconciler.state import LocalStateStore, StateStore, StateStoreError
+from reconciler.state import StateStore, StateStoreError, open_state_store
 from reconciler.state.holds import hold_to_json, load_holds, save_holds
 
 EXIT_ERROR = 1
@@ -92,11 +92,14 @@ class RunContext:
     show_progress: bool = True
     backdated: bool = False  # `--at` was given: a what-if instant, recorded in run-start
 
-    def audit(self) -> AuditLog | None:
-        return AuditLog(self.settings.audit_log_path()) if self.confirm else None
+    def audit(self) -> AuditTrail | None:
+        return self.store().audit_log() if self.confirm else None
 
     def store(self) -> StateStore:
-        return LocalStateStore(self.settings.state_dir)
+        try:
+            return open_state_store(self.settings)
+        except StateStoreError as exc:  # a bad RECONCILER_STATE_URL: one line, exit 1
+            raise CommandFailed(str(exc)) from None
 
 
 class CommandFailed(Exception):
@@ -374,11 +377,12 @@ def _print_partial(report: ApplyReport) -> None:
 
 @contextmanager
 def locked(settings: Settings, run_id: str, command: str) -> Iterator[None]:
-    """The run lock for a confirmed run; a second run exits 1 naming the holder."""
+    """The run lock for a confirmed run (flock or GCS lease, by the state store); a second
+    run exits 1 naming the holder."""
     try:
-        with run_lock(settings.state_dir, run_id=run_id, command=command):
+        with open_state_store(settings).lock(run_id=run_id, command=command):
             yield
-    except RunLockBusy as exc:
+    except (RunLockBusy, RunLockLost, StateStoreError) as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_ERROR) from None
 

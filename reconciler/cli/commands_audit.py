@@ -64,7 +64,7 @@ def _refusing_errors(console: Console) -> Iterator[None]:
     try:
         yield
     except (AuditLogError, ReconcilerError, OSError) as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_TAMPERED) from None
 
 
@@ -95,7 +95,10 @@ def verify_command(
     if expect_head is not None:
         problem = check_anchor(report, expect_head)
         if problem is not None:
-            console.print(f"[bold red]{escape(str(report.path))}: TAMPERED: {escape(problem)}[/]")
+            console.print(
+                f"[bold red]{escape(str(report.path))}: TAMPERED: {escape(problem)}[/]",
+                soft_wrap=True,  # one line: monitoring greps it
+            )
             raise typer.Exit(EXIT_TAMPERED)
     if report.truncated_tail is not None:
         console.print(f"[yellow]{escape(report.describe())}[/yellow]")

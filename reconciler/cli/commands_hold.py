@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from reconciler.audit import AuditLog, AuditLogError, RecordType
+from reconciler.audit import AuditLogError, RecordType
 from reconciler.cli import app
 from reconciler.cli.commands_apply import EXIT_ERROR, actor_name, locked
 from reconciler.cli.common import err_console, now
@@ -24,7 +24,7 @@ from reconciler.desired.problems import ValidationFailed
 from reconciler.execute import new_run_id
 from reconciler.model import DesiredState, EmergencyHold
 from reconciler.settings import load_settings
-from reconciler.state import LocalStateStore, StateStoreError
+from reconciler.state import StateStore, StateStoreError, open_state_store
 from reconciler.state.holds import hold_to_json, load_holds, save_holds
 
 hold_app = typer.Typer(
@@ -34,7 +34,16 @@ hold_app = typer.Typer(
 app.add_typer(hold_app, name="hold")
 
 
-def _holds(store: LocalStateStore) -> tuple[EmergencyHold, ...]:
+def _store() -> StateStore:
+    """The configured state store; a bad RECONCILER_STATE_URL is one line and exit 1."""
+    try:
+        return open_state_store(load_settings())
+    except StateStoreError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _holds(store: StateStore) -> tuple[EmergencyHold, ...]:
     try:
         return load_holds(store)
     except StateStoreError as exc:
@@ -61,8 +70,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show every emergency hold, and whether the repo has caught up with it."""
-    settings = load_settings()
-    holds = _holds(LocalStateStore(settings.state_dir))
+    holds = _holds(_store())
     try:
         desired: DesiredState | None = load_desired_dir(directory)
     except ValidationFailed:
@@ -102,7 +110,7 @@ def release_command(
         err_console.print("[red]error:[/] --reason must say why the hold is lifted")
         raise typer.Exit(EXIT_ERROR)
     settings = load_settings()
-    store = LocalStateStore(settings.state_dir)
+    store = _store()
     run_id = new_run_id(now())
     with locked(settings, run_id, f"hold release {person}"):
         holds = _holds(store)
@@ -114,7 +122,7 @@ def release_command(
             )
             raise typer.Exit(EXIT_ERROR)
         try:
-            AuditLog(settings.audit_log_path()).append(
+            store.audit_log().append(
                 RecordType.HOLD_RELEASED,
                 run_id=run_id,
                 actor=actor_name(),

@@ -128,11 +128,11 @@ def read_with_progress(
 def load_holds_or_exit() -> tuple[EmergencyHold, ...]:
     """The emergency holds every plan must respect; an unreadable holds document stops the
     command (planning without it could hand an emergency-offboarded person their access)."""
-    from reconciler.state import LocalStateStore, StateStoreError
+    from reconciler.state import StateStoreError, open_state_store
     from reconciler.state.holds import load_holds
 
     try:
-        return load_holds(LocalStateStore(load_settings().state_dir))
+        return load_holds(open_state_store(load_settings()))
     except StateStoreError as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None

@@ -106,8 +106,23 @@ def storage_client(sandbox_url: str | None) -> storage.Client:
     return storage.Client()
 
 
+def _no_bucket(exc: gexc.NotFound) -> bool:
+    """A 404 for the bucket, not the object ("The specified bucket does not exist."): it must
+    not read as "no such document", or a mistyped bucket would read as "no holds"."""
+    return "bucket does not exist" in str(exc.message).lower()
+
+
 def _explain(exc: gexc.GoogleAPICallError) -> str:
-    return f"{exc.code} {exc.message}" if exc.code else str(exc)
+    """The status and Cloud Storage's own message ("No such object: ...", "... retention
+    policy ..."), without the request URL and raw body the client puts in its message."""
+    message = str(exc.message)
+    response = getattr(exc, "response", None)
+    try:
+        body: Any = response.json() if response is not None else None
+        message = str(body["error"]["message"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+    return f"{exc.code} {message}" if exc.code else message
 
 
 class GcsStateStore:
@@ -153,7 +168,9 @@ class GcsStateStore:
         url = self.location.url(name)
         try:
             raw = blob.download_as_bytes()
-        except gexc.NotFound:
+        except gexc.NotFound as exc:
+            if _no_bucket(exc):
+                raise StateStoreError(f"cannot read {url}: {_explain(exc)}") from None
             return None, 0
         except gexc.GoogleAPICallError as exc:
             raise StateStoreError(f"cannot read {url}: {_explain(exc)}") from None
@@ -290,7 +307,9 @@ class _Lease:
         blob = self.store._bucket.blob(self.blob.name)
         try:
             raw = blob.download_as_bytes()
-        except gexc.NotFound:
+        except gexc.NotFound as exc:
+            if _no_bucket(exc):
+                raise
             return None, 0
         generation = int(blob.generation or 0)
         try:
@@ -427,7 +446,9 @@ class GcsAuditLog(AuditTrail):
         blob = self.store._bucket.blob(self._head_blob_name)
         try:
             raw = blob.download_as_bytes()
-        except gexc.NotFound:
+        except gexc.NotFound as exc:
+            if _no_bucket(exc):
+                raise
             return None
         data = parse_line(raw)
         try:
