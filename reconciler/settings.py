@@ -50,8 +50,16 @@ class Settings(BaseSettings):
         return self.state_url.strip() if self.state_url else str(self.state_dir)
 
     def audit_log_path(self) -> Path:
-        """The local audit log (a local state store only; see `state_location`)."""
-        return Path(self.state_location()) / "audit.jsonl"
+        """The local audit log file. Prefer `open_state_store(settings).audit_log()`, which
+        works for both stores; a gs:// location has no local path (and must never become a
+        directory named "gs:")."""
+        location = self.state_location()
+        if location.startswith("gs://"):
+            raise ValueError(
+                f"the audit log of {location} is not a local file; "
+                "use reconciler.state.open_state_store(settings).audit_log()"
+            )
+        return Path(location) / "audit.jsonl"
 
 
 def load_settings() -> Settings:
