@@ -35,10 +35,10 @@ class StateStore(Protocol):
     """JSON documents by name, the run lock and the audit log of one deployment.
 
     `read_json` returns None only when the document does not exist yet; anything unreadable
-    raises `StateStoreError`. `write_json` replaces a document whole; a document that two
-    processes may change concurrently (holds.json: `offboard --now` and `hold release` can
-    run while a confirmed run ends a hold) goes through `update_json`, a read-modify-write
-    that cannot lose the other writer's change."""
+    raises `StateStoreError`. `write_json` replaces a document whole, which is safe under the
+    run lock; a document changed outside it, or that must survive a lost GCS lease (holds.json:
+    `state.holds.change_holds`), goes through `update_json`, a read-modify-write that cannot
+    lose another writer's change."""
 
     def describe(self) -> str: ...
 

@@ -3,6 +3,7 @@ round trip, generation preconditions, read-modify-write that loses no concurrent
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from reconciler.model import EmergencyHold
 from reconciler.sandbox.server import SandboxServer
 from reconciler.state import StateStoreError
-from reconciler.state.holds import load_holds, save_holds
+from reconciler.state.holds import change_holds, load_holds, save_holds
 from tests.state.gcs_world import STATE_BUCKET, gcs_store, storage_world
 
 
@@ -64,18 +65,36 @@ def test_unreadable_and_missing_bucket_documents_are_one_line_errors(
         gcs_store(sandbox).read_json("holds.json")
 
 
-def test_holds_survive_on_gcs(sandbox: SandboxServer) -> None:
-    from datetime import UTC, date, datetime
-
-    sandbox.sandbox.load_world(storage_world())
-    hold = EmergencyHold(
-        person_id="e0042",
+def _hold(person_id: str) -> EmergencyHold:
+    return EmergencyHold(
+        person_id=person_id,
         placed_at=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
         day=date(2026, 11, 30),
         run_id="r1",
         actor="ops@example.co.jp",
-        email="taro.yamada@example.co.jp",
+        email=f"{person_id}@example.co.jp",
         github=None,
     )
-    save_holds(gcs_store(sandbox), [hold])
-    assert load_holds(gcs_store(sandbox)) == (hold,)
+
+
+def test_holds_survive_on_gcs(sandbox: SandboxServer) -> None:
+    sandbox.sandbox.load_world(storage_world())
+    save_holds(gcs_store(sandbox), [_hold("e0042")])
+    assert load_holds(gcs_store(sandbox)) == (_hold("e0042"),)
+
+
+def test_change_holds_keeps_a_hold_placed_concurrently(sandbox: SandboxServer) -> None:
+    sandbox.sandbox.load_world(storage_world())
+    store, other = gcs_store(sandbox), gcs_store(sandbox)
+    save_holds(store, [_hold("e0001"), _hold("e0002")])
+    raced: list[bool] = []
+
+    def end_e0001(current: tuple[EmergencyHold, ...]) -> list[EmergencyHold]:
+        if not raced:  # `offboard --now` on another host places a hold meanwhile
+            raced.append(True)
+            save_holds(other, [*current, _hold("e0003")])
+        return [h for h in current if h.person_id != "e0001"]
+
+    result = change_holds(store, end_e0001)
+    assert [h.person_id for h in result] == ["e0002", "e0003"]
+    assert load_holds(gcs_store(sandbox)) == result
