@@ -34,6 +34,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import storage  # type: ignore[attr-defined]
 
 from reconciler.audit import (
@@ -103,7 +104,13 @@ def storage_client(sandbox_url: str | None) -> storage.Client:
             credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
             client_options={"api_endpoint": sandbox_url.rstrip("/")},
         )
-    return storage.Client()
+    try:
+        return storage.Client()
+    except DefaultCredentialsError as exc:
+        raise StateStoreError(
+            f"no Application Default Credentials for the gs:// state store ({exc}); run on "
+            "a workload identity, or set RECONCILER_SANDBOX_URL to use the sandbox"
+        ) from None
 
 
 def _no_bucket(exc: gexc.NotFound) -> bool:
