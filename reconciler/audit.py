@@ -6,9 +6,13 @@ Each line is one JSON record. `hash` is the sha256 of the record's canonical JSO
 file); `seq` counts 1..n across every run that appended to the file. Editing, deleting,
 inserting or reordering a record therefore breaks the chain at (or right after) that record,
 and `verify` names it. The chain proves integrity, not authenticity: whoever can rewrite the
-whole file can recompute it, so operators anchor the head hash elsewhere (docs/audit-log.md).
+whole file can recompute it, so operators anchor the head hash elsewhere and check it with
+`check_anchor` (`reconciler audit verify --expect-head`, docs/audit-log.md).
 
-Standard library only (DESIGN 2): the auditors' tooling must be able to read this module.
+`AuditTrail` is what writers and readers use; `AuditLog` is the local one-file log, and the
+GCS state store has its own (reconciler/state/gcs.py) built on the same record and chain code.
+
+Standard library only: the auditors' tooling must be able to read this module.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -65,8 +70,9 @@ def record_hash(record: Mapping[str, Any]) -> str:
 class AuditRecord:
     """One parsed line of the log."""
 
-    line: int  # 1-based line number in the file
+    line: int  # 1-based line number in the file (in the segment object, for a GCS log)
     data: Mapping[str, Any]
+    where: str = ""  # the segment object holding it (GCS); "" for the local one-file log
 
     @property
     def seq(self) -> int | None:
@@ -115,16 +121,18 @@ class BadRecord:
     seq: int | None
     problems: tuple[Problem, ...]
     detail: str
+    where: str = ""  # the segment object (GCS), "" for the local log
 
     def describe(self) -> str:
         seq = f"seq {self.seq}" if self.seq is not None else "seq unknown"
         what = ", ".join(p.value for p in self.problems)
-        return f"line {self.line} ({seq}): {what}: {self.detail}"
+        where = f"{self.where} " if self.where else ""
+        return f"{where}line {self.line} ({seq}): {what}: {self.detail}"
 
 
 @dataclass(frozen=True)
 class VerifyReport:
-    path: Path
+    path: Path | str  # the local file, or the gs:// location of a GCS log
     records: int  # complete, parseable records read
     head_hash: str  # hash of the last good record (GENESIS for an empty log)
     head_seq: int  # seq of the last good record (0 for an empty log)
@@ -132,6 +140,7 @@ class VerifyReport:
     truncated_tail: BadRecord | None = None  # reported apart: a crash, not tampering
     unfinished_intents: tuple[AuditRecord, ...] = ()  # intents with no result (crashed run)
     verified: tuple[AuditRecord, ...] = ()  # the records that passed, in file order
+    hashes: frozenset[str] = field(default=frozenset(), repr=False)  # every good record's hash
 
     @property
     def ok(self) -> bool:
@@ -153,7 +162,7 @@ class VerifyReport:
         return f"{self.path}: OK, {self.records} records, chain intact, head {self.head_hash}"
 
 
-def _split_lines(raw: bytes) -> tuple[list[bytes], bytes | None]:
+def split_lines(raw: bytes) -> tuple[list[bytes], bytes | None]:
     """Complete (newline-terminated) lines, and the unterminated tail if there is one."""
     if not raw:
         return [], None
@@ -162,7 +171,7 @@ def _split_lines(raw: bytes) -> tuple[list[bytes], bytes | None]:
     return parts, (tail if tail else None)
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def parse_line(line: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -199,33 +208,47 @@ def verify(path: Path | str) -> VerifyReport:
     """Check every record's hash, the chain and the sequence; name the first bad record."""
     path = Path(path)
     raw = path.read_bytes() if path.exists() else b""
-    lines, tail = _split_lines(raw)
+    lines, tail = split_lines(raw)
+    return verify_lines(path, (("", n, line) for n, line in enumerate(lines, start=1)), tail)
+
+
+def verify_lines(
+    location: Path | str,
+    lines: Iterable[tuple[str, int, bytes]],
+    tail: bytes | None = None,
+    *,
+    tail_line: int | None = None,
+) -> VerifyReport:
+    """The chain check shared by every log layout: `lines` are (segment, line number, bytes)
+    in log order, `tail` an unterminated last line (a crash mid-write), reported apart."""
     prev_hash, prev_seq, count = GENESIS, 0, 0
     records: list[AuditRecord] = []
     first_bad: BadRecord | None = None
-    for index, line in enumerate(lines, start=1):
-        data = _parse(line)
+    last_line = 0
+    for where, index, line in lines:
+        last_line = index
+        data = parse_line(line)
         bad = _check(data, index, prev_hash, prev_seq)
         if bad is not None:
-            first_bad = bad
+            first_bad = BadRecord(bad.line, bad.seq, bad.problems, bad.detail, where)
             break
         assert data is not None
-        records.append(AuditRecord(index, data))
+        records.append(AuditRecord(index, data, where))
         prev_hash, prev_seq, count = data["hash"], data["seq"], count + 1
     truncated: BadRecord | None = None
     if first_bad is None and tail is not None:
         # A line without its newline is what a crash between write() and the newline leaves
         # behind (appends write the whole line at once, so it is the last line only).
-        data = _parse(tail)
+        data = parse_line(tail)
         seq = data.get("seq") if data is not None and isinstance(data.get("seq"), int) else None
         truncated = BadRecord(
-            len(lines) + 1,
+            tail_line if tail_line is not None else last_line + 1,
             seq,
             (Problem.TRUNCATED_TAIL,),
             f"{len(tail)} bytes without a terminating newline",
         )
     return VerifyReport(
-        path=path,
+        path=location,
         records=count,
         head_hash=prev_hash,
         head_seq=prev_seq,
@@ -233,7 +256,35 @@ def verify(path: Path | str) -> VerifyReport:
         truncated_tail=truncated,
         unfinished_intents=tuple(find_unfinished_intents(records)),
         verified=tuple(records),
+        hashes=frozenset(r.data["hash"] for r in records),
     )
+
+
+def check_anchor(report: VerifyReport, expected_head: str) -> str | None:
+    """Why the log does not contain a head hash published earlier, or None if it does.
+
+    A forger who rewrites history and recomputes every hash produces a chain that verifies;
+    it cannot contain the hash of a record it changed or cut off. So a head hash published
+    after a run (run report, ticket, inventory) must still be the hash of some record."""
+    wanted = expected_head.strip().lower()
+    if len(wanted) != 64 or any(c not in "0123456789abcdef" for c in wanted):
+        return f"--expect-head {expected_head!r} is not a sha256 hash (64 hex digits)"
+    if report.tampered:
+        return None  # the chain itself is broken: that is the stronger finding
+    if wanted in report.hashes:
+        return None
+    return (
+        f"the published head {wanted} is not the hash of any record in {report.path} "
+        f"(now {report.records} records, head {report.head_hash}): records up to that head "
+        "were rewritten or cut off"
+    )
+
+
+def audit_head(trail: AuditTrail) -> tuple[int, str]:
+    """The seq and hash of the last verified record (0 and GENESIS for an empty log): the
+    value to publish after a confirmed run, and to give to `audit verify --expect-head`."""
+    report = trail.verify()
+    return report.head_seq, report.head_hash
 
 
 def find_unfinished_intents(records: list[AuditRecord]) -> Iterator[AuditRecord]:
@@ -347,10 +398,10 @@ def read_records(path: Path | str) -> list[AuditRecord]:
     path = Path(path)
     if not path.exists():
         return []
-    lines, _ = _split_lines(path.read_bytes())
+    lines, _ = split_lines(path.read_bytes())
     out: list[AuditRecord] = []
     for index, line in enumerate(lines, start=1):
-        data = _parse(line)
+        data = parse_line(line)
         if data is not None:
             out.append(AuditRecord(index, data))
     return out
@@ -393,23 +444,43 @@ def repair_truncated_tail(path: Path | str) -> RepairResult:
     )
 
 
-class AuditLog:
-    """Appends records to one JSONL file, continuing its chain and sequence.
+class AuditTrail(ABC):
+    """An append-only, hash-chained audit log: what the executor writes to and what
+    `reconciler audit` reads, whatever the storage (local file or GCS objects).
 
-    One writer at a time is guaranteed by the run lock (DESIGN 6.8), so the head is read
-    once, on the first append, and then kept in memory.
+    One writer at a time is guaranteed by the run lock, so the head is read once, on the
+    first append, and then kept in memory; storages that can check it (GCS) do so anyway.
     """
 
-    def __init__(self, path: Path | str, clock: Callable[[], datetime] | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._head: tuple[int, str] | None = None
 
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the log lives, for messages."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether anything was ever written (verify reports a missing log as an error)."""
+
+    @abstractmethod
+    def verify(self) -> VerifyReport:
+        """Check the whole chain; name the first bad record."""
+
+    @abstractmethod
+    def records(self) -> list[AuditRecord]:
+        """Every readable record in log order (use `verify` to know if they can be trusted)."""
+
+    @abstractmethod
+    def _write(self, record: dict[str, Any], line: bytes) -> None:
+        """Make one record durable before returning (intent before action)."""
+
     def _load_head(self) -> tuple[int, str]:
-        report = verify(self.path)
+        report = self.verify()
         if report.truncated_tail is not None:
             raise AuditLogError(
-                f"{self.path} ends with an incomplete line from a crash "
+                f"{self.describe()} ends with an incomplete line from a crash "
                 f"({report.truncated_tail.describe()}); inspect it and run "
                 "`reconciler audit repair` before applying changes"
             )
@@ -433,8 +504,9 @@ class AuditLog:
         details: Mapping[str, Any] | None = None,
         ts: datetime | None = None,
     ) -> dict[str, Any]:
-        """Write one record and fsync it before returning: an intent must be on disk before
-        the action it announces is sent, or a crash could hide an action that happened."""
+        """Write one record and make it durable before returning: an intent must be stored
+        before the action it announces is sent, or a crash could hide an action that
+        happened."""
         if self._head is None:
             self._head = self._load_head()
         seq, prev_hash = self._head
@@ -454,7 +526,31 @@ class AuditLog:
             "details": dict(details) if details else {},
         }
         record["hash"] = record_hash(record)
-        line = (canonical_json(record) + "\n").encode()
+        self._write(record, (canonical_json(record) + "\n").encode())
+        self._head = (record["seq"], record["hash"])
+        return record
+
+
+class AuditLog(AuditTrail):
+    """The local log: one JSONL file, appended with one write() + fsync per record."""
+
+    def __init__(self, path: Path | str, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(clock)
+        self.path = Path(path)
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def verify(self) -> VerifyReport:
+        return verify(self.path)
+
+    def records(self) -> list[AuditRecord]:
+        return read_records(self.path)
+
+    def _write(self, record: dict[str, Any], line: bytes) -> None:
         created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND: one write() per record, so a crash leaves at most one partial last line.
@@ -466,8 +562,6 @@ class AuditLog:
             os.close(fd)
         if created:
             _fsync_dir(self.path.parent)  # make the new file's directory entry durable too
-        self._head = (record["seq"], record["hash"])
-        return record
 
 
 def _iso(moment: datetime) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler.audit import AuditLog, RecordType, pending_offboardings, read_records
+from reconciler.audit import AuditTrail, RecordType, pending_offboardings
 from reconciler.desired.expanding import expand_access
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.log import get_logger, redact_text
@@ -173,7 +173,7 @@ def apply_plan(
     snapshot: Snapshot,
     desired: DesiredState,
     limits: SafetyLimits,
-    audit: AuditLog | None,
+    audit: AuditTrail | None,
     confirm: bool,
     allow_mass_removal: bool,
     actor: str,
@@ -367,7 +367,7 @@ def _record_offboardings(
     providers: Mapping[System, Provider],
     record: Callable[..., None],
     now_fn: Callable[[], datetime],
-    audit: AuditLog,
+    audit: AuditTrail,
 ) -> _Evidence:
     """The same-day evidence of policy 第5.2条3, written only from what was observed.
 
@@ -460,10 +460,10 @@ def _record_offboardings(
     return _Evidence(tuple(completed), tuple(incomplete), tuple(partial))
 
 
-def _interrupted_offboardings(audit: AuditLog, plan: Plan, done_now: set[str]) -> dict[str, str]:
+def _interrupted_offboardings(audit: AuditTrail, plan: Plan, done_now: set[str]) -> dict[str, str]:
     """Person id -> time of the last offboarding intent, for leavers whose offboarding an
     earlier run began but never recorded as complete, and who have no action in this plan."""
-    pending = pending_offboardings(read_records(audit.path))
+    pending = pending_offboardings(audit.records())
     in_plan = {a.person_id for a in plan.actions}
     return {
         p: str(rec.data.get("ts"))

@@ -1,5 +1,6 @@
-"""The run lock (DESIGN 6.8: one run at a time), taken by the CLI's apply/offboard commands and
-by the daemon around every run that may change a system.
+"""The local run lock (one run at a time), taken through `LocalStateStore.lock` by the CLI's
+apply/offboard commands and by the daemon around every run that may change a system. The GCS
+state store has its own, a lease object (reconciler/state/gcs.py), raising the same errors.
 
 `fcntl.flock` on an open file: the kernel releases it when the holding process exits or dies,
 so a crash never leaves a stale lock behind (unlike a pid file). The holder writes who it is
@@ -33,18 +34,20 @@ class LockHolder:
     run_id: str
     command: str
     started_at: str  # ISO 8601, UTC
+    expires_at: str | None = None  # a GCS lease's end unless renewed; None for flock
 
     def describe(self) -> str:
+        until = f", lease until {self.expires_at}" if self.expires_at else ""
         return (
             f"run {self.run_id} ({self.command}) by pid {self.pid} on {self.host}, "
-            f"started {self.started_at}"
+            f"started {self.started_at}{until}"
         )
 
 
 class RunLockBusy(ReconcilerError):
     """Another run holds the lock; `holder` says which (None if it could not be read)."""
 
-    def __init__(self, path: Path, holder: LockHolder | None, waited: float) -> None:
+    def __init__(self, path: Path | str, holder: LockHolder | None, waited: float) -> None:
         who = holder.describe() if holder else "an unknown process (holder record unreadable)"
         super().__init__(
             f"another run is in progress: {who}; waited {waited:.1f}s for {path}. "
@@ -52,6 +55,10 @@ class RunLockBusy(ReconcilerError):
         )
         self.path = path
         self.holder = holder
+
+
+class RunLockLost(ReconcilerError):
+    """The lease was taken over while this run held it (it could not renew it in time)."""
 
 
 def read_holder(path: Path) -> LockHolder | None:

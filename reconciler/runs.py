@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from reconciler.audit import AuditLog, RecordType
+from reconciler.audit import AuditTrail, RecordType
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.gcp_roles import role_parents, unknown_roles
 from reconciler.desired.holding import new_hold, standing_holds
@@ -38,7 +38,7 @@ from reconciler.providers.base import ListsRoles, Provider
 from reconciler.providers.connecting import own_identities
 from reconciler.providers.reading import read_all, read_person_everywhere
 from reconciler.settings import Settings
-from reconciler.state import LocalStateStore, StateStore, StateStoreError
+from reconciler.state import StateStore, StateStoreError, open_state_store
 from reconciler.state.holds import hold_to_json, load_holds, save_holds
 from reconciler.state.read_counts import judge_and_remember_read_counts
 
@@ -76,11 +76,15 @@ class RunContext:
     backdated: bool = False  # `--at` was given: a what-if instant, recorded in run-start
     desired_dir: Path = Path("desired_state")  # where errors say roles.yaml is
 
-    def audit(self) -> AuditLog | None:
-        return AuditLog(self.settings.audit_log_path()) if self.confirm else None
+    def audit(self) -> AuditTrail | None:
+        return self.store().audit_log() if self.confirm else None
 
     def store(self) -> StateStore:
-        return LocalStateStore(self.settings.state_dir)
+        """The configured state store (a directory, or gs://BUCKET/PREFIX)."""
+        try:
+            return open_state_store(self.settings)
+        except StateStoreError as exc:  # a bad RECONCILER_STATE_URL: one line, exit 1
+            raise RunRefused(str(exc)) from None
 
     def who(self) -> str:
         return self.actor or actor_name()
@@ -423,9 +427,9 @@ def _end_holds(
     save_holds(store, standing)
 
 
-def _audit_of(ctx: RunContext) -> AuditLog:
+def _audit_of(ctx: RunContext) -> AuditTrail:
     # Holds change only in confirmed runs (or `hold release`), which always have a log.
-    return AuditLog(ctx.settings.audit_log_path())
+    return ctx.store().audit_log()
 
 
 __all__ = [

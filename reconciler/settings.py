@@ -40,8 +40,18 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
 
-    # Where the audit log and run state live.
+    # Where the run state, the run lock and the audit log live: a directory, or
+    # gs://BUCKET/PREFIX (reconciler.state.open_state_store). Unset: state_dir, the local
+    # default, which RECONCILER_STATE_DIR still sets.
+    state_url: str | None = None
     state_dir: Path = Path("var")
+    # gs:// only: put the audit segments in another bucket, one with a retention policy
+    # (Bucket Lock); the mutable state and the audit head stay under state_url.
+    audit_url: str | None = None
+
+    def state_location(self) -> str:
+        """The state store's location: RECONCILER_STATE_URL, else RECONCILER_STATE_DIR."""
+        return self.state_url.strip() if self.state_url else str(self.state_dir)
 
     @model_validator(mode="after")
     def _register_secrets(self) -> Settings:
@@ -54,7 +64,16 @@ class Settings(BaseSettings):
         return self
 
     def audit_log_path(self) -> Path:
-        return self.state_dir / "audit.jsonl"
+        """The local audit log file. Prefer `open_state_store(settings).audit_log()`, which
+        works for both stores; a gs:// location has no local path (and must never become a
+        directory named "gs:")."""
+        location = self.state_location()
+        if location.startswith("gs://"):
+            raise ValueError(
+                f"the audit log of {location} is not a local file; "
+                "use reconciler.state.open_state_store(settings).audit_log()"
+            )
+        return Path(location) / "audit.jsonl"
 
 
 def load_settings() -> Settings:

@@ -41,7 +41,7 @@ from reconciler.execute import (
     OutcomeStatus,
     new_run_id,
 )
-from reconciler.locking import RunLockBusy, run_lock
+from reconciler.locking import RunLockBusy, RunLockLost
 from reconciler.model import DesiredState, Person
 from reconciler.reports.plans import render_text
 from reconciler.runs import (
@@ -52,6 +52,7 @@ from reconciler.runs import (
     offboard_now,
 )
 from reconciler.settings import Settings, load_settings
+from reconciler.state import StateStoreError, open_state_store
 
 EXIT_ERROR = 1
 
@@ -124,11 +125,12 @@ def _print_error(exc: Exception) -> None:
 
 @contextmanager
 def locked(settings: Settings, run_id: str, command: str) -> Iterator[None]:
-    """The run lock for a confirmed run; a second run exits 1 naming the holder."""
+    """The run lock for a confirmed run (flock or GCS lease, by the state store); a second
+    run exits 1 naming the holder."""
     try:
-        with run_lock(settings.state_dir, run_id=run_id, command=command):
+        with open_state_store(settings).lock(run_id=run_id, command=command):
             yield
-    except RunLockBusy as exc:
+    except (RunLockBusy, RunLockLost, StateStoreError) as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_ERROR) from None
 

@@ -1,10 +1,11 @@
 """`reconciler audit verify|show|leavers|repair`: the auditors' view of the hash-chained audit log
-(reconciler/audit.py); registered on the CLI by `reconciler.cli._register_commands`."""
+(reconciler/audit.py), local or on GCS alike through `AuditTrail`; registered on the CLI by
+`reconciler.cli._register_commands`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -13,15 +14,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from reconciler.audit import (
+    AuditLog,
+    AuditLogError,
     AuditRecord,
+    AuditTrail,
     RecordType,
+    check_anchor,
     find_unfinished_intents,
     leaver_evidence,
-    read_records,
     repair_truncated_tail,
-    verify,
 )
 from reconciler.cli import app
+from reconciler.errors import ReconcilerError
 
 audit_app = typer.Typer(
     help="Verify and read the append-only audit log (hash chain, runs, leavers).",
@@ -30,8 +34,12 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 
 PathArg = Annotated[
-    Path | None,
-    typer.Argument(help="The audit log (default: the state dir's audit.jsonl)."),
+    str | None,
+    typer.Argument(
+        help="The audit log: a local file, or the gs://BUCKET/PREFIX of a state store "
+        "(default: the configured state store's log).",
+        metavar="LOG",
+    ),
 ]
 
 EXIT_TAMPERED = 1  # also: `audit leavers` found a late or incomplete leaver
@@ -42,31 +50,61 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=160)
 
 
-def _resolve(path: Path | None) -> Path:
-    if path is not None:
-        return path
+def _resolve(path: str | None) -> AuditTrail:
     from reconciler.settings import load_settings
+    from reconciler.state import open_audit_trail
 
-    return load_settings().audit_log_path()
+    return open_audit_trail(load_settings(), path)
+
+
+@contextmanager
+def _refusing_errors(console: Console) -> Iterator[None]:
+    """An unreadable store or bucket is one line and exit 1, never a traceback."""
+    try:
+        yield
+    except (AuditLogError, ReconcilerError, OSError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_TAMPERED) from None
 
 
 @audit_app.command("verify")
-def verify_command(path: PathArg = None) -> None:
+def verify_command(
+    path: PathArg = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            help="A head hash published after an earlier run: fail unless it is the hash of "
+            "a record in the chain (catches a history rewritten with recomputed hashes).",
+        ),
+    ] = None,
+) -> None:
     """Check every record's hash, the chain and the sequence; exit 1 naming the first bad
     record if anything was edited, deleted, inserted or reordered."""
     console = _console()
-    log_path = _resolve(path)
-    if not log_path.exists():
-        console.print(f"[red]{log_path}: no such audit log[/red]")
-        raise typer.Exit(EXIT_TAMPERED)
-    report = verify(log_path)
+    with _refusing_errors(console):
+        trail = _resolve(path)
+        if not trail.exists():
+            console.print(f"[red]{escape(trail.describe())}: no such audit log[/red]")
+            raise typer.Exit(EXIT_TAMPERED)
+        report = trail.verify()
     if report.tampered:
-        console.print(f"[bold red]{report.describe()}[/bold red]")
+        console.print(f"[bold red]{escape(report.describe())}[/bold red]")
         raise typer.Exit(EXIT_TAMPERED)
+    if expect_head is not None:
+        problem = check_anchor(report, expect_head)
+        if problem is not None:
+            console.print(
+                f"[bold red]{escape(str(report.path))}: TAMPERED: {escape(problem)}[/]",
+                soft_wrap=True,  # one line: monitoring greps it
+            )
+            raise typer.Exit(EXIT_TAMPERED)
     if report.truncated_tail is not None:
-        console.print(f"[yellow]{report.describe()}[/yellow]")
+        console.print(f"[yellow]{escape(report.describe())}[/yellow]")
         raise typer.Exit(EXIT_TRUNCATED)
-    console.print(f"[green]{report.describe()}[/green]")
+    console.print(f"[green]{escape(report.describe())}[/green]")
+    if expect_head is not None:
+        console.print(f"the published head {expect_head.strip().lower()} is in the chain")
     if report.unfinished_intents:
         console.print(
             f"[yellow]{len(report.unfinished_intents)} intent(s) without a result (a run "
@@ -79,7 +117,13 @@ def repair_command(path: PathArg = None) -> None:
     """Move an incomplete last line (left by a crash mid-write) aside so runs can resume.
     Refuses if the rest of the log does not verify."""
     console = _console()
-    result = repair_truncated_tail(_resolve(path))
+    with _refusing_errors(console):
+        trail = _resolve(path)
+    if not isinstance(trail, AuditLog):
+        # GCS segments are written whole: there is never a half-written record to move aside.
+        console.print(f"nothing to repair: {escape(trail.describe())} is not a local file")
+        return
+    result = repair_truncated_tail(trail.path)
     console.print(result.message)
     if not result.repaired and result.message.startswith("refused"):
         raise typer.Exit(EXIT_TAMPERED)
@@ -115,13 +159,14 @@ def show_command(
 ) -> None:
     """List records as a table; intents whose result is missing (a crashed run) are flagged."""
     console = _console()
-    log_path = _resolve(path)
-    records = read_records(log_path)
-    report = verify(log_path)
+    with _refusing_errors(console):
+        trail = _resolve(path)
+        records = trail.records()
+        report = trail.verify()
     if not report.ok:
-        console.print(f"[bold red]warning: {report.describe()}[/bold red]")
-    unfinished = {r.line for r in find_unfinished_intents(records)}
-    table = Table(title=f"audit log {log_path}", show_lines=False)
+        console.print(f"[bold red]warning: {escape(report.describe())}[/bold red]")
+    unfinished = {(r.where, r.line) for r in find_unfinished_intents(records)}
+    table = Table(title=f"audit log {escape(trail.describe())}", show_lines=False)
     for column in ("seq", "time (UTC)", "type", "run", "actor", "person", "action", "result"):
         table.add_column(column, overflow="fold")
     shown = 0
@@ -131,7 +176,7 @@ def show_command(
         if person is not None and record.person_id != person:
             continue
         result = _describe_result(record)
-        if record.line in unfinished:
+        if (record.where, record.line) in unfinished:
             result = "[bold yellow]NO RESULT: run stopped before this action finished[/]"
         table.add_row(
             str(record.seq),
@@ -156,14 +201,15 @@ def leavers_command(path: PathArg = None) -> None:
     offboarded the same day; 1 when it is tampered or missing, or any leaver was late or
     never completed; 2 when all were on time but the last line was cut by a crash."""
     console = _console()
-    log_path = _resolve(path)
-    if not log_path.exists():
-        console.print(f"[red]{log_path}: no such audit log[/red]")
-        raise typer.Exit(EXIT_TAMPERED)
-    report = verify(log_path)
+    with _refusing_errors(console):
+        trail = _resolve(path)
+        if not trail.exists():
+            console.print(f"[red]{escape(trail.describe())}: no such audit log[/red]")
+            raise typer.Exit(EXIT_TAMPERED)
+        report = trail.verify()
     if report.tampered:
         # Verdicts read from an edited log prove nothing: none are shown.
-        console.print(f"[bold red]{report.describe()}[/bold red]")
+        console.print(f"[bold red]{escape(report.describe())}[/bold red]")
         console.print("[bold red]leavers not evaluated: the audit log does not verify[/]")
         raise typer.Exit(EXIT_TAMPERED)
     table = Table(title="leavers: last access removed vs last day (policy 第5.2条3)")
@@ -195,7 +241,7 @@ def leavers_command(path: PathArg = None) -> None:
     failing = [e for e in evidence if not e.ok]
     console.print(f"{len(evidence)} leaver(s), {len(failing)} not offboarded the same day")
     if report.truncated_tail is not None:
-        console.print(f"[yellow]{report.describe()}[/yellow]")
+        console.print(f"[yellow]{escape(report.describe())}[/yellow]")
     if failing:
         for leaver in failing:
             console.print(

@@ -25,7 +25,7 @@ from reconciler.execute import new_run_id
 from reconciler.model import DesiredState, EmergencyHold
 from reconciler.runs import RunContext, RunRefused, release_hold
 from reconciler.settings import load_settings
-from reconciler.state import LocalStateStore, StateStoreError
+from reconciler.state import StateStore, StateStoreError, open_state_store
 from reconciler.state.holds import hold_to_json, load_holds
 
 hold_app = typer.Typer(
@@ -35,7 +35,16 @@ hold_app = typer.Typer(
 app.add_typer(hold_app, name="hold")
 
 
-def _holds(store: LocalStateStore) -> tuple[EmergencyHold, ...]:
+def _store() -> StateStore:
+    """The configured state store; a bad RECONCILER_STATE_URL is one line and exit 1."""
+    try:
+        return open_state_store(load_settings())
+    except StateStoreError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _holds(store: StateStore) -> tuple[EmergencyHold, ...]:
     try:
         return load_holds(store)
     except StateStoreError as exc:
@@ -62,8 +71,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show every emergency hold, and whether the repo has caught up with it."""
-    settings = load_settings()
-    holds = _holds(LocalStateStore(settings.state_dir))
+    holds = _holds(_store())
     try:
         desired: DesiredState | None = load_desired_dir(directory)
     except ValidationFailed:

@@ -22,7 +22,7 @@ from reconciler.cli.output import report_console
 from reconciler.execute import EXIT_PARTIAL, partial_reasons
 from reconciler.reports.plans import render_json, render_markdown, render_text
 from reconciler.runs import RunRefused, plan_now
-from reconciler.state import LocalStateStore
+from reconciler.state import StateStoreError, open_state_store
 
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -61,7 +61,11 @@ def plan(
     """
     desired = load(directory)
     moment = parse_at(at)
-    store = LocalStateStore(settings().state_dir)
+    try:
+        store = open_state_store(settings())
+    except StateStoreError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
     try:
         with providers_for(desired, sandbox=sandbox, at=moment) as providers:
             # The embedded demo world is invented: its counts must not become the real ones.

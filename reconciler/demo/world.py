@@ -41,6 +41,15 @@ World = dict[str, Any]
 # `GET /user` answers by it); tests/demo prove the provider and this map agree.
 SANDBOX_GITHUB_TOKEN = "sandbox-token"  # noqa: S105 - a fixed sandbox value, not a secret
 
+# The GCS state store's buckets (docs/operations.md, "State store"): run state and the audit
+# head in a versioned bucket; audit segments in a versioned bucket with a retention policy
+# (7 years; production locks it with Bucket Lock), so `RECONCILER_STATE_URL=gs://...` works
+# against the demo sandbox as it does in production.
+STATE_BUCKETS: tuple[dict[str, object], ...] = (
+    {"name": "example-reconciler-state", "versioning": True},
+    {"name": "example-reconciler-audit", "versioning": True, "retention_period": 220_752_000},
+)
+
 
 def _acting_login(org: Organization) -> str | None:
     """The GitHub login the tool acts as in the demo: the protected GitHub account that is
@@ -383,6 +392,7 @@ class _Builder:
                 "resources": resources,
                 "service_accounts": self.service_accounts,
             },
+            "storage": {"buckets": [dict(bucket) for bucket in STATE_BUCKETS]},
         }
 
 

@@ -79,6 +79,7 @@ class Sandbox:
 
     def _register_all(self) -> None:
         from reconciler.sandbox import (
+            cloud_storage,
             control,
             github_graphql,
             github_rest,
@@ -92,6 +93,7 @@ class Sandbox:
             google_auth,
             google_directory,
             google_cloud,
+            cloud_storage,
             github_rest,
             github_graphql,
         ):

@@ -4,7 +4,7 @@ hold end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -17,7 +17,10 @@ HOLDS = "holds.json"
 def load_holds(store: StateStore) -> tuple[EmergencyHold, ...]:
     """Every recorded hold. A document that cannot be understood raises: reading it as
     "no holds" would let the next run give an emergency-offboarded person their access back."""
-    data = store.read_json(HOLDS)
+    return _parse_holds(store, store.read_json(HOLDS))
+
+
+def _parse_holds(store: StateStore, data: Any) -> tuple[EmergencyHold, ...]:
     if data is None:
         return ()
     try:
@@ -30,8 +33,29 @@ def load_holds(store: StateStore) -> tuple[EmergencyHold, ...]:
 
 
 def save_holds(store: StateStore, holds: Iterable[EmergencyHold]) -> None:
+    """Replace every hold: safe only under the run lock, which every writer of holds.json
+    takes today (offboard --now --confirm, hold release, confirmed apply)."""
+    store.write_json(HOLDS, _to_json(holds))
+
+
+def change_holds(
+    store: StateStore,
+    change: Callable[[tuple[EmergencyHold, ...]], Iterable[EmergencyHold]],
+) -> tuple[EmergencyHold, ...]:
+    """Read-modify-write of the holds that cannot lose a concurrent writer's hold, even if the
+    run lock failed (a GCS lease lost by a stalled run): `change` gets the current holds and
+    returns the new set; it is re-run if another process wrote in between."""
+
+    def apply(data: object) -> dict[str, object]:
+        current = _parse_holds(store, data)
+        return _to_json(change(current))
+
+    return _parse_holds(store, store.update_json(HOLDS, apply))
+
+
+def _to_json(holds: Iterable[EmergencyHold]) -> dict[str, object]:
     ordered = sorted(holds, key=lambda h: h.person_id)
-    store.write_json(HOLDS, {"version": 1, "holds": [hold_to_json(h) for h in ordered]})
+    return {"version": 1, "holds": [hold_to_json(h) for h in ordered]}
 
 
 def hold_to_json(hold: EmergencyHold) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def _read(sandbox: SandboxServer, desired: DesiredState, world: dict[str, object
     return read_all(connect_sandbox(sandbox.url, desired), desired, NOW)
 
 
-@pytest.mark.parametrize("section", ["google", "github", "gcp"])
+@pytest.mark.parametrize("section", ["google", "github", "gcp", "storage"])
 def test_demo_world_sections_match_the_sandbox_world_schemas(
     desired: DesiredState, section: str
 ) -> None:

@@ -138,6 +138,9 @@ WRITES = {
 }
 
 
+# One subprocess run per write boundary (about 16): well under a minute on an idle 2-core
+# machine, but far more under load, so it gets more than the suite's default timeout.
+@pytest.mark.timeout(400)
 def test_a_run_killed_before_any_write_converges_on_rerun_every_boundary(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
