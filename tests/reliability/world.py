@@ -9,6 +9,7 @@ import copy
 import functools
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,12 @@ from typer.testing import Result
 from reconciler.cli.common import now
 from reconciler.desired.loading import load_desired_dir
 from reconciler.model import DesiredState, Plan, System
+from reconciler.providers.base import Provider
+from reconciler.providers.connecting import sandbox_info
+from reconciler.providers.gcp_iam import GcpIamProvider
+from reconciler.providers.github import GitHubProvider
+from reconciler.providers.google_workspace import GoogleWorkspaceProvider
+from reconciler.providers.retrying import RetryPolicy
 from reconciler.runs import RunContext, RunOutcome, apply_changes, plan_now
 from reconciler.sandbox.http import FaultRule
 from reconciler.sandbox.server import SandboxServer
@@ -33,7 +40,6 @@ from tests.e2e.scenario import (
     bindings,
     cli,
     cli_env,
-    fast_providers,
     group_members,
     org_members,
     state,
@@ -60,6 +66,24 @@ FILLER_TEAMS = 100  # unmanaged teams: the teams connection > 100 (2 pages)
 FILLER_INVITATIONS = 101  # strangers' invitations: REST invitations > 100 (2 pages)
 FILLER_COLLABORATORS = 101  # strangers: REST outside collaborators > 100 (2 pages)
 GROWN = ("users", "groups", "members", "github")
+
+
+class RecordedWaits:
+    """A retry policy's `sleep` that records each wait instead of sleeping: a case asserts
+    the run waited as long as the server asked (Retry-After, x-ratelimit-reset, GitHub's
+    one-minute floor) without spending that time."""
+
+    def __init__(self, *, sleep: bool = False) -> None:
+        self.waits: list[float] = []
+        self.sleep = sleep  # sleep them too: for a limit that only time lifts
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if self.sleep:
+            time.sleep(seconds)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, sleep=self)
 
 
 def persistent(spec: Mapping[str, Any], nth: int = 1) -> list[dict[str, Any]]:
@@ -196,16 +220,29 @@ class World:
             **extra,
         )
 
-    def apply(self, **extra: Any) -> RunOutcome:
+    def providers(self, policy: RetryPolicy = FAST_RETRY) -> dict[System, Provider]:
+        """The real providers against the sandbox (what scenario.fast_providers builds), with
+        `policy`: a RecordedWaits policy records the waits instead of sleeping them."""
+        systems = self.desired.organization.systems
+        assert systems.google and systems.github
+        return {
+            System.GOOGLE: GoogleWorkspaceProvider.from_sandbox(
+                self.sandbox.url, systems.google, retry_policy=policy
+            ),
+            System.GITHUB: GitHubProvider.from_sandbox(
+                self.sandbox.url, systems.github.org, retry_policy=policy
+            ),
+            System.GCP: GcpIamProvider.from_sandbox(sandbox_info(self.sandbox.url), retry=policy),
+        }
+
+    def apply(self, policy: RetryPolicy = FAST_RETRY, **extra: Any) -> RunOutcome:
         """A confirmed `apply` (or a dry run with confirm=False) through reconciler.runs."""
-        return apply_changes(
-            self.desired, fast_providers(self.sandbox, self.desired), self.context(**extra)
-        )
+        return apply_changes(self.desired, self.providers(policy), self.context(**extra))
 
     def plan(self) -> Plan:
         return plan_now(
             self.desired,
-            fast_providers(self.sandbox, self.desired),
+            self.providers(),
             store=LocalStateStore(self.tmp_path / "state"),
             moment=now(),
             directory=self.directory,
@@ -214,12 +251,15 @@ class World:
     def cli(self, *args: str) -> Result:
         return cli([*args], self.env)
 
-    def converges(self) -> None:
+    def converges(self, *, noop: bool = False) -> None:
         """With the faults gone, a confirmed run is clean and the next plan has nothing to
-        do: whatever the fault left half done is finished, nothing is done twice."""
+        do: whatever the fault left half done is finished, nothing is done twice. `noop`:
+        the faulty run already did everything, so this one has nothing to do."""
         self.clear()
         rerun = self.apply().report
         assert rerun.exit_code == 0, [o.message for o in rerun.failures] or rerun.partial
+        if noop:
+            assert rerun.outcomes == (), [o.action.id for o in rerun.outcomes]
         again = self.plan()
         assert again.actions == (), [a.id for a in again.actions]
         assert not again.incomplete_systems
