@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from reconciler.cli import app
-from reconciler.cli.common import load, now
+from reconciler.cli.common import load, now, require_sandbox_extra
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.plan import plan_changes
@@ -38,6 +38,7 @@ def demo(
 
     Reads the sandbox through the real client libraries and shows the plan and findings.
     Changes nothing."""
+    require_sandbox_extra()
     from reconciler.demo.world import build_world
     from reconciler.providers.connecting import connect_sandbox
     from reconciler.providers.reading import read_all
