@@ -104,7 +104,7 @@ def test_the_production_install_has_no_dev_tools_and_no_sandbox_dependency(
             str(installed / "python"),
             "-c",
             "import importlib.util as u; print(u.find_spec('graphql'))",
-        ],  # noqa: E501
+        ],
         capture_output=True,
         text=True,
         timeout=60,
