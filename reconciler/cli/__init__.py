@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
 
 import typer
 
@@ -13,7 +15,24 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",  # joins the docstrings' wrapped lines into paragraphs
     pretty_exceptions_show_locals=False,  # locals may hold credentials
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command, subcommands too
 )
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml, via the package metadata), so
+    `--version` always names what is installed; a source tree run without installing says
+    so instead of guessing."""
+    try:
+        return version("reconciler")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"reconciler {package_version()}")
+        raise typer.Exit()
 
 
 def _register_commands() -> None:
@@ -32,7 +51,17 @@ def _register_commands() -> None:
 
 
 @app.callback()
-def _configure() -> None:
+def _configure(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,  # before settings are read: a bad .env must not hide the version
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Logging for every command: readable on a terminal, JSON otherwise (settings.py)."""
     from reconciler.log import configure_logging
     from reconciler.settings import load_settings

@@ -6,14 +6,26 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 
 from reconciler.cli import app
-from reconciler.cli.common import load, now
+from reconciler.cli.common import load, now, require_sandbox_extra
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.plan import plan_changes
 from reconciler.reports.plans import render_text
+
+# What to type after `make run`, exactly as printed: from the repository root, where `make`
+# put the command in .venv/bin (it is not on PATH). tests/cli/test_demo_next_steps.py runs
+# every line, so a renamed option or command cannot leave the hint wrong.
+NEXT_STEPS: tuple[str, ...] = (
+    ".venv/bin/reconciler sandbox &",
+    "export RECONCILER_SANDBOX_URL=http://127.0.0.1:8900 RECONCILER_STATE_DIR=var",
+    ".venv/bin/reconciler plan",
+    ".venv/bin/reconciler apply --confirm",
+    ".venv/bin/reconciler audit verify",
+)
 
 
 @app.command()
@@ -26,6 +38,7 @@ def demo(
 
     Reads the sandbox through the real client libraries and shows the plan and findings.
     Changes nothing."""
+    require_sandbox_extra()
     from reconciler.demo.world import build_world
     from reconciler.providers.connecting import connect_sandbox
     from reconciler.providers.reading import read_all
@@ -61,8 +74,6 @@ def demo(
     )
     result = plan_changes(desired, expand_access(desired, moment), snapshot, moment)
     console.print(render_text(result, desired))
-    console.print(
-        "\nNext: [bold]reconciler sandbox &[/] then "
-        "[bold]RECONCILER_SANDBOX_URL=http://127.0.0.1:8900 reconciler apply --confirm[/] "
-        "(see README)."
-    )
+    console.print("\nNext: apply it against a running sandbox (README, Quick start):")
+    for line in NEXT_STEPS:
+        console.print(f"  [bold]{escape(line)}[/]", soft_wrap=True, highlight=False)

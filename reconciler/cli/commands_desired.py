@@ -27,6 +27,7 @@ DEFAULT_DIR = Path("desired_state")
 class OutputFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
+    GITHUB = "github"  # GitHub Actions annotations (validate only)
 
 
 def load_desired_or_exit(directory: Path, commit: str | None, output: OutputFormat) -> DesiredState:
@@ -46,6 +47,10 @@ def load_desired_or_exit(directory: Path, commit: str | None, output: OutputForm
                 for e in failed.errors
             ]
             typer.echo(json.dumps({"valid": False, "errors": errors}, ensure_ascii=False, indent=2))
+        elif output is OutputFormat.GITHUB:
+            for error in failed.errors:
+                typer.echo(error.github_annotation(_repo_path(directory / error.file)))
+            typer.echo(f"invalid: {len(failed.errors)} error(s)", err=True)
         else:
             for error in failed.errors:
                 typer.echo(error.render(directory.as_posix()), err=False)
@@ -53,15 +58,32 @@ def load_desired_or_exit(directory: Path, commit: str | None, output: OutputForm
         raise typer.Exit(1) from None
 
 
+def _repo_path(path: Path) -> str:
+    """`path` relative to the working directory, which in a GitHub Actions job is the
+    checked-out repository's root: the form annotations need to land on the diff."""
+    absolute = path.resolve()
+    try:
+        return absolute.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
 @app.command()
 def validate(
     directory: Annotated[Path, typer.Argument(help="the desired-state directory")] = DEFAULT_DIR,
     output: Annotated[
-        OutputFormat, typer.Option("--format", help="text (file:line:col: ...) or json")
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="text (file:line:col: ...), json, or github (Actions annotations on the PR)",
+        ),
     ] = OutputFormat.TEXT,
     commit: Annotated[str | None, typer.Option(help="git commit of the repo, recorded")] = None,
 ) -> None:
-    """Check every file of the desired-state repo; report every error with file:line:column."""
+    """Check every file of the desired-state repo; report every error with file:line:column.
+
+    `--format github` prints each error as a GitHub Actions annotation, paths relative to the
+    working directory (run it from the repository root, as a workflow does)."""
     state = load_desired_or_exit(directory, commit, output)
     if output is OutputFormat.JSON:
         summary = {"valid": True, "people": len(state.people), "roles": len(state.roles)}

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from reconciler.cli import app
-from reconciler.cli.common import fail, load
+from reconciler.cli.common import fail, load, require_sandbox_extra
 
 console = Console(stderr=True)
 
@@ -36,6 +36,7 @@ def sandbox(
     Point the product at it with RECONCILER_SANDBOX_URL=http://127.0.0.1:PORT; poke it with
     curl (GET /_sandbox/ lists the base URLs). Stops on Ctrl-C.
     """
+    require_sandbox_extra()
     from reconciler.sandbox.server import PortUnavailable, Sandbox, SandboxServer
     from reconciler.sandbox.worlds import WorldError, load_world_file
 

@@ -84,9 +84,23 @@ def load(directory: Path) -> DesiredState:
     return load_desired_or_exit(directory, git_commit(directory), OutputFormat.TEXT)
 
 
+def require_sandbox_extra() -> None:
+    """The sandbox's GitHub GraphQL endpoint needs graphql-core, which production installs
+    (the container image) leave out: say how to get it instead of failing on the first
+    GraphQL request."""
+    import importlib.util
+
+    if importlib.util.find_spec("graphql") is None:
+        fail(
+            "the sandbox is not installed here (production install without the 'sandbox' "
+            "extra): install reconciler[sandbox] to run it"
+        )
+
+
 @contextmanager
 def embedded_sandbox(desired: DesiredState, at: datetime) -> Iterator[str]:
     """Start the sandbox in-process with the demo world built from `desired` (`--sandbox`)."""
+    require_sandbox_extra()
     from reconciler.demo.world import build_world
     from reconciler.sandbox.server import Sandbox, SandboxServer
 

@@ -29,6 +29,24 @@ class DesiredStateError:
         where = f"{self.field}: " if self.field else ""
         return f"{path}:{self.line}:{self.column}: {where}{self.message}"
 
+    def github_annotation(self, path: str) -> str:
+        """`::error file=PATH,line=N,col=C,title=FIELD::MESSAGE`: a GitHub Actions workflow
+        command, so the error shows on the pull request's changed line. `path` is the file
+        relative to the repository root (what GitHub matches against the diff). Values are
+        escaped as the runner expects (workflow commands docs), so a message holding a
+        newline, `::` or a comma cannot end the annotation early or inject another one."""
+        title = self.field or self.file
+        props = f"file={_escape_property(path)},line={self.line},col={self.column}"
+        return f"::error {props},title={_escape_property(title)}::{_escape_data(self.message)}"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
 
 class ValidationFailed(ReconcilerError):
     """The desired-state repo is invalid. The ONLY exception the loader raises: it carries

@@ -42,32 +42,17 @@ from google.oauth2 import service_account
 
 from reconciler.errors import PermanentProviderError
 from reconciler.log import register_secret
+from reconciler.providers.permissions import directory_scopes, scope_of_call
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 IAM_CREDENTIALS_URL = "https://iamcredentials.googleapis.com"
 SECRET_MANAGER_URL = "https://secretmanager.googleapis.com"  # noqa: S105 - a URL
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
-# Least privilege (policy 第5.1条): only what read/apply use. user.security covers
-# signOut, tokens and asps (Directory API reference for those methods).
-DIRECTORY_SCOPES: tuple[str, ...] = (
-    "https://www.googleapis.com/auth/admin.directory.user",
-    "https://www.googleapis.com/auth/admin.directory.user.security",
-    "https://www.googleapis.com/auth/admin.directory.group.readonly",
-    "https://www.googleapis.com/auth/admin.directory.group.member",
-)
+# Least privilege (policy 第5.1条): only what read/apply use, listed with why in
+# `providers.permissions` (the same list the deployment and docs/permissions.md use).
+DIRECTORY_SCOPES: tuple[str, ...] = directory_scopes()
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-# Which of DIRECTORY_SCOPES each Directory API call needs (the "Authorization scopes" of each
-# method's reference page): named in the hint of a 403, so an operator knows which scope to
-# add to the delegation. A method entry wins over its resource's.
-_SCOPE_OF_CALL = {
-    "users.signOut": DIRECTORY_SCOPES[1],
-    "users": DIRECTORY_SCOPES[0],
-    "tokens": DIRECTORY_SCOPES[1],
-    "asps": DIRECTORY_SCOPES[1],
-    "groups": DIRECTORY_SCOPES[2],
-    "members": DIRECTORY_SCOPES[3],
-}
 
 
 def delegation_hint(call: str) -> str:
@@ -75,7 +60,7 @@ def delegation_hint(call: str) -> str:
     the call needs in the service account's domain-wide delegation, and the admin role of
     the impersonated subject (a scope alone is not enough: the subject must be allowed too)."""
     method = call.split(" ", 1)[0]
-    scope = _SCOPE_OF_CALL.get(method) or _SCOPE_OF_CALL.get(method.split(".", 1)[0])
+    scope = scope_of_call(method)
     needs = (
         f"the domain-wide delegation of the service account's client id must grant {scope}"
         if scope

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import reconciler.cli.commands_desired  # noqa: F401 - registers the commands on `app`
 from reconciler.cli import app
 from reconciler.desired.formats import json_schema_text
+from reconciler.desired.problems import DesiredStateError
 from tests.desired.repos import repo
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "desired_state")
@@ -68,6 +70,35 @@ def test_validate_json_lists_errors_with_positions(tmp_path: Path) -> None:
         "commit": "abc",
         "errors": [],
     }
+
+
+def test_validate_github_prints_one_annotation_per_error_relative_to_the_repo_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = repo({"people/e0003.yaml": Path(EXAMPLE, "people/e0010.yaml").read_bytes()})
+    bad["people/e0003.yaml"] = (
+        bad["people/e0003.yaml"]
+        .replace(b"id: e0010", b"id: e0003")
+        .replace(b"[engineer-backend]", b"[engineer, enginer]")
+    )
+    write_repo(tmp_path / "ds", bad)
+    monkeypatch.chdir(tmp_path)  # a workflow runs from the checked-out repo's root
+    result = runner.invoke(app, ["validate", str(tmp_path / "ds"), "--format", "github"])
+    assert result.exit_code == 1
+    # `:` and `,` in a property and newlines in the message are escaped (%3A, %2C, %0A), so
+    # an error text cannot close the annotation early or start another workflow command.
+    assert result.stdout.splitlines() == [
+        "::error file=ds/people/e0003.yaml,line=13,col=19,title=roles[1]::"
+        "unknown role 'enginer' (did you mean 'engineer'?)"
+    ]
+    assert result.stderr.splitlines() == ["invalid: 1 error(s)"]
+
+
+def test_a_github_annotation_escapes_what_would_end_or_inject_a_workflow_command() -> None:
+    error = DesiredStateError("people/a,b.yaml", 2, 3, "x: y", "bad\n::error::100%")
+    assert error.github_annotation("ds/people/a,b.yaml") == (
+        "::error file=ds/people/a%2Cb.yaml,line=2,col=3,title=x%3A y::bad%0A::error::100%25"
+    )
 
 
 def test_validate_names_every_person_file_it_would_have_skipped(tmp_path: Path) -> None:
