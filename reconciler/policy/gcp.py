@@ -1,0 +1,107 @@
+"""Checks of GCP IAM: deleted principals, roles/owner on production, audit logs, bindings the repo
+does not grant, user-managed service-account keys; called by `reconciler.policy.checks`."""
+
+from __future__ import annotations
+
+from reconciler.model import (
+    GrantKind,
+    PersonStatus,
+    Severity,
+    System,
+    normalise_member,
+)
+from reconciler.policy.context import CheckContext, Findings
+
+# Google's audit log types that must all be enabled for allServices (policy 第14.1条).
+REQUIRED_AUDIT_LOG_TYPES = frozenset({"ADMIN_READ", "DATA_READ", "DATA_WRITE"})
+
+
+def check_gcp(ctx: CheckContext, out: Findings) -> None:
+    desired = ctx.access.grants()
+    scopes = {s.resource: s for s in ctx.desired.organization.systems.gcp}
+    for policy in sorted(ctx.snapshot.policies, key=lambda p: p.resource):
+        scope = scopes.get(policy.resource)
+        for binding in policy.bindings:
+            for member in sorted({normalise_member(m) for m in binding.members}):
+                if member.startswith("deleted:"):
+                    out.add(
+                        "deleted-principal",
+                        Severity.MEDIUM,
+                        "第5.2条2",
+                        System.GCP,
+                        f"{policy.resource} {binding.role} {member}",
+                        f"{binding.role} on {policy.resource} still names a deleted principal",
+                    )
+                if (
+                    scope is not None
+                    and scope.environment == "prod"
+                    and binding.role == "roles/owner"
+                    # a sealed break-glass account is the sanctioned owner (第10.2条 exception)
+                    and not ctx.untouchables.untouchable(member)
+                ):
+                    out.add(
+                        "owner-on-prod",
+                        Severity.HIGH,
+                        "第12.2条",
+                        System.GCP,
+                        f"{policy.resource} roles/owner {member}",
+                        f"{member} holds roles/owner on the production resource "
+                        f"{policy.resource}; use narrower roles and time-boxed elevation",
+                        ctx.ids.person_of_member(member),
+                    )
+        if scope is not None and scope.require_audit_logs:
+            enabled = {
+                t for c in policy.audit_configs if c.service == "allServices" for t in c.log_types
+            }
+            missing = sorted(REQUIRED_AUDIT_LOG_TYPES - enabled)
+            if missing:
+                out.add(
+                    "audit-logs-disabled",
+                    Severity.HIGH,
+                    "第14.1条",
+                    System.GCP,
+                    policy.resource,
+                    f"{policy.resource} does not log {', '.join(missing)} for allServices",
+                )
+    for grant in ctx.grants(GrantKind.GCP_BINDING):
+        if grant.target not in ctx.scope.resources or not grant.principal.startswith("user:"):
+            continue
+        if grant in desired or ctx.untouchables.untouchable(grant.principal):
+            continue
+        owner = ctx.ids.person_of_member(grant.principal)
+        status = ctx.status(owner) if owner else None
+        if status in (PersonStatus.DEPARTED, PersonStatus.NOT_STARTED):
+            continue  # covered by the leaver / before-start findings
+        managed = ctx.scope.manages_gcp_role(grant.target, grant.role)
+        removed = managed and (
+            owner is not None or grant.target in ctx.scope.authoritative_resources
+        )
+        if not removed:
+            out.add(
+                "unmanaged-grant",
+                Severity.MEDIUM,
+                "第5.1条",
+                System.GCP,
+                grant.describe(),
+                f"{grant.principal} holds {grant.role} on {grant.target}, which the repo does "
+                "not grant"
+                + (
+                    " and the product does not manage (role not in roles.yaml)"
+                    if not managed
+                    else " (additive resource: reported, not removed)"
+                ),
+                owner,
+            )
+    part = ctx.snapshot.part(System.GCP)
+    for sa in sorted(part.service_accounts if part else (), key=lambda s: s.email):
+        keys = [k for k in sa.keys if k.key_type == "USER_MANAGED" and not k.disabled]
+        if keys:
+            out.add(
+                "user-managed-key",
+                Severity.HIGH,
+                "第4.1条",
+                System.GCP,
+                sa.email,
+                f"service account {sa.email} has {len(keys)} user-managed key(s); keys "
+                "belong in the secret manager or should be replaced by workload identity",
+            )
