@@ -12,7 +12,6 @@ from reconciler.model import (
     Account,
     AccountKind,
     PersonStatus,
-    Severity,
     System,
 )
 from reconciler.policy.context import CheckContext, Findings
@@ -25,12 +24,11 @@ def report_two_factor(out: Findings, account: Account, owner: str | None, messag
         return
     out.add(
         "2sv-not-enrolled",
-        Severity.CRITICAL if account.is_admin else Severity.HIGH,
-        "第12.5条" if account.is_admin else "第5.3条",
         account.system,
         account.name,
         message,
         owner,
+        variant="admin" if account.is_admin else None,
     )
 
 
@@ -46,8 +44,6 @@ def check_accounts(ctx: CheckContext, out: Findings) -> None:
         if owner is None and not untouchable:
             out.add(
                 "unmanaged-account",
-                Severity.HIGH,
-                "第5.1条",
                 System.GOOGLE,
                 name,
                 f"Workspace account {name} belongs to nobody in the repo; add a person file, "
@@ -56,8 +52,6 @@ def check_accounts(ctx: CheckContext, out: Findings) -> None:
         if not untouchable and looks_shared(name):
             out.add(
                 "shared-account",
-                Severity.MEDIUM,
-                "第5.1条",
                 System.GOOGLE,
                 name,
                 f"{name} looks like a shared account; personal accounts only, or list it as "
@@ -78,8 +72,6 @@ def check_accounts(ctx: CheckContext, out: Findings) -> None:
             if last is None and account.created is not None and ctx.now - account.created > limit:
                 out.add(
                     "dormant-account",
-                    Severity.MEDIUM,
-                    "第5.2条2",
                     System.GOOGLE,
                     name,
                     f"{name} has never signed in since {account.created.date()}",
@@ -88,8 +80,6 @@ def check_accounts(ctx: CheckContext, out: Findings) -> None:
             elif last is not None and ctx.now - last > limit:
                 out.add(
                     "dormant-account",
-                    Severity.MEDIUM,
-                    "第5.2条2",
                     System.GOOGLE,
                     name,
                     f"{name} last signed in on {last.date()}, more than "

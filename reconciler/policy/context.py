@@ -11,9 +11,9 @@ from reconciler.model import (
     Entitlement,
     Finding,
     PersonStatus,
-    Severity,
     System,
 )
+from reconciler.policy.catalogue import finding_type
 from reconciler.views import (
     StateViews,
     status_of,
@@ -22,18 +22,22 @@ from reconciler.views import (
 
 @dataclass
 class Findings:
+    """The findings of one run of the checks. A check names the code (and, where the rule has
+    one, its variant); severity and article come from the catalogue, the one place for them."""
+
     items: list[Finding] = field(default_factory=list)
 
-    def add(  # noqa: PLR0917 - positional in Finding's field order, so a call reads as the row
+    def add(
         self,
         code: str,
-        severity: Severity,
-        article: str,
         system: System | None,
         subject: str,
         message: str,
         person_id: str | None = None,
+        *,
+        variant: str | None = None,
     ) -> None:
+        severity, article = finding_type(code).rating(variant)
         self.items.append(Finding(code, severity, article, system, subject, message, person_id))
 
 

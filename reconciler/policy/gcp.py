@@ -6,7 +6,6 @@ from __future__ import annotations
 from reconciler.model import (
     GrantKind,
     PersonStatus,
-    Severity,
     System,
     normalise_member,
 )
@@ -26,8 +25,6 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
                 if member.startswith("deleted:"):
                     out.add(
                         "deleted-principal",
-                        Severity.MEDIUM,
-                        "第5.2条2",
                         System.GCP,
                         f"{policy.resource} {binding.role} {member}",
                         f"{binding.role} on {policy.resource} still names a deleted principal",
@@ -41,8 +38,6 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
                 ):
                     out.add(
                         "owner-on-prod",
-                        Severity.HIGH,
-                        "第12.2条",
                         System.GCP,
                         f"{policy.resource} roles/owner {member}",
                         f"{member} holds roles/owner on the production resource "
@@ -57,8 +52,6 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
             if missing:
                 out.add(
                     "audit-logs-disabled",
-                    Severity.HIGH,
-                    "第14.1条",
                     System.GCP,
                     policy.resource,
                     f"{policy.resource} does not log {', '.join(missing)} for allServices",
@@ -79,8 +72,6 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
         if not removed:
             out.add(
                 "unmanaged-grant",
-                Severity.MEDIUM,
-                "第5.1条",
                 System.GCP,
                 grant.describe(),
                 f"{grant.principal} holds {grant.role} on {grant.target}, which the repo does "
@@ -98,8 +89,6 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
         if keys:
             out.add(
                 "user-managed-key",
-                Severity.HIGH,
-                "第4.1条",
                 System.GCP,
                 sa.email,
                 f"service account {sa.email} has {len(keys)} user-managed key(s); keys "

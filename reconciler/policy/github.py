@@ -8,7 +8,6 @@ from datetime import timedelta
 from reconciler.model import (
     GrantKind,
     PersonStatus,
-    Severity,
     System,
 )
 from reconciler.policy.accounts import report_two_factor
@@ -23,8 +22,6 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
     if part.github_org is not None and not part.github_org.two_factor_required:
         out.add(
             "org-2fa-not-required",
-            Severity.HIGH,
-            "第5.3条",
             System.GITHUB,
             part.github_org.org,
             f"the GitHub organisation {part.github_org.org} does not require two-factor "
@@ -46,8 +43,6 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
         ):
             out.add(
                 "unmanaged-account",
-                Severity.HIGH,
-                "第5.1条",
                 System.GITHUB,
                 grant.principal,
                 f"GitHub {grant.role} {grant.principal} of {grant.target} is not in the repo"
@@ -61,8 +56,6 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
             continue
         out.add(
             "unmanaged-grant",
-            Severity.MEDIUM,
-            "第5.1条",
             System.GITHUB,
             grant.describe(),
             f"{grant.principal} is an outside collaborator on repositories of {grant.target}; "
@@ -77,8 +70,6 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
         if inv.failed_at is not None:
             out.add(
                 "failed-invitation",
-                Severity.LOW,
-                "第5.2条1",
                 System.GITHUB,
                 who,
                 f"the invitation of {who} to {inv.org} failed on {inv.failed_at.date()} "
@@ -90,8 +81,6 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
         if age > timedelta(days=limits.stale_invitation_days):
             out.add(
                 "stale-invitation",
-                Severity.LOW,
-                "第5.2条2",
                 System.GITHUB,
                 who,
                 f"the invitation of {who} to {inv.org} has been pending for {age.days} days",
@@ -100,8 +89,6 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
         if owner is None and not ctx.untouchables.untouchable(who):
             out.add(
                 "unmanaged-grant",
-                Severity.MEDIUM,
-                "第5.1条",
                 System.GITHUB,
                 f"invitation {inv.org} {who}",
                 f"{who} has a pending invitation to {inv.org} but is not in the repo",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from reconciler.model import (
     GrantKind,
-    Severity,
     System,
 )
 from reconciler.policy.context import CheckContext, Findings
@@ -23,8 +22,6 @@ def check_google_groups(ctx: CheckContext, out: Findings) -> None:
         if not in_domains(grant.principal, org.domains):
             out.add(
                 "external-member",
-                Severity.MEDIUM,
-                "第6.1条",
                 System.GOOGLE,
                 grant.describe(),
                 f"{grant.principal} is outside the organisation's domains and is a "
@@ -41,8 +38,6 @@ def check_google_groups(ctx: CheckContext, out: Findings) -> None:
             kind = "nested group" if grant.principal in groups else "member"
             out.add(
                 "unmanaged-grant",
-                Severity.MEDIUM,
-                "第5.1条",
                 System.GOOGLE,
                 grant.describe(),
                 f"{kind} {grant.principal} of the managed group {grant.target} is not in the "

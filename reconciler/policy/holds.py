@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 from reconciler.desired.holding import repo_caught_up
-from reconciler.model import (
-    Severity,
-)
 from reconciler.policy.context import CheckContext, Findings
 
 
@@ -26,8 +23,6 @@ def check_holds(ctx: CheckContext, out: Findings) -> None:
         )
         out.add(
             "emergency-hold-not-in-repo",
-            Severity.CRITICAL,
-            "第5.2条3",
             None,
             hold.email or hold.person_id,
             f"{hold.person_id} was offboarded in an emergency on {hold.day} (run {hold.run_id}, "

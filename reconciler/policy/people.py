@@ -9,7 +9,6 @@ from reconciler.model import (
     EmploymentType,
     Person,
     PersonStatus,
-    Severity,
     System,
     gcp_user,
 )
@@ -33,8 +32,6 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
             if held:
                 out.add(
                     "access-before-start",
-                    Severity.MEDIUM,
-                    "第5.2条1",
                     None,
                     person.email,
                     f"{person.id} starts on {person.employment.start} but already holds: "
@@ -47,8 +44,6 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
         ):
             out.add(
                 "contractor-nda",
-                Severity.HIGH,
-                "第6.1条",
                 None,
                 person.email,
                 f"contractor {person.id} has no NDA signed on or before the start date "
@@ -62,8 +57,6 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
             if 0 <= left <= EXPIRING_SOON_DAYS:
                 out.add(
                     "expiring-grant",
-                    Severity.INFO,
-                    "第5.2条1",
                     ent.grant.system,
                     ent.grant.describe(),
                     f"{person.id}'s grant via {ent.via_role} ends on {ent.expires} "
@@ -74,8 +67,6 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
         if match is not None and match.renamed_from is not None and match.account is not None:
             out.add(
                 "github-login-renamed",
-                Severity.INFO,
-                "第5.2条2",
                 System.GITHUB,
                 match.account.name,
                 f"{person.id}'s GitHub account {person.github_id} is now called "
@@ -92,8 +83,6 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
             why = "is not in the repo" if owner is None else "has left"
             out.add(
                 "non-human-owner-departed",
-                Severity.HIGH,
-                "第5.1条",
                 nh.system,
                 nh.identity,
                 f"non-human account {nh.id} ({nh.identity}) is owned by {nh.owner}, who {why}; "
@@ -115,8 +104,6 @@ def _report_login_taken(
     if part is not None and squatter in part.accounts:
         out.add(
             "github-login-taken",
-            Severity.HIGH,
-            "第5.1条",
             System.GITHUB,
             squatter.name,
             f"{taken}; it is given nothing on their behalf",
@@ -129,8 +116,6 @@ def _report_login_taken(
         then = f"{person.id}'s invitation is held back"
     out.add(
         "github-invitee-login-taken",
-        Severity.HIGH,
-        "第5.2条1",
         System.GITHUB,
         squatter.name,
         f"{taken}, outside the organisation: it is never invited; {then}. Put the person's "
@@ -153,20 +138,17 @@ def check_leaver(ctx: CheckContext, out: Findings, person: Person) -> None:
         overdue, when = True, "with no recorded offboarding time"
     out.add(
         "leaver-has-access",
-        Severity.CRITICAL if overdue else Severity.HIGH,
-        "第5.2条3",
         None,
         person.email,
         f"{person.id} has left but still holds {', '.join(held)} ({when})",
         person.id,
+        variant=None if overdue else "before-offboarding-time",
     )
     for member in sorted({gcp_user(a) for a in ctx.ids.addresses_of(person)}):
         for resource, binding in ctx.index.conditional.get(member, ()):
             title = (binding.condition or {}).get("title", "untitled")
             out.add(
                 "leaver-conditional-binding",
-                Severity.HIGH,
-                "第5.2条3",
                 System.GCP,
                 f"{resource} {binding.role} {member}",
                 f"{person.id} is named in a conditional binding of {binding.role} on "

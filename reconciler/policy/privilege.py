@@ -10,7 +10,6 @@ from reconciler.desired.checking import PRIVILEGED_GCP_ROLES
 from reconciler.model import (
     DesiredState,
     GrantKind,
-    Severity,
     System,
     normalise_member,
 )
@@ -106,8 +105,6 @@ def _report_privileged_holder(
         return
     out.add(
         "privileged-holder",
-        Severity.CRITICAL,
-        "第10.2条",
         system,
         subject,
         f"{holds} but is not the security officer and has no approved, time-boxed grant",
