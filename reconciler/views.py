@@ -9,8 +9,9 @@ is pure: no I/O, and "now" is always a parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Self
 
@@ -23,6 +24,7 @@ from reconciler.model import (
     EmergencyHold,
     Grant,
     GrantKind,
+    IamPolicy,
     Invitation,
     OAuthToken,
     Person,
@@ -187,6 +189,112 @@ def _match_github(
     return GitHubMatch(login=None if squatter else repo_login, account=None, squatter=squatter)
 
 
+# --------------------------------------------------------------------------------------------
+# Effective access: who really reaches each GCP resource, directly or through Google groups.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EffectiveBinding:
+    """One principal reaching one role on one resource.
+
+    `via` is empty for a member the binding names itself; for a member reached through a
+    `group:` member it is the group path, the bound group first and the group that holds
+    the principal last, so a finding can say exactly which membership to remove.
+    """
+
+    resource: str
+    role: str
+    member: str  # normalised IAM member of who reaches it: user:, serviceAccount:, group:, ...
+    via: tuple[str, ...] = ()  # group emails, outermost (the bound group) first
+    condition: str | None = None  # the binding's condition title, when it is conditional
+
+    @property
+    def conditional(self) -> bool:
+        return self.condition is not None
+
+    def path(self) -> str:
+        """The group path in words, e.g. `group eng@example.co.jp > platform@example.co.jp`."""
+        return "group " + " > ".join(self.via) if self.via else "directly"
+
+
+def _as_member(address: str) -> str:
+    """The IAM member a Google group member is when a binding reaches it through the group:
+    Workspace lists service accounts and users by email alone."""
+    address = normalise_email(address)
+    kind = "serviceAccount" if address.endswith(".gserviceaccount.com") else "user"
+    return normalise_member(f"{kind}:{address}")
+
+
+def group_closure(
+    group_grants: Iterable[Grant], users: Collection[str], domains: Iterable[str]
+) -> Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """For every group the read listed members of: each principal inside it at any depth,
+    with the shortest path of groups leading to it (the group itself first).
+
+    The Directory API lists a nested group as a member by its email, so a member is a nested
+    group when the read listed members of it; a cycle of groups is followed once. Any other
+    member is a principal when it is a Workspace user (`users`: primary addresses and
+    aliases) or an address outside the organisation's `domains` (a guest, a service account).
+    An in-domain address that is neither is a nested group with no members (or one the read
+    did not list): it reaches nobody, the same rule the planner uses to leave it in place.
+    """
+    members: dict[str, list[str]] = {}
+    for g in group_grants:
+        if g.kind is GrantKind.GOOGLE_GROUP:
+            members.setdefault(normalise_email(g.target), []).append(normalise_email(g.principal))
+    wanted = {normalise_email(u) for u in users}
+    domains = tuple(domains)
+    closure: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+    for top in sorted(members):
+        best: dict[str, tuple[str, ...]] = {}
+        queue: deque[tuple[str, tuple[str, ...]]] = deque([(top, (top,))])
+        seen = {top}
+        while queue:  # breadth first: the first path found to a principal is the shortest
+            group, path = queue.popleft()
+            for address in sorted(set(members[group])):
+                if address in members:
+                    if address not in seen:
+                        seen.add(address)
+                        queue.append((address, (*path, address)))
+                elif address in wanted or not in_domains(address, domains):
+                    best.setdefault(address, path)
+        closure[top] = tuple(sorted(best.items()))
+    return closure
+
+
+def effective_bindings(
+    policies: Iterable[IamPolicy],
+    group_grants: Iterable[Grant],
+    users: Collection[str] = (),
+    domains: Iterable[str] = (),
+) -> tuple[EffectiveBinding, ...]:
+    """Every principal that reaches each role on each resource: the members a binding names
+    (a `group:` member included, as itself) plus everyone a `group:` member reaches through
+    Google group membership, nested groups included, each with its group path. Sorted.
+
+    Only as complete as the Google read: a group outside the Workspace customer (another
+    domain's) has no listed members and reaches nobody here."""
+    closure = group_closure(group_grants, users, domains)
+    found: set[EffectiveBinding] = set()
+    for policy in policies:
+        for b in policy.bindings:
+            condition = (b.condition or {}).get("title", "untitled") if b.condition else None
+            for member in {normalise_member(m) for m in b.members}:
+                found.add(EffectiveBinding(policy.resource, b.role, member, (), condition))
+                if not member.startswith("group:"):
+                    continue
+                for address, path in closure.get(member_identity(member), ()):
+                    found.add(
+                        EffectiveBinding(
+                            policy.resource, b.role, _as_member(address), path, condition
+                        )
+                    )
+    return tuple(
+        sorted(found, key=lambda e: (e.resource, e.role, e.member, e.via, e.condition or ""))
+    )
+
+
 @dataclass(frozen=True)
 class SnapshotIndex:
     """The snapshot indexed once by principal, so planning and checking cost grows with the
@@ -198,9 +306,14 @@ class SnapshotIndex:
     tokens: Mapping[str, tuple[OAuthToken, ...]]  # user -> tokens, by client id
     app_passwords: Mapping[str, tuple[AppPassword, ...]]  # user -> app passwords, by code id
     conditional: Mapping[str, tuple[tuple[str, Binding], ...]]  # member -> (resource, binding)
+    effective: tuple[EffectiveBinding, ...] = ()  # every binding, direct and through groups
+    via_groups: Mapping[str, tuple[EffectiveBinding, ...]] = field(default_factory=dict)
+    # member -> what they reach only through groups
 
     @classmethod
-    def of(cls, snapshot: Snapshot) -> SnapshotIndex:
+    def of(cls, snapshot: Snapshot, domains: Iterable[str] = ()) -> SnapshotIndex:
+        """`domains` (the organisation's) tell a guest in a group from an empty nested group
+        when expanding GCP bindings through groups (`effective_bindings`)."""
         by_kind: dict[GrantKind, list[Grant]] = {}
         by_principal: dict[tuple[GrantKind, str], list[Grant]] = {}
         for g in sorted(snapshot.grants):
@@ -219,12 +332,22 @@ class SnapshotIndex:
                 if b.condition:
                     for m in sorted({normalise_member(m) for m in b.members}):
                         conditional.setdefault(m, []).append((policy.resource, b))
+        users = [a for u in (google.accounts if google else ()) for a in (u.name, *u.aliases)]
+        effective = effective_bindings(
+            snapshot.policies, by_kind.get(GrantKind.GOOGLE_GROUP, ()), users, domains
+        )
+        via_groups: dict[str, list[EffectiveBinding]] = {}
+        for e in effective:
+            if e.via:
+                via_groups.setdefault(e.member, []).append(e)
         return cls(
             by_kind={k: tuple(v) for k, v in by_kind.items()},
             by_principal={k: tuple(v) for k, v in by_principal.items()},
             tokens={k: tuple(v) for k, v in tokens.items()},
             app_passwords={k: tuple(v) for k, v in asps.items()},
             conditional={k: tuple(v) for k, v in conditional.items()},
+            effective=effective,
+            via_groups={k: tuple(v) for k, v in via_groups.items()},
         )
 
     def grants(self, kind: GrantKind) -> tuple[Grant, ...]:
@@ -365,7 +488,7 @@ class StateViews:
             ids=Identities.build(desired, snapshot),
             scope=ManagedScope.of(desired),
             untouchables=Untouchables.of(desired),
-            index=SnapshotIndex.of(snapshot),
+            index=SnapshotIndex.of(snapshot, desired.organization.domains),
             holds=holds,
         )
 
@@ -401,6 +524,11 @@ def access_held(
         held.append(f"a pending GitHub invitation to {inv.org}")
     for member in sorted(members):
         held += [f"conditional {b.role} on {r}" for r, b in index.conditional.get(member, ())]
+    for member in sorted(members):
+        held += [
+            f"{'conditional ' if e.conditional else ''}{e.role} on {e.resource} through {e.path()}"
+            for e in index.via_groups.get(member, ())
+        ]
     return held
 
 

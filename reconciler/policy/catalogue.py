@@ -63,15 +63,18 @@ _ENTRIES: tuple[FindingType, ...] = (
         explanation_en=(
             "Someone whose last day has passed (DEPARTED) still holds access: an active Google "
             "account, group memberships, OAuth tokens, app passwords, GitHub membership, teams, "
-            "collaborator access, a pending invitation or GCP bindings. The message says how "
-            "many hours past the offboarding time."
+            "collaborator access, a pending invitation or GCP bindings, their own or reached "
+            "through a Google group bound on a resource (nested groups included; the message "
+            "names the group path). The message says how many hours past the offboarding time."
         ),
         explanation_ja=(
             "最終出社日を過ぎた者(DEPARTED)が、まだアクセス権限を保持しています。対象は、"
             "有効な Google アカウント、グループのメンバーシップ、OAuth トークン、アプリ"
             "パスワード、GitHub の組織メンバーシップ・チーム・外部コラボレーター権限、保留中の"
-            "招待、GCP の IAM バインディングです。メッセージには、オフボーディング時刻を何時間"
-            "過ぎているかを示します。"
+            "招待、GCP の IAM バインディング(本人へのバインディングのほか、リソースに"
+            "バインドされた Google グループ経由のものを含みます。ネストされたグループも辿り、"
+            "経由したグループの経路をメッセージに示します)です。メッセージには、オフボーディング"
+            "時刻を何時間過ぎているかも示します。"
         ),
         remediation_en=(
             "Apply the plan: it contains the offboarding actions. If the plan held something "
@@ -256,7 +259,8 @@ _ENTRIES: tuple[FindingType, ...] = (
             "`roles/iam.securityAdmin`, `organizationRoleAdmin`, `serviceAccountTokenCreator` "
             "(the list the desired-state checks use), and every role granted by a role marked "
             "`privileged: true`) without an **approved, time-boxed** grant (an extra grant "
-            "with `approved_by` and `expires`). Protected break-glass accounts and conditional "
+            "with `approved_by` and `expires`). A GCP role reached through a Google group (nested "
+            "groups included) counts as held. Protected break-glass accounts and conditional "
             "GCP bindings (the GCP way to time-box) are exempt."
         ),
         explanation_ja=(
@@ -266,7 +270,9 @@ _ENTRIES: tuple[FindingType, ...] = (
             "`roles/resourcemanager.organizationAdmin`、`folderAdmin`、`projectIamAdmin`、"
             "`roles/iam.securityAdmin`、`organizationRoleAdmin`、"
             "`serviceAccountTokenCreator` などリポジトリの検証と同じ一覧、および "
-            "`privileged: true` のロールが付与するすべてのロール)です。保護された緊急用"
+            "`privileged: true` のロールが付与するすべてのロール)です。Google グループ経由"
+            "(ネストされたグループを含む)で届く GCP のロールも保持しているものとみなします。"
+            "保護された緊急用"
             "(ブレークグラス)アカウントと、条件付きの GCP バインディング(GCP で期限を区切る"
             "方法)は対象外です。"
         ),
@@ -461,14 +467,28 @@ _ENTRIES: tuple[FindingType, ...] = (
         title_ja="本番環境のオーナー権限",
         explanation_en=(
             "Anyone, the security officer included, holds `roles/owner` on a resource whose "
-            "environment is `prod` (also 第10.2条: privileged use only as an exception)."
+            "environment is `prod` (also 第10.2条: privileged use only as an exception), "
+            "bound to them or reached through a group bound as owner (the subject ends with "
+            "`via group:...` and the message names the group path). The plan never changes a "
+            "group's membership because of a GCP binding."
         ),
         explanation_ja=(
             "環境が `prod` のリソースで、誰か(情報セキュリティ責任者を含む)が `roles/owner` "
-            "を保持しています(第10.2条:特権を利用した操作は例外時のみ)。"
+            "を保持しています(第10.2条:特権を利用した操作は例外時のみ)。本人へのバインディング"
+            "だけでなく、オーナーとしてバインドされたグループ経由で届くものも対象です(対象欄は "
+            "`via group:...` で終わり、メッセージにグループの経路を示します)。プランは GCP の"
+            "バインディングを理由にグループのメンバーシップを変更しません。"
         ),
-        remediation_en="Use narrower roles and time-boxed elevation on production.",
-        remediation_ja="本番環境では、より権限の狭いロールと期限付きの権限昇格を使ってください。",
+        remediation_en=(
+            "Use narrower roles and time-boxed elevation on production. Through a group: "
+            "remove the person from the group the message names, or bind a narrower role to "
+            "the group."
+        ),
+        remediation_ja=(
+            "本番環境では、より権限の狭いロールと期限付きの権限昇格を使ってください。グループ"
+            "経由の場合は、メッセージに示されたグループから本人を外すか、グループにより狭い"
+            "ロールをバインドしてください。"
+        ),
     ),
     FindingType(
         code="expiring-grant",

@@ -29,21 +29,6 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
                         f"{policy.resource} {binding.role} {member}",
                         f"{binding.role} on {policy.resource} still names a deleted principal",
                     )
-                if (
-                    scope is not None
-                    and scope.environment == "prod"
-                    and binding.role == "roles/owner"
-                    # a sealed break-glass account is the sanctioned owner (第10.2条 exception)
-                    and not ctx.untouchables.untouchable(member)
-                ):
-                    out.add(
-                        "owner-on-prod",
-                        System.GCP,
-                        f"{policy.resource} roles/owner {member}",
-                        f"{member} holds roles/owner on the production resource "
-                        f"{policy.resource}; use narrower roles and time-boxed elevation",
-                        ctx.ids.person_of_member(member),
-                    )
         if scope is not None and scope.require_audit_logs:
             enabled = {
                 t for c in policy.audit_configs if c.service == "allServices" for t in c.log_types
@@ -56,6 +41,7 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
                     policy.resource,
                     f"{policy.resource} does not log {', '.join(missing)} for allServices",
                 )
+    _check_owners_on_prod(ctx, out)
     for grant in ctx.grants(GrantKind.GCP_BINDING):
         if grant.target not in ctx.scope.resources or not grant.principal.startswith("user:"):
             continue
@@ -94,3 +80,26 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
                 f"service account {sa.email} has {len(keys)} user-managed key(s); keys "
                 "belong in the secret manager or should be replaced by workload identity",
             )
+
+
+def _check_owners_on_prod(ctx: CheckContext, out: Findings) -> None:
+    """roles/owner on production (第12.2条) for everyone who really holds it: a member the
+    binding names, and everyone a bound group reaches, through whichever nested groups."""
+    prod = {s.resource for s in ctx.desired.organization.systems.gcp if s.environment == "prod"}
+    for e in ctx.index.effective:
+        if e.resource not in prod or e.role != "roles/owner":
+            continue
+        if ctx.untouchables.untouchable(e.member):
+            continue  # a sealed break-glass account is the sanctioned owner (第10.2条 exception)
+        subject = f"{e.resource} roles/owner {e.member}"
+        message = f"{e.member} holds roles/owner on the production resource {e.resource}"
+        if e.via:
+            subject += f" via group:{e.via[0]}"
+            message += (
+                f" through {e.path()}; the plan does not change group memberships for GCP "
+                f"bindings: remove them from {e.via[-1]} or bind narrower roles to "
+                f"group:{e.via[0]}"
+            )
+        else:
+            message += "; use narrower roles and time-boxed elevation"
+        out.add("owner-on-prod", System.GCP, subject, message, ctx.ids.person_of_member(e.member))

@@ -11,7 +11,6 @@ from reconciler.model import (
     DesiredState,
     GrantKind,
     System,
-    normalise_member,
 )
 from reconciler.policy.context import CheckContext, Findings
 
@@ -68,21 +67,25 @@ def check_privileged(ctx: CheckContext, out: Findings) -> None:
         )
     privileged = privileged_gcp_roles(ctx.desired)
     # Conditional bindings are left out: a condition is how GCP time-boxes an elevation.
-    for policy in sorted(ctx.snapshot.policies, key=lambda p: p.resource):
-        for binding in policy.bindings:
-            if binding.condition or binding.role not in privileged:
-                continue
-            for member in sorted({normalise_member(m) for m in binding.members}):
-                _report_privileged_holder(
-                    ctx,
-                    out,
-                    system=System.GCP,
-                    subject=f"{policy.resource} {binding.role} {member}",
-                    holder=member,
-                    owner=ctx.ids.person_of_member(member),
-                    holds=f"{member} holds the privileged role {binding.role} on {policy.resource}",
-                    grant=(GrantKind.GCP_BINDING, policy.resource, binding.role),
-                )
+    # A role reached through a group is held as surely as one bound to the member itself.
+    for e in ctx.index.effective:
+        if e.conditional or e.role not in privileged:
+            continue
+        subject = f"{e.resource} {e.role} {e.member}"
+        holds = f"{e.member} holds the privileged role {e.role} on {e.resource}"
+        if e.via:
+            subject += f" via group:{e.via[0]}"
+            holds += f" through {e.path()}"
+        _report_privileged_holder(
+            ctx,
+            out,
+            system=System.GCP,
+            subject=subject,
+            holder=e.member,
+            owner=ctx.ids.person_of_member(e.member),
+            holds=holds,
+            grant=(GrantKind.GCP_BINDING, e.resource, e.role),
+        )
 
 
 def _report_privileged_holder(

@@ -40,6 +40,9 @@ from tests.plan.builders import (
 
 TARO = "taro.yamada@example.co.jp"
 ENG = "eng@example.co.jp"
+READERS = "prod-readers@example.co.jp"
+ADMINS = "gcp-admins@example.co.jp"
+PLATFORM = "platform@example.co.jp"
 S = Severity
 
 
@@ -58,6 +61,7 @@ class Case:
     # (code, severity, article, subject); None for "must not be present"
     expected: tuple[str, Severity, str, str] | None = None
     absent: tuple[str, str] | None = None  # (code, subject) that must not be reported
+    says: str | None = None  # a phrase the expected finding's message must contain
 
 
 CASES = [
@@ -118,6 +122,88 @@ CASES = [
         {"g_users": [g_user(TARO)], "g_members": [(ENG, TARO, "MEMBER")]},
         {"e0042": PersonStatus.DEPARTED},
         expected=("leaver-has-access", S.CRITICAL, "第5.2条3", TARO),
+    ),
+    Case(
+        "a leaver who reaches prod through a group has access, and the message names the path",
+        [taro()],
+        {
+            "g_users": [g_user(TARO, suspended=True)],
+            "g_members": [(READERS, TARO, "MEMBER")],
+            "prod": [Binding("roles/viewer", (f"group:{READERS}",))],
+        },
+        {"e0042": PersonStatus.DEPARTED},
+        expected=("leaver-has-access", S.CRITICAL, "第5.2条3", TARO),
+        says=f"roles/viewer on {PROD} through group {READERS}",
+    ),
+    Case(
+        "a leaver who reaches prod through nested groups is told the whole path",
+        [taro()],
+        {
+            "g_users": [g_user(TARO, suspended=True)],
+            "g_members": [(READERS, PLATFORM, "MEMBER"), (PLATFORM, TARO, "MEMBER")],
+            "prod": [Binding("roles/viewer", (f"group:{READERS}",))],
+        },
+        {"e0042": PersonStatus.DEPARTED},
+        expected=("leaver-has-access", S.CRITICAL, "第5.2条3", TARO),
+        says=f"roles/viewer on {PROD} through group {READERS} > {PLATFORM}",
+    ),
+    Case(
+        "roles/owner on prod through nested groups is an owner on prod",
+        [taro()],
+        {
+            "g_users": [g_user(TARO)],
+            "g_members": [(ADMINS, PLATFORM, "MEMBER"), (PLATFORM, TARO, "MEMBER")],
+            "prod": [Binding("roles/owner", (f"group:{ADMINS}",))],
+        },
+        expected=(
+            "owner-on-prod",
+            S.HIGH,
+            "第12.2条",
+            f"{PROD} roles/owner user:{TARO} via group:{ADMINS}",
+        ),
+        says=f"through group {ADMINS} > {PLATFORM}; the plan does not change group memberships",
+    ),
+    Case(
+        "a privileged role reached through a group makes a privileged holder",
+        [taro()],
+        {
+            "g_users": [g_user(TARO)],
+            "g_members": [(ADMINS, TARO, "MEMBER")],
+            "stg": [Binding("roles/owner", (f"group:{ADMINS}",))],
+        },
+        expected=(
+            "privileged-holder",
+            S.CRITICAL,
+            "第10.2条",
+            f"{STG} roles/owner user:{TARO} via group:{ADMINS}",
+        ),
+        says=f"through group {ADMINS}",
+    ),
+    Case(
+        "the security officer reaching a privileged role through a group is no privileged holder",
+        state={
+            "g_members": [(ADMINS, "cto@example.co.jp", "MEMBER")],
+            "stg": [Binding("roles/owner", (f"group:{ADMINS}",))],
+        },
+        absent=(
+            "privileged-holder",
+            f"{STG} roles/owner user:cto@example.co.jp via group:{ADMINS}",
+        ),
+    ),
+    Case(
+        "a protected break-glass account in a group bound as owner on prod is no owner finding",
+        state={
+            "org": organization(
+                protected=[ProtectedAccount(System.GOOGLE, "breakglass@example.co.jp")]
+            ),
+            "g_users": [g_user("breakglass@example.co.jp")],
+            "g_members": [(ADMINS, "breakglass@example.co.jp", "MEMBER")],
+            "prod": [Binding("roles/owner", (f"group:{ADMINS}",))],
+        },
+        absent=(
+            "owner-on-prod",
+            f"{PROD} roles/owner user:breakglass@example.co.jp via group:{ADMINS}",
+        ),
     ),
     Case(
         "a leaver with only a suspended account has no access left",
@@ -374,6 +460,14 @@ def test_check_findings(case: Case) -> None:
     seen = {(f.code, f.severity, f.article, f.subject) for f in findings}
     if case.expected is not None:
         assert case.expected in seen, sorted(seen)
+    if case.says is not None:
+        assert case.expected is not None
+        messages = [
+            f.message
+            for f in findings
+            if (f.code, f.subject) == (case.expected[0], case.expected[3])
+        ]
+        assert any(case.says in m for m in messages), messages
     if case.absent is not None:
         assert case.absent not in {(f.code, f.subject) for f in findings}
         assert all(f.code != case.absent[0] or case.absent[1] not in f.subject for f in findings)
@@ -439,3 +533,17 @@ def test_findings_are_sorted_by_severity_then_code_then_subject_and_included_in_
     keys = [(f.severity.rank, f.code, f.subject) for f in findings]
     assert keys == sorted(keys)
     assert plan_changes(desired, access, snap, NOW).findings == findings
+
+
+def test_the_planner_changes_no_group_membership_because_of_a_gcp_binding() -> None:
+    """Effective access is reported, never acted on: a member reaching roles/owner on prod
+    through an unmanaged group keeps the membership, and the group's binding stays."""
+    desired, access, snap = world(
+        [taro()],
+        g_users=[g_user(TARO)],
+        g_members=[(ADMINS, TARO, "MEMBER")],
+        prod=[Binding("roles/owner", (f"group:{ADMINS}",))],
+    )
+    plan = plan_changes(desired, access, snap, NOW)
+    assert [a for a in plan.actions if ADMINS in (a.target, a.principal, a.principal[6:])] == []
+    assert any(f.code == "owner-on-prod" and ADMINS in f.subject for f in plan.findings)
