@@ -11,7 +11,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 SPECS := specs/node_modules/.package-lock.json
 
-.PHONY: help setup run test lint fmt typecheck imports pytest bench clean
+.PHONY: help setup run test lint fmt typecheck imports pytest bench docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ imports: setup ## layer contracts (import-linter)
 pytest: setup ## the test suite
 	@# pytest exits 5 when it collected no tests: that is a broken suite, say so plainly.
 	$(UV) run --frozen pytest -q || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
+
+docs: setup ## regenerate docs/findings.md from the finding catalogue
+	.venv/bin/reconciler findings --format markdown > docs/findings.md
 
 bench: setup ## benchmarks: API round trips and timings for large generated worlds
 	$(PY) -m reconciler.bench

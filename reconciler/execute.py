@@ -42,10 +42,10 @@ from reconciler.model import (
     to_jsonable,
 )
 from reconciler.plan import check_safety
-from reconciler.policy import StateViews, access_held
 from reconciler.providers.base import Provider
 from reconciler.providers.reading import read_person_everywhere
 from reconciler.reports.plans import PLAN_FORMAT, render_json
+from reconciler.views import StateViews, access_held
 
 log = get_logger(__name__)
 

@@ -19,7 +19,7 @@ from reconciler.model import (
     SnapshotPart,
     System,
 )
-from reconciler.policy import StateViews, status_of
+from reconciler.views import StateViews, status_of
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from reconciler.model import (
     System,
 )
 from reconciler.planning.context import Candidates, PlanContext
-from reconciler.policy import higher_role, pending_invitations_of
+from reconciler.views import higher_role, pending_invitations_of
 
 
 def plan_github(ctx: PlanContext, out: Candidates) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, System
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.planning.names import split_person_name
-from reconciler.policy import higher_role, in_domains
+from reconciler.views import higher_role, in_domains
 
 
 def plan_google(ctx: PlanContext, out: Candidates) -> None:

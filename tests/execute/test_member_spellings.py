@@ -10,7 +10,7 @@ import pytest
 from reconciler.execute import find_forbidden_actions
 from reconciler.model import Action, ActionKind, Plan, ProtectedAccount, SafetyLimits, System
 from reconciler.plan import TouchesProtectedAccount, check_safety
-from reconciler.policy import Identities, Untouchables
+from reconciler.views import Identities, Untouchables
 from tests.plan.builders import NOW, PROD, organization, person, world
 
 # Listed as an IAM member, as a GCP break-glass owner would be.
