@@ -42,6 +42,10 @@ World = dict[str, Any]
 SANDBOX_GITHUB_TOKEN = "sandbox-token"  # noqa: S105 - a fixed sandbox value, not a secret
 
 
+# The demo's desired-state repository, in the demo organisation, with pull request #1 open.
+DESIRED_STATE_REPOSITORY = "desired-state"
+
+
 def _acting_login(org: Organization) -> str | None:
     """The GitHub login the tool acts as in the demo: the protected GitHub account that is
     also a declared non-human account (the reconciler's bot), else the first protected
@@ -289,6 +293,8 @@ class _Builder:
     # -- output --------------------------------------------------------------------------
     def world(self) -> World:
         org = self.desired.organization
+        officer = self.desired.people.get(org.security_officer)
+        author = (officer.github if officer else None) or self.acting_login or "sandbox-bot"
         organization = next(
             (s.resource for s in org.systems.gcp if s.resource.startswith("organizations/")),
             "organizations/1",
@@ -362,6 +368,16 @@ class _Builder:
                 "invitations": self.invitations,
                 "failed_invitations": self.failed_invitations,
                 "outside_collaborators": self.outside_collaborators,
+                # The desired-state repository itself, with today's HR edit open for review:
+                # where `plan --pr-comment example-co/desired-state#1` posts the plan.
+                "repositories": [
+                    {
+                        "name": DESIRED_STATE_REPOSITORY,
+                        "pull_requests": [
+                            {"number": 1, "title": "People: today's HR edits", "user": author}
+                        ],
+                    }
+                ],
                 **(
                     {"tokens": {SANDBOX_GITHUB_TOKEN: self.acting_login}}
                     if self.acting_login
