@@ -34,6 +34,8 @@ from reconciler.model import (
     System,
 )
 from reconciler.plan import split_person_name
+from reconciler.providers.google_auth import SANDBOX_CLIENT_ID
+from reconciler.providers.permissions import GITHUB_APP_PERMISSIONS, GOOGLE_SCOPES
 
 World = dict[str, Any]
 
@@ -341,6 +343,11 @@ class _Builder:
                 },
                 "tokens": dict(self.tokens),
                 "asps": dict(self.asps),
+                # Domain-wide delegation granting exactly the scopes the product needs.
+                "delegation": {
+                    "client_id": SANDBOX_CLIENT_ID,
+                    "scopes": [r.name for r in GOOGLE_SCOPES],
+                },
             },
             "github": {
                 "org": {
@@ -378,6 +385,13 @@ class _Builder:
                         ],
                     }
                 ],
+                # The reconciler's GitHub App, installed with the permissions it needs.
+                "installation": {
+                    "id": int(_stable_id("installation", self.github_org, digits=8)),
+                    "app_id": int(_stable_id("app", self.github_org, digits=6)),
+                    "app_slug": "reconciler",
+                    "permissions": dict(r.name.split(":", 1) for r in GITHUB_APP_PERMISSIONS),
+                },
                 **(
                     {"tokens": {SANDBOX_GITHUB_TOKEN: self.acting_login}}
                     if self.acting_login

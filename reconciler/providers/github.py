@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
-from github import Auth, Github, GithubException, RateLimitExceededException
+from github import Auth, Github, GithubException, GithubIntegration, RateLimitExceededException
 from github.InstallationAuthorization import InstallationAuthorization
 from github.Requester import Requester
 
@@ -699,6 +699,20 @@ class GitHubProvider:
         changed, message = handler(action)
         return ActionResult(action_id=action.id, ok=True, changed=changed, message=message)
 
+    # -- deployment checks (reconciler doctor) ---------------------------------------------
+    def own_org_role(self) -> tuple[str, str] | None:
+        """(role, state) of the account a token acts as in the organisation ("admin",
+        "active" for an owner), from GET /orgs/{org}/memberships/{login}; None when it is no
+        member. Raises a ProviderError when it cannot be read, or for an App installation
+        (which is no member: its permissions are checked with `org_installation`)."""
+        logins = self.acting_as()
+        if not logins:
+            raise PermanentProviderError("GitHub: an App installation has no org membership")
+        membership = self._membership(logins[0])
+        if membership is None:
+            return None
+        return str(membership.get("role") or ""), str(membership.get("state") or "")
+
     # -- pull-request comments --------------------------------------------------------------
     def upsert_issue_comment(
         self, repository: str, number: int, body: str, marker: str
@@ -851,6 +865,53 @@ class GitHubProvider:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppInstallation:
+    """What "Get an organization installation for the authenticated app" says of the App
+    in one organisation: which installation, of which App, granted which permissions."""
+
+    id: int
+    app_slug: str
+    permissions: Mapping[str, str]
+
+
+def org_installation(
+    base_url: str,
+    app_id: int,
+    private_key: str,
+    org: str,
+    retry_policy: RetryPolicy = DEFAULT_POLICY,
+) -> AppInstallation:
+    """GET /orgs/{org}/installation as the App itself (a JWT signed with its private key):
+    the installation's id and its `permissions` map. Raises a ProviderError (404: the App is
+    not installed on the organisation)."""
+    register_secret(private_key)
+    integration = GithubIntegration(
+        auth=RegisteringAppAuth(app_id, private_key),
+        base_url=base_url.rstrip("/"),
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+
+    def attempt() -> AppInstallation:
+        try:
+            found = integration.get_org_installation(org)
+            return AppInstallation(
+                id=int(found.id),
+                app_slug=str(found.app_slug or ""),
+                permissions={str(k): str(v) for k, v in (found.permissions or {}).items()},
+            )
+        except GithubException as exc:
+            raise translate_github_error(exc) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TemporaryProviderError(
+                f"GitHub connection failed: {type(exc).__name__}"
+            ) from None
+
+    return call_with_retry(attempt, retry_policy)
 
 
 def user_account(user: dict[str, Any]) -> Account:

@@ -42,21 +42,21 @@ from google.oauth2 import service_account
 
 from reconciler.errors import PermanentProviderError
 from reconciler.log import register_secret
+from reconciler.providers.permissions import GOOGLE_SCOPES
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 IAM_CREDENTIALS_URL = "https://iamcredentials.googleapis.com"
 SECRET_MANAGER_URL = "https://secretmanager.googleapis.com"  # noqa: S105 - a URL
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
-# Least privilege (policy 第5.1条): only what read/apply use. user.security covers
-# signOut, tokens and asps (Directory API reference for those methods).
-DIRECTORY_SCOPES: tuple[str, ...] = (
-    "https://www.googleapis.com/auth/admin.directory.user",
-    "https://www.googleapis.com/auth/admin.directory.user.security",
-    "https://www.googleapis.com/auth/admin.directory.group.readonly",
-    "https://www.googleapis.com/auth/admin.directory.group.member",
-)
+# Least privilege (policy 第5.1条): only what read/apply use, listed with why in
+# `providers.permissions`. user.security covers signOut, tokens and asps (Directory API
+# reference for those methods).
+DIRECTORY_SCOPES: tuple[str, ...] = tuple(r.name for r in GOOGLE_SCOPES)
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# The OAuth client id of the sandbox's service account (`sandbox_delegated_credentials`): what
+# the demo world's delegation authorises, and what `doctor` names in its fix.
+SANDBOX_CLIENT_ID = "100000000000000000001"
 # Which of DIRECTORY_SCOPES each Directory API call needs (the "Authorization scopes" of each
 # method's reference page): named in the hint of a 403, so an operator knows which scope to
 # add to the delegation. A method entry wins over its resource's.
@@ -247,9 +247,9 @@ def key_delegated_credentials(
 
 
 @functools.lru_cache(maxsize=1)
-def _throwaway_private_key_pem() -> str:
-    """An RSA key for the sandbox's service account: google-auth must sign the JWT, the
-    sandbox never checks it. Generated per process, never written anywhere."""
+def throwaway_private_key_pem() -> str:
+    """An RSA key for the sandbox's service account and GitHub App: the clients must sign
+    their JWTs, the sandbox never checks them. Generated per process, never written."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -272,9 +272,9 @@ def sandbox_delegated_credentials(
         "type": "service_account",
         "project_id": "example-sandbox",
         "private_key_id": "sandbox",
-        "private_key": _throwaway_private_key_pem(),
+        "private_key": throwaway_private_key_pem(),
         "client_email": service_account_email,
-        "client_id": "100000000000000000001",
+        "client_id": SANDBOX_CLIENT_ID,
         "token_uri": base_url.rstrip("/") + "/token",
     }
     return key_delegated_credentials(info, subject, scopes)
