@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,18 +15,85 @@ from reconciler.cli import app
 from reconciler.cli.common import (
     ConsoleEvents,
     err_console,
+    fail,
     load,
     parse_at,
     providers_for,
     settings,
 )
 from reconciler.cli.output import report_console
+from reconciler.errors import ProviderError
 from reconciler.execute import EXIT_PARTIAL, partial_reasons
-from reconciler.reports.plans import render_json, render_markdown, render_text
+from reconciler.model import DesiredState, Plan, System
+from reconciler.reports.plans import (
+    PLAN_COMMENT_MARKER,
+    render_json,
+    render_markdown,
+    render_pr_comment,
+    render_text,
+)
 from reconciler.runs import RunRefused, plan_now
 from reconciler.state import StateStoreError, open_state_store
 
+if TYPE_CHECKING:
+    from reconciler.providers.base import Provider
+
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+# OWNER/REPO#NUMBER as GitHub spells a pull request reference.
+_PR_REFERENCE = re.compile(
+    r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})#([1-9][0-9]*)$"
+)
+
+
+def parse_pr_reference(value: str) -> tuple[str, int]:
+    """`--pr-comment example-co/desired-state#12` -> ("example-co/desired-state", 12); any
+    other spelling exits 1 with a one-line error before anything is read."""
+    match = _PR_REFERENCE.match(value.strip())
+    if match is None:
+        fail(
+            f"--pr-comment {value!r} is not a pull request: write OWNER/REPO#NUMBER, "
+            "e.g. example-co/desired-state#12"
+        )
+    return f"{match.group(1)}/{match.group(2)}", int(match.group(3))
+
+
+def artifact_url(option: str | None) -> str | None:
+    """Where the full plan can be read: `--artifact-url`, else the GitHub Actions run that
+    is making the plan (its page lists the run's artifacts), else nothing."""
+    if option:
+        return option
+    parts = [os.environ.get(n, "").strip() for n in
+             ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]  # fmt: skip
+    if all(parts):
+        server, repository, run_id = parts
+        return f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
+    return None
+
+
+def post_pr_comment(
+    providers: dict[System, Provider],
+    reference: tuple[str, int],
+    result: Plan,
+    desired: DesiredState,
+    link: str | None,
+) -> None:
+    """Post the plan as the pull request's one plan comment, through the GitHub provider."""
+    from reconciler.providers.base import PostsComments
+
+    github = providers.get(System.GITHUB)
+    if not isinstance(github, PostsComments):
+        fail(
+            "--pr-comment posts with the GitHub credentials, and organization.yaml has no "
+            "systems.github"
+        )
+    repository, number = reference
+    body = render_pr_comment(result, desired, artifact_url=link)
+    try:
+        posted = github.upsert_issue_comment(repository, number, body, PLAN_COMMENT_MARKER)
+    except ProviderError as exc:
+        fail(f"--pr-comment {repository}#{number}: the plan comment could not be posted: {exc}")
+    verb = "posted" if posted.created else "updated"
+    err_console.print(f"plan comment {verb} on {repository}#{number}: {posted.url}", soft_wrap=True)
 
 
 class PlanFormat(StrEnum):
@@ -34,7 +103,7 @@ class PlanFormat(StrEnum):
 
 
 @app.command()
-def plan(
+def plan(  # noqa: PLR0917 - typer passes options by name; the signature is the CLI
     directory: Annotated[Path, typer.Option("--dir", help="The desired-state repo.")] = Path(
         "desired_state"
     ),
@@ -50,6 +119,22 @@ def plan(
     at: Annotated[
         str | None, typer.Option(help="Plan as of this instant (ISO 8601 with zone).")
     ] = None,
+    pr_comment: Annotated[
+        str | None,
+        typer.Option(
+            "--pr-comment",
+            metavar="OWNER/REPO#N",
+            help="Also post the plan as the pull request's one plan comment, updated in place.",
+        ),
+    ] = None,
+    artifact: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-url",
+            help="Where the full plan is kept, linked from the comment (default: the GitHub "
+            "Actions run, when GITHUB_RUN_ID is set).",
+        ),
+    ] = None,
 ) -> None:
     """Show what would change to match the repo, and the policy findings. Changes nothing.
 
@@ -59,6 +144,7 @@ def plan(
     Exit codes: 0 no changes, 2 changes pending, 3 partial (a system's read was incomplete,
     or a rule holds changes back), 1 error.
     """
+    reference = parse_pr_reference(pr_comment) if pr_comment is not None else None
     desired = load(directory)
     moment = parse_at(at)
     try:
@@ -78,6 +164,8 @@ def plan(
                 remember_counts=not sandbox,
                 events=ConsoleEvents(),
             ).plan
+            if reference is not None:
+                post_pr_comment(providers, reference, result, desired, artifact_url(artifact))
     except RunRefused as exc:
         for line in str(exc).splitlines():
             err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)

@@ -34,6 +34,8 @@ from reconciler.model import (
     System,
 )
 from reconciler.plan import split_person_name
+from reconciler.providers.google_auth import SANDBOX_CLIENT_ID
+from reconciler.providers.permissions import ADMIN_SCOPES, GITHUB_APP_PERMISSIONS
 
 World = dict[str, Any]
 
@@ -49,6 +51,10 @@ STATE_BUCKETS: tuple[dict[str, object], ...] = (
     {"name": "example-reconciler-state", "versioning": True},
     {"name": "example-reconciler-audit", "versioning": True, "retention_period": 220_752_000},
 )
+
+
+# The demo's desired-state repository, in the demo organisation, with pull request #1 open.
+DESIRED_STATE_REPOSITORY = "desired-state"
 
 
 def _acting_login(org: Organization) -> str | None:
@@ -308,6 +314,8 @@ class _Builder:
     # -- output --------------------------------------------------------------------------
     def world(self) -> World:
         org = self.desired.organization
+        officer = self.desired.people.get(org.security_officer)
+        author = (officer.github if officer else None) or self.acting_login or "sandbox-bot"
         organization = next(
             (s.resource for s in org.systems.gcp if s.resource.startswith("organizations/")),
             "organizations/1",
@@ -354,6 +362,11 @@ class _Builder:
                 },
                 "tokens": dict(self.tokens),
                 "asps": dict(self.asps),
+                # Domain-wide delegation granting exactly the scopes the product needs.
+                "delegation": {
+                    "client_id": SANDBOX_CLIENT_ID,
+                    "scopes": [r.scope for r in ADMIN_SCOPES],
+                },
             },
             "github": {
                 "org": {
@@ -381,6 +394,23 @@ class _Builder:
                 "invitations": self.invitations,
                 "failed_invitations": self.failed_invitations,
                 "outside_collaborators": self.outside_collaborators,
+                # The desired-state repository itself, with today's HR edit open for review:
+                # where `plan --pr-comment example-co/desired-state#1` posts the plan.
+                "repositories": [
+                    {
+                        "name": DESIRED_STATE_REPOSITORY,
+                        "pull_requests": [
+                            {"number": 1, "title": "People: today's HR edits", "user": author}
+                        ],
+                    }
+                ],
+                # The reconciler's GitHub App, installed with the permissions it needs.
+                "installation": {
+                    "id": int(_stable_id("installation", self.github_org, digits=8)),
+                    "app_id": int(_stable_id("app", self.github_org, digits=6)),
+                    "app_slug": "reconciler",
+                    "permissions": {r.key: r.level for r in GITHUB_APP_PERMISSIONS},
+                },
                 **(
                     {"tokens": {SANDBOX_GITHUB_TOKEN: self.acting_login}}
                     if self.acting_login

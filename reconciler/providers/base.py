@@ -67,3 +67,25 @@ class ListsRoles(Protocol):
         """Every role name under each parent ("" = the predefined roles); raises a
         ProviderError when a list cannot be read."""
         ...
+
+
+@dataclass(frozen=True)
+class PostedComment:
+    """The pull-request comment `PostsComments.upsert_issue_comment` left: its id, its web
+    address, and whether it was created (True) or an earlier one was updated in place."""
+
+    id: int
+    url: str
+    created: bool
+
+
+@runtime_checkable
+class PostsComments(Protocol):
+    """A provider that can keep one marked comment on a pull request up to date (GitHub), so
+    `plan --pr-comment` posts the plan for review without touching a client library."""
+
+    def upsert_issue_comment(
+        self, repository: str, number: int, body: str, marker: str
+    ) -> PostedComment:
+        """Edit the comment carrying `marker`, or create it; raises a ProviderError."""
+        ...

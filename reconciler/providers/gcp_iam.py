@@ -330,6 +330,19 @@ class GcpIamProvider:
             calls,
         )
 
+    def held_permissions(self, resource: str, permissions: Sequence[str]) -> frozenset[str]:
+        """Which of `permissions` the caller holds on `resource`: Resource Manager
+        testIamPermissions, which needs no permission itself (how `doctor` checks a
+        deployment before its first run). Raises a ProviderError (403: the resource does not
+        exist or the caller cannot see it)."""
+        collection = self._collection(resource)
+        body = {"permissions": list(permissions)}
+        answer = self._call(
+            f"testIamPermissions {resource}",
+            lambda: self._execute(collection.testIamPermissions(resource=resource, body=body)),
+        )
+        return frozenset(str(p) for p in answer.get("permissions", []))
+
     # -- read -----------------------------------------------------------------------------
     def read(self, desired: DesiredState) -> SnapshotPart:
         resources = [scope.resource for scope in desired.organization.systems.gcp]

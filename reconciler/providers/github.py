@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
-from github import Auth, Github, GithubException, RateLimitExceededException
+from github import Auth, Github, GithubException, GithubIntegration, RateLimitExceededException
 from github.InstallationAuthorization import InstallationAuthorization
 from github.Requester import Requester
 
@@ -51,7 +51,7 @@ from reconciler.model import (
     normalise_email,
     normalise_login,
 )
-from reconciler.providers.base import ActionResult
+from reconciler.providers.base import ActionResult, PostedComment
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
 
 T = TypeVar("T")
@@ -699,6 +699,51 @@ class GitHubProvider:
         changed, message = handler(action)
         return ActionResult(action_id=action.id, ok=True, changed=changed, message=message)
 
+    # -- deployment checks (reconciler doctor) ---------------------------------------------
+    def own_org_role(self) -> tuple[str, str] | None:
+        """(role, state) of the account a token acts as in the organisation ("admin",
+        "active" for an owner), from GET /orgs/{org}/memberships/{login}; None when it is no
+        member. Raises a ProviderError when it cannot be read, or for an App installation
+        (which is no member: its permissions are checked with `org_installation`)."""
+        logins = self.acting_as()
+        if not logins:
+            raise PermanentProviderError("GitHub: an App installation has no org membership")
+        membership = self._membership(logins[0])
+        if membership is None:
+            return None
+        return str(membership.get("role") or ""), str(membership.get("state") or "")
+
+    # -- pull-request comments --------------------------------------------------------------
+    def upsert_issue_comment(
+        self, repository: str, number: int, body: str, marker: str
+    ) -> PostedComment:
+        """Put `body` on pull request (or issue) `number` of `repository` ("owner/name") as
+        ONE comment: the first of its comments whose body contains `marker` is edited in place
+        (PATCH /repos/{owner}/{repo}/issues/comments/{id}), otherwise one is created (POST
+        .../issues/{n}/comments), so a pull request re-planned on every push keeps a single
+        up-to-date plan instead of a growing thread. The comments are read with the Link
+        pagination every list uses (GET .../issues/{n}/comments). Raises a ProviderError."""
+        if marker not in body:
+            raise ValueError(
+                "the comment body must carry its marker, or the next run cannot find it"
+            )
+        owner, _, name = repository.partition("/")
+        base = f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}/issues"
+        comments = self._rest_pages(f"{base}/{number}/comments", _Counter())
+        existing = next(
+            (c for c in comments if isinstance(c, dict) and marker in str(c.get("body") or "")),
+            None,
+        )
+        if existing is not None:
+            _, data = self._rest(
+                "PATCH", f"{base}/comments/{int(existing['id'])}", body={"body": body}
+            )
+        else:
+            _, data = self._rest("POST", f"{base}/{number}/comments", body={"body": body})
+        return PostedComment(
+            id=int(data["id"]), url=str(data.get("html_url") or ""), created=existing is None
+        )
+
     def _org_of(self, action: Action) -> str:
         org = normalise_login(action.target.split("/", 1)[0])
         if org != self.org:
@@ -822,6 +867,53 @@ class GitHubProvider:
 # -- helpers -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AppInstallation:
+    """What "Get an organization installation for the authenticated app" says of the App
+    in one organisation: which installation, of which App, granted which permissions."""
+
+    id: int
+    app_slug: str
+    permissions: Mapping[str, str]
+
+
+def org_installation(
+    base_url: str,
+    app_id: int,
+    private_key: str,
+    org: str,
+    retry_policy: RetryPolicy = DEFAULT_POLICY,
+) -> AppInstallation:
+    """GET /orgs/{org}/installation as the App itself (a JWT signed with its private key):
+    the installation's id and its `permissions` map. Raises a ProviderError (404: the App is
+    not installed on the organisation)."""
+    register_secret(private_key)
+    integration = GithubIntegration(
+        auth=RegisteringAppAuth(app_id, private_key),
+        base_url=base_url.rstrip("/"),
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+
+    def attempt() -> AppInstallation:
+        try:
+            found = integration.get_org_installation(org)
+            return AppInstallation(
+                id=int(found.id),
+                app_slug=str(found.app_slug or ""),
+                permissions={str(k): str(v) for k, v in (found.permissions or {}).items()},
+            )
+        except GithubException as exc:
+            raise translate_github_error(exc) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TemporaryProviderError(
+                f"GitHub connection failed: {type(exc).__name__}"
+            ) from None
+
+    return call_with_retry(attempt, retry_policy)
+
+
 def user_account(user: dict[str, Any]) -> Account:
     """A GitHub user as an `Account` keyed by its numeric id (`public-user` / `simple-user`)."""
     return Account(
@@ -877,7 +969,9 @@ def translate_github_error(exc: GithubException) -> ProviderError:
     headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
     data = exc.data if isinstance(exc.data, dict) else {}
     message = str(data.get("message") or "")
-    graphql_types = {e.get("type") for e in data.get("errors") or () if isinstance(e, dict)}
+    graphql_types = {
+        e["type"] for e in data.get("errors") or () if isinstance(e, dict) and e.get("type")
+    }
     status = exc.status
     limited = (
         isinstance(exc, RateLimitExceededException)
@@ -895,10 +989,16 @@ def translate_github_error(exc: GithubException) -> ProviderError:
         return TemporaryProviderError(f"GitHub server error {status}", status=status)
     if status == 409:
         return ConflictError(f"GitHub conflict: {message}", status=status)
-    if graphql_types or data.get("errors"):
-        detail = "; ".join(str(e.get("message")) for e in data.get("errors") or ())
+    errors = [e for e in data.get("errors") or () if isinstance(e, dict)]
+    # A GraphQL error list comes without a top-level message; a REST 422 has both, and its
+    # errors say which field was refused and why ("body is too long ...").
+    if graphql_types or (errors and not message):
+        detail = "; ".join(str(e.get("message")) for e in errors)
         return PermanentProviderError(f"GitHub GraphQL error: {detail}", status=status)
-    return PermanentProviderError(f"GitHub answered {status}: {message}", status=status)
+    detail = "; ".join(str(e["message"]) for e in errors if e.get("message"))
+    return PermanentProviderError(
+        f"GitHub answered {status}: {message}" + (f" ({detail})" if detail else ""), status=status
+    )
 
 
 def rate_limit_wait(headers: dict[str, str], now: float | None = None) -> float:

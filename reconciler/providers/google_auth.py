@@ -53,6 +53,9 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # `providers.permissions` (the same list the deployment and docs/permissions.md use).
 DIRECTORY_SCOPES: tuple[str, ...] = directory_scopes()
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# The OAuth client id of the sandbox's service account (`sandbox_delegated_credentials`): what
+# the demo world's delegation authorises, and what `doctor` names in its fix.
+SANDBOX_CLIENT_ID = "100000000000000000001"
 
 
 def delegation_hint(call: str) -> str:
@@ -232,9 +235,9 @@ def key_delegated_credentials(
 
 
 @functools.lru_cache(maxsize=1)
-def _throwaway_private_key_pem() -> str:
-    """An RSA key for the sandbox's service account: google-auth must sign the JWT, the
-    sandbox never checks it. Generated per process, never written anywhere."""
+def throwaway_private_key_pem() -> str:
+    """An RSA key for the sandbox's service account and GitHub App: the clients must sign
+    their JWTs, the sandbox never checks them. Generated per process, never written."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -257,9 +260,9 @@ def sandbox_delegated_credentials(
         "type": "service_account",
         "project_id": "example-sandbox",
         "private_key_id": "sandbox",
-        "private_key": _throwaway_private_key_pem(),
+        "private_key": throwaway_private_key_pem(),
         "client_email": service_account_email,
-        "client_id": "100000000000000000001",
+        "client_id": SANDBOX_CLIENT_ID,
         "token_uri": base_url.rstrip("/") + "/token",
     }
     return key_delegated_credentials(info, subject, scopes)

@@ -281,6 +281,13 @@ class GoogleWorkspaceProvider:
 
         return call_with_retry(once, self._policy)
 
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """One Directory API call by its method name ("users.list") under the retry policy:
+        how `doctor` makes its harmless read per delegation scope. Raises a ProviderError."""
+        resource, name = method.split(".", 1)
+        request = getattr(getattr(self._service, resource)(), name)(**params)
+        return self._execute(request, method)
+
     def _run_chunk(self, chunk: Sequence[_Call]) -> _Batched:
         """Send up to 1000 calls as one batch; re-send only the parts that failed
         temporarily, under the one retry policy (a failed part never hides as "empty")."""

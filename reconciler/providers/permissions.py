@@ -34,6 +34,11 @@ class AppPermission:
     scope: str  # "organization" or "repository"
     why: str
     article: str
+    api_name: str = ""  # the key in the installation's `permissions` map (REST API)
+
+    @property
+    def key(self) -> str:
+        return self.api_name or self.name.lower()
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ GITHUB_APP_PERMISSIONS: tuple[AppPermission, ...] = (
         "read whether the organisation requires two-factor authentication and each "
         "member's 2FA state (GraphQL hasTwoFactorEnabled is hidden without it)",
         "第5.3条",
+        api_name="organization_administration",
     ),
     AppPermission(
         "Contents",
@@ -298,3 +304,23 @@ def scope_of_call(call: str) -> str | None:
             if key in scope.calls:
                 return scope.scope
     return None
+
+
+# The resource kinds of organization.yaml's systems.gcp and where their permissions live.
+_TARGET_OF_KIND = {
+    "projects": GcpTarget.PROJECT,
+    "folders": GcpTarget.FOLDER,
+    "organizations": GcpTarget.ORGANIZATION,
+}
+
+
+def gcp_permissions_for(resource: str) -> tuple[GcpPermission, ...]:
+    """What the runtime must hold on one managed resource (`projects/P`, `folders/F`,
+    `organizations/N`), each permission once: what `reconciler doctor` asks
+    testIamPermissions about."""
+    target = _TARGET_OF_KIND.get(resource.split("/", 1)[0])
+    unique: dict[str, GcpPermission] = {}
+    for permission in GCP_PERMISSIONS:
+        if permission.target is target:
+            unique.setdefault(permission.permission, permission)
+    return tuple(unique.values())

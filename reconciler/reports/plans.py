@@ -6,6 +6,7 @@ prints it. One renderer per format (STYLE: one way to do a thing).
 
 from __future__ import annotations
 
+import html
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -153,15 +154,31 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
-    """Markdown for a pull-request comment: summary, changes per person, findings."""
+# The hidden first line of the pull-request comment `plan --pr-comment` keeps up to date: how a
+# later run finds the comment to edit instead of adding another.
+PLAN_COMMENT_MARKER = "<!-- reconciler-plan -->"
+# GitHub refuses a comment body over 65,536 characters (422). It counts characters its own way
+# (an emoji can count double), so the comment stays well below.
+COMMENT_BODY_LIMIT = 60_000
+
+
+def _markdown_summary(plan: Plan) -> list[str]:
+    """The head every Markdown form starts with: counts, findings by severity, checksums and
+    the incomplete-read warning, so even a comment cut down to its summary says what matters."""
     counts = summarise(plan)
+    severities = [
+        f"{counts[f'severity:{s.value}']} {s.value}"
+        for s in Severity
+        if counts.get(f"severity:{s.value}")
+    ]
     lines = [
         "## Access plan",
         "",
         f"**{len(plan.actions)} changes** (+{counts.get('additions', 0)}"
         f" / -{counts.get('removals', 0)}, {counts.get('offboarding', 0)} offboarding),"
-        f" **{len(plan.findings)} findings**.  ",
+        f" **{len(plan.findings)} findings**"
+        + (f" ({', '.join(severities)})" if severities else "")
+        + ".  ",
         f"State `{plan.state_fingerprint[:12]}`, plan checksum `{plan.checksum[:12]}`"
         + (f", desired-state commit `{plan.desired_commit[:12]}`" if plan.desired_commit else "")
         + ".",
@@ -174,6 +191,13 @@ def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
             "leavers' grants the read did show.",
             "",
         ]
+    return lines
+
+
+def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
+    """Markdown for a pull-request comment: summary, changes per person (each person folded
+    in a `<details>` block, so a long plan stays scannable), findings."""
+    lines = _markdown_summary(plan)
     for note in plan.notes:
         lines.append(f"- note: {_md_escape(str(note))}")
     if plan.notes:
@@ -181,10 +205,14 @@ def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
     if plan.actions:
         lines += ["### Changes", ""]
         for person_id, actions in group_by_person(plan.actions).items():
-            lines.append(f"**{_md_escape(_person_label(person_id, desired))}**")
-            lines.append("")
-            lines.append("| | system | change | target | role | why |")
-            lines.append("|---|---|---|---|---|---|")
+            label = _md_escape(_person_label(person_id, desired))
+            lines += [
+                "<details>",
+                f"<summary><b>{html.escape(label)}</b>: {len(actions)} change(s)</summary>",
+                "",
+                "| | system | change | target | role | why |",
+                "|---|---|---|---|---|---|",
+            ]
             for a in actions:
                 symbol, _ = _symbol(a)
                 why = ("offboarding; " if a.offboarding else "") + a.reason
@@ -193,7 +221,7 @@ def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
                     f" `{_md_escape(a.principal)}` | `{_md_escape(a.target)}`"
                     f" | {_md_escape(a.role)} | {_md_escape(why)} |"
                 )
-            lines.append("")
+            lines += ["", "</details>", ""]
     else:
         lines += ["No changes: the systems match desired_state.", ""]
     if plan.findings:
@@ -209,6 +237,39 @@ def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
             for f in plan.findings
         ]
         lines.append("")
+    return "\n".join(lines)
+
+
+def render_pr_comment(
+    plan: Plan,
+    desired: DesiredState | None = None,
+    *,
+    artifact_url: str | None = None,
+    limit: int = COMMENT_BODY_LIMIT,
+) -> str:
+    """The body of the one pull-request comment `plan --pr-comment` keeps: the marker, the
+    Markdown plan and a link to the full plan artifact. When that would exceed `limit`
+    (GitHub refuses longer comments, and a plan of hundreds of changes is one), the comment
+    keeps only the summary (counts, findings by severity, incomplete reads) and points to
+    the artifact, so the review never silently loses its head or fails to post."""
+    link = f"Full plan: [{artifact_url}]({artifact_url})" if artifact_url else ""
+    full = "\n".join(
+        [PLAN_COMMENT_MARKER, render_markdown(plan, desired), *([link, ""] if link else [])]
+    )
+    if len(full) <= limit:
+        return full
+    where = (
+        f"the full plan is the run's artifact: [{artifact_url}]({artifact_url})"
+        if artifact_url
+        else "see the full plan in the run's log or its `--out` file"
+    )
+    lines = [
+        PLAN_COMMENT_MARKER,
+        *_markdown_summary(plan),
+        f"> The full plan ({len(full):,} characters) is too long for a pull-request comment; "
+        f"{where}.",
+        "",
+    ]
     return "\n".join(lines)
 
 

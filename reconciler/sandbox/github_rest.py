@@ -46,6 +46,9 @@ ORG_ROLES = ("admin", "member")
 # Create an organization invitation: "role" enum (the OpenAPI description).
 INVITATION_ROLES = ("admin", "direct_member", "billing_manager", "reinstate")
 TEAM_ROLES = ("member", "maintainer")
+# "Create an issue comment": GitHub refuses a body longer than this (the comment body limit,
+# 65,536 characters) with 422 Validation Failed.
+COMMENT_BODY_MAX = 65536
 
 
 class GitHubError(Exception):
@@ -145,6 +148,9 @@ class GitHubWorld:
         referenced += [m["login"] for t in gh["teams"] for m in t.get("members", [])]
         referenced += list(gh["outside_collaborators"])
         referenced += list((gh.get("tokens") or {}).values())
+        repos = gh.setdefault("repositories", [])
+        referenced += [p["user"] for r in repos for p in r.get("pull_requests", [])]
+        referenced += [c["user"] for r in repos for c in r.get("issue_comments", [])]
         next_id = max([int(u["id"]) for u in gh["users"] if "id" in u] + [1000000]) + 1
         for login in referenced:
             if login.lower() not in known:
@@ -156,6 +162,9 @@ class GitHubWorld:
                 u["id"] = next_id
                 next_id += 1
             u.setdefault("two_factor", True)
+        for repo in gh["repositories"]:
+            repo.setdefault("pull_requests", [])
+            repo.setdefault("issue_comments", [])
         for t in gh["teams"]:
             t.setdefault("members", [])
             t.setdefault("privacy", "closed")
@@ -400,6 +409,52 @@ def invitation_json(gw: GitHubWorld, base: str, inv: dict[str, Any]) -> dict[str
         body["failed_at"] = inv["failed_at"]
         body["failed_reason"] = inv.get("failed_reason")
     return body
+
+
+def issue_comment_json(
+    gw: GitHubWorld, base: str, repo: dict[str, Any], comment: dict[str, Any]
+) -> dict[str, Any]:
+    """`issue-comment` as "List issue comments" and "Create an issue comment" answer it."""
+    full = f"{gw.data['org']['login']}/{repo['name']}"
+    user = gw.users_by_login.get(str(comment.get("user") or "").lower())
+    return {
+        "id": int(comment["id"]),
+        "node_id": f"IC_{comment['id']}",
+        "url": f"{base}/repos/{full}/issues/comments/{comment['id']}",
+        "html_url": f"{base}/{full}/pull/{comment['issue_number']}#issuecomment-{comment['id']}",
+        "issue_url": f"{base}/repos/{full}/issues/{comment['issue_number']}",
+        "body": comment["body"],
+        "user": simple_user(base, user) if user else None,
+        "created_at": comment["created_at"],
+        "updated_at": comment.get("updated_at", comment["created_at"]),
+        "author_association": "MEMBER" if user and gw.member(user["login"]) else "NONE",
+    }
+
+
+def installation_json(base: str, org: dict[str, Any], inst: dict[str, Any]) -> dict[str, Any]:
+    """`installation` as "Get an organization installation for the authenticated app"
+    answers it: the permissions map is what the App was granted in this organisation."""
+    stamp = inst.get("created_at", "2020-04-01T00:00:00Z")
+    return {
+        "id": int(inst["id"]),
+        "account": simple_user(base, {"login": org["login"], "id": org["id"]})
+        | {"type": "Organization"},
+        "repository_selection": inst.get("repository_selection", "all"),
+        "access_tokens_url": f"{base}/app/installations/{inst['id']}/access_tokens",
+        "repositories_url": f"{base}/installation/repositories",
+        "html_url": f"{base}/organizations/{org['login']}/settings/installations/{inst['id']}",
+        "app_id": int(inst["app_id"]),
+        "app_slug": inst.get("app_slug", "reconciler"),
+        "target_id": int(org["id"]),
+        "target_type": "Organization",
+        "permissions": dict(inst.get("permissions", {})),
+        "events": list(inst.get("events", [])),
+        "created_at": stamp,
+        "updated_at": stamp,
+        "single_file_name": None,
+        "suspended_by": None,
+        "suspended_at": None,
+    }
 
 
 # -- plumbing ----------------------------------------------------------------------------------
@@ -758,6 +813,87 @@ def register(app: Sandbox) -> None:
             raise not_found()
         return 204, None, {}
 
+    # -- repositories: issue comments (a pull request is an issue) ---------------------
+    def find_issue(req: Request) -> tuple[dict[str, Any], int]:
+        """The repository and the issue or pull request number the path names; 404 for a
+        repository of another owner, an unknown repository or an unknown number."""
+        gw.org(req.params["owner"])
+        repo = next(
+            (r for r in gw.data["repositories"] if r["name"].lower() == req.params["repo"].lower()),
+            None,
+        )
+        if repo is None:
+            raise not_found()
+        try:
+            number = int(req.params.get("issue_number", "0"))
+        except ValueError:
+            raise not_found() from None
+        if "issue_number" in req.params and not any(
+            int(p["number"]) == number for p in repo["pull_requests"]
+        ):
+            raise not_found()
+        return repo, number
+
+    def comment_body(req: Request, resource: str = "IssueComment") -> str:
+        body = req.json() or {}
+        text = body.get("body") if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            raise validation_failed(resource, "body", "missing_field")
+        if len(text) > COMMENT_BODY_MAX:
+            raise GitHubError(422, "Validation Failed", [{
+                "resource": resource, "code": "custom", "field": "body",
+                "message": f"body is too long (maximum is {COMMENT_BODY_MAX} characters)",
+            }])  # fmt: skip
+        return text
+
+    def list_issue_comments(req: Request) -> Body:
+        repo, number = find_issue(req)
+        comments = [c for c in repo["issue_comments"] if int(c["issue_number"]) == number]
+        comments.sort(key=lambda c: int(c["id"]))
+        page, headers = paginate(req, comments)
+        return 200, [issue_comment_json(gw, req.base_url, repo, c) for c in page], headers
+
+    def next_comment_id() -> int:
+        ids = [int(c["id"]) for r in gw.data["repositories"] for c in r["issue_comments"]]
+        return max([*ids, 8000000]) + 1
+
+    def create_issue_comment(req: Request) -> Body:
+        repo, number = find_issue(req)
+        text = comment_body(req)
+        user = gw.token_user(req.headers.get("authorization"))
+        stamp = iso_now()
+        comment = {"id": next_comment_id(), "issue_number": number, "body": text,
+                   "user": user["login"], "created_at": stamp, "updated_at": stamp}  # fmt: skip
+        if user["login"].lower() not in gw.users_by_login:
+            gw.data["users"].append({"login": user["login"], "id": int(user["id"])})
+            gw.reindex()
+        repo["issue_comments"].append(comment)
+        return 201, issue_comment_json(gw, req.base_url, repo, comment), {}
+
+    def update_issue_comment(req: Request) -> Body:
+        repo, _ = find_issue(req)
+        comment = next(
+            (c for c in repo["issue_comments"] if str(c["id"]) == req.params["comment_id"]), None
+        )
+        if comment is None:
+            raise not_found()
+        comment["body"] = comment_body(req)
+        comment["updated_at"] = iso_now()
+        return 200, issue_comment_json(gw, req.base_url, repo, comment), {}
+
+    # -- GitHub App ----------------------------------------------------------------------
+    def get_org_installation(req: Request) -> Body:
+        """ "Get an organization installation for the authenticated app": only an App's JWT
+        may ask (GitHub answers 401 to a token); 404 when the App is not installed there."""
+        org = gw.org(req.params["org"])
+        parts = (req.headers.get("authorization") or "").split()
+        if len(parts) != 2 or parts[0].lower() != "bearer" or parts[1].count(".") != 2:
+            raise GitHubError(401, "A JSON web token could not be decoded")
+        inst = gw.data.get("installation")
+        if not inst:
+            raise not_found()
+        return 200, installation_json(req.base_url, org, inst), {}
+
     # -- users and rate limit ------------------------------------------------------------
     def get_user(req: Request) -> Body:
         return 200, public_user(req.base_url, gw.user(req.params["username"])), {}
@@ -810,6 +946,13 @@ def register(app: Sandbox) -> None:
         ("GET", "/user", "users.get_authenticated", get_authenticated_user),
         ("GET", "/users/{username}", "users.get", get_user),
         ("GET", "/user/{account_id}", "users.get_by_id", get_user_by_id),
+        ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+         "issues.comments.list", list_issue_comments),
+        ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+         "issues.comments.create", create_issue_comment),
+        ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+         "issues.comments.update", update_issue_comment),
+        ("GET", f"{org_p}/installation", "apps.get_org_installation", get_org_installation),
     ):  # fmt: skip
         route(method, path, name, fn)
     route("GET", "/rate_limit", "rate_limit.get", get_rate_limit, free=True)

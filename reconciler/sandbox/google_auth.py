@@ -11,6 +11,7 @@ anyway (it is a local test double). Every grant is recorded in world["google"]["
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import time
@@ -49,6 +50,26 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return Response.json({"error": error, "error_description": description}, status)
 
 
+def _delegation_refusal(g: dict[str, Any], scopes: list[str]) -> Response | None:
+    """With a "delegation" in the world (the client id and the scopes an admin authorised in
+    Admin console > Security > API controls > Domain-wide delegation), the token endpoint
+    answers as Google does: a JWT asking for any scope not authorised is refused whole
+    (`unauthorized_client`). (Google also refuses a subject that is no user, `invalid_grant`;
+    not emulated: worlds often leave the delegated admin out of their users.)"""
+    delegation = g.get("delegation")
+    if not isinstance(delegation, dict):
+        return None
+    granted = set(delegation.get("scopes", []))
+    if not scopes or not set(scopes) <= granted:
+        return _oauth_error(
+            "unauthorized_client",
+            "Client is unauthorized to retrieve access tokens using this method, or client "
+            "not authorized for any of the scopes requested.",
+            401,
+        )
+    return None
+
+
 def register(app: Sandbox) -> None:
     """Register the token and signJwt endpoints on the sandbox."""
 
@@ -60,22 +81,29 @@ def register(app: Sandbox) -> None:
             claims = decode_jwt_unverified(form.get("assertion", ""))
         except (ValueError, UnicodeDecodeError):
             return _oauth_error("invalid_grant", "Invalid JWT")
+        scopes = str(claims.get("scope", "")).split()
         with app.lock:
             g = app.world.setdefault("google", {})
             if g.get("token_error"):
                 # e.g. "unauthorized_client": DWD not granted for these scopes.
                 return _oauth_error(str(g["token_error"]), "token refused by world setting")
+            refused = _delegation_refusal(g, scopes)
+            if refused is not None:
+                return refused
+            # A fixed token when the world names one: tests need to know the secret the
+            # client holds (the request log masks what it sends).
+            issued = str(g.get("access_token") or f"sandbox-{secrets.token_hex(16)}")
             g.setdefault("oauth_grants", []).append(
                 {
                     "iss": claims.get("iss"),
                     "sub": claims.get("sub"),
-                    "scopes": str(claims.get("scope", "")).split(),
+                    "scopes": scopes,
                     "at": int(time.time()),
+                    # How the Directory API knows the token's scopes, without keeping the
+                    # token itself where GET /_sandbox/state shows it.
+                    "token_sha256": hashlib.sha256(issued.encode()).hexdigest(),
                 }
             )
-            # A fixed token when the world names one: tests need to know the secret the
-            # client holds (the request log masks what it sends).
-            issued = str(g.get("access_token") or f"sandbox-{secrets.token_hex(16)}")
         return Response.json(
             {
                 "access_token": issued,

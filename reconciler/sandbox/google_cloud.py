@@ -280,6 +280,25 @@ def register(app: Sandbox) -> None:
             index.bump(name)
             return Response.json(render_policy(name, current, 3))
 
+    def test_iam_permissions(req: Request) -> Response:
+        """TestIamPermissionsRequest {permissions} -> the subset the caller holds on the
+        resource (the world's `caller_permissions`; absent: all of them); the field is
+        left out when none is held, as the JSON mapping omits empty repeated fields."""
+        try:
+            body = req.json()
+        except ValueError:
+            return google_error(400, "Invalid JSON payload received.")
+        asked = (body or {}).get("permissions")
+        if not isinstance(asked, list) or not all(isinstance(p, str) for p in asked):
+            return google_error(400, "permissions must be a list of permission names.")
+        with app.lock:
+            name, resource = resource_of(req)
+            if resource is None:
+                return missing(name)
+            held = resource.get("caller_permissions")
+        granted = [p for p in asked if held is None or p in held]
+        return Response.json({"permissions": granted} if granted else {})
+
     def search_all_iam_policies(req: Request) -> Response:
         scope = req.params["scope"]
         page_size = req.int_arg("pageSize", SEARCH_DEFAULT_PAGE)
@@ -320,7 +339,11 @@ def register(app: Sandbox) -> None:
             index.concurrent.append(change)
         return Response.json({"ok": True}, 201)
 
-    for verb, handler in (("getIamPolicy", get_iam_policy), ("setIamPolicy", set_iam_policy)):
+    for verb, handler in (
+        ("getIamPolicy", get_iam_policy),
+        ("setIamPolicy", set_iam_policy),
+        ("testIamPermissions", test_iam_permissions),
+    ):
         app.add_route(
             "POST",
             "/v3/{kind}/{id}:" + verb,

@@ -33,6 +33,38 @@ GROUPS_MAX = 200  # groups.list: "Max allowed value is 200"
 MEMBERS_MAX = 200  # members.list: same text
 BATCH_MAX = 1000  # directory/v1/guides/batch: "up to 1,000 calls in a single batch request"
 _MEMBER_KIND = {"kind": "admin#directory#member"}
+_AUTH = "https://www.googleapis.com/auth/"
+_USER, _USER_RO, _SECURITY = (
+    "admin.directory.user",
+    "admin.directory.user.readonly",
+    ("admin.directory.user.security"),
+)
+_GROUP, _GROUP_RO = "admin.directory.group", "admin.directory.group.readonly"
+_MEMBER, _MEMBER_RO = "admin.directory.group.member", "admin.directory.group.member.readonly"
+# The OAuth scopes each method accepts, any one of them enough: the "scopes" of each method in
+# the discovery document (tests/sandbox/test_google_conformance.py checks this table against
+# it). Enforced only for worlds with a "delegation" section (docs/sandbox-google.md).
+ACCEPTED_SCOPES: dict[str, tuple[str, ...]] = {
+    "users.list": (_USER, _USER_RO, "cloud-platform"),
+    "users.get": (_USER, _USER_RO),
+    "users.insert": (_USER,),
+    "users.update": (_USER,),
+    "users.patch": (_USER,),
+    "users.signOut": (_SECURITY,),
+    "groups.list": (_GROUP, _GROUP_RO),
+    "groups.get": (_GROUP, _GROUP_RO),
+    "members.list": (_GROUP, _MEMBER, _MEMBER_RO, _GROUP_RO),
+    "members.get": (_GROUP, _MEMBER, _MEMBER_RO, _GROUP_RO),
+    "members.hasMember": (_GROUP, _MEMBER, _MEMBER_RO, _GROUP_RO),
+    "members.insert": (_GROUP, _MEMBER),
+    "members.patch": (_GROUP, _MEMBER),
+    "members.update": (_GROUP, _MEMBER),
+    "members.delete": (_GROUP, _MEMBER),
+    "tokens.list": (_SECURITY,),
+    "tokens.delete": (_SECURITY,),
+    "asps.list": (_SECURITY,),
+    "asps.delete": (_SECURITY,),
+}
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -222,6 +254,38 @@ class Directory:
             "workspace_customer": g.get("customer"),
             "workspace_domain": g.get("domain"),
         }
+
+    def authorise(self, method: str, req: Request) -> Response | None:
+        """With a "delegation" in the world, the bearer token must be one the token endpoint
+        issued (401 otherwise, as for an expired or foreign token) and must carry one of the
+        scopes `method` accepts (403 "insufficient authentication scopes" otherwise, what
+        Google answers a token minted for other scopes). Without one, any caller passes."""
+        if not isinstance(self.g.get("delegation"), dict):
+            return None
+        parts = (req.headers.get("authorization") or "").split()
+        token = parts[1] if len(parts) == 2 and parts[0].lower() == "bearer" else ""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        grant = next(
+            (
+                g
+                for g in reversed(self.g.get("oauth_grants", []))
+                if g.get("token_sha256") == digest
+            ),
+            None,
+        )
+        if grant is None:
+            return google_error(
+                401,
+                "Request had invalid authentication credentials. Expected OAuth 2 access "
+                "token, login cookie or other valid authentication credential.",
+                "authError",
+            )
+        accepted = {_AUTH + s for s in ACCEPTED_SCOPES[method]}
+        if not accepted & set(grant.get("scopes", [])):
+            return google_error(
+                403, "Request had insufficient authentication scopes.", "insufficientPermissions"
+            )
+        return None
 
     def _scope_error(self, req: Request) -> Response | None:
         customer, domain = req.arg("customer"), req.arg("domain")
@@ -684,8 +748,21 @@ def register(app: Sandbox) -> None:
         ("GET", "/users/{userKey}/asps", d.asps_list, "asps.list"),
         ("DELETE", "/users/{userKey}/asps/{codeId}", d.asps_delete, "asps.delete"),
     ]
+
+    def authorised(
+        name: str, handler: Callable[[Request], Response]
+    ) -> Callable[[Request], Response]:
+        def checked(req: Request) -> Response:
+            with app.lock:
+                refused = d.authorise(name, req)
+            return refused if refused is not None else handler(req)
+
+        return checked
+
     for method, path, handler, name in routes:
-        app.add_route(method, PREFIX + path, handler, name=f"google.{name}", api="google")
+        app.add_route(
+            method, PREFIX + path, authorised(name, handler), name=f"google.{name}", api="google"
+        )
     # The bundled discovery doc's batchPath is "batch"; the per-API path is what Google
     # documents for Directory (directory/v1/guides/batch). Both are served.
     for path in ("/batch", "/batch/admin/directory/v1"):

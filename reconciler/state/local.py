@@ -145,6 +145,26 @@ class LocalStateStore:
             raise StateStoreError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+PROBE_DOCUMENT = "doctor-probe.json"
+
+
+def probe_local_store(store: LocalStateStore) -> str:
+    """What `reconciler doctor` checks of the state directory: a document written the way
+    every state document is (temp file, fsync, atomic rename), replaced by a second write the
+    same way, read back, then removed.
+    Returns a description; raises StateStoreError naming the path and the reason."""
+    marker = {"probe": os.urandom(8).hex()}
+    try:
+        store.write_json(PROBE_DOCUMENT, {"probe": "first"})
+        store.write_json(PROBE_DOCUMENT, marker)  # a rename over an existing document
+        if store.read_json(PROBE_DOCUMENT) != marker:
+            raise StateStoreError(f"{store.directory / PROBE_DOCUMENT} did not read back")
+    finally:
+        with contextlib.suppress(OSError):  # nothing to remove when the write failed
+            (store.directory / PROBE_DOCUMENT).unlink(missing_ok=True)
+    return f"{store.directory}: written, atomically replaced and read back"
+
+
 def _fsync_directory(directory: Path) -> None:
     # The rename is durable only once the directory entry is on disk (POSIX).
     fd = os.open(directory, os.O_RDONLY)

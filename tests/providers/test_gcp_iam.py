@@ -544,13 +544,13 @@ def test_acting_as_names_the_service_account_of_the_credentials(sandbox: Sandbox
     from google.auth import compute_engine
     from google.oauth2 import service_account
 
-    from reconciler.providers.google_auth import _throwaway_private_key_pem
+    from reconciler.providers.google_auth import throwaway_private_key_pem
 
     info = requests.get(f"{sandbox.url}/_sandbox/", timeout=5).json()
     key = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
         {
             "type": "service_account",
-            "private_key": _throwaway_private_key_pem(),
+            "private_key": throwaway_private_key_pem(),
             "client_email": "Reconciler@example-prod.iam.gserviceaccount.com",
             "token_uri": f"{sandbox.url}/token",
         }

@@ -539,10 +539,10 @@ def test_a_github_app_installation_acts_as_no_org_login_and_asks_nothing(
 ) -> None:
     from github import Auth
 
-    from reconciler.providers.google_auth import _throwaway_private_key_pem
+    from reconciler.providers.google_auth import throwaway_private_key_pem
 
     load(sandbox, github_world())
-    installation = Auth.AppAuth(12345, _throwaway_private_key_pem()).get_installation_auth(678)
+    installation = Auth.AppAuth(12345, throwaway_private_key_pem()).get_installation_auth(678)
     gh = GitHubProvider(org=ORG, base_url=sandbox.url, auth=installation)
 
     assert gh.acting_as() == ()

@@ -87,6 +87,7 @@ def error_schema() -> dict[str, Any]:
 
 POLICY = discovery_schema("cloudresourcemanager", "v3", "Policy")
 SEARCH = discovery_schema("cloudasset", "v1", "SearchAllIamPoliciesResponse")
+TESTED = discovery_schema("cloudresourcemanager", "v3", "TestIamPermissionsResponse")
 ERROR = error_schema()
 
 
@@ -97,7 +98,7 @@ def world() -> dict[str, Any]:
             "resources": [
                 {"name": ORG, "policy": {"bindings": [
                     {"role": "roles/browser", "members": ["user:cto@example.co.jp"]}]}},
-                {"name": FOLDER, "parent": ORG, "policy": {}},
+                {"name": FOLDER, "parent": ORG, "policy": {}, "caller_permissions": []},
                 {"name": PROD, "parent": FOLDER, "number": "400000000001", "policy": {
                     "version": 3,
                     "bindings": [
@@ -146,6 +147,13 @@ SCENARIOS: list[tuple[str, Call, dict[str, Any], int]] = [
                         {"policy": {"bindings": [{"role": "roles/x", "members": ["cto"]}]}}),
      ERROR, 400),
     ("unknown project", post("/v3/projects/no-such:getIamPolicy?alt=json", V3), ERROR, 403),
+    ("permissions held", post(f"/v3/{PROD}:testIamPermissions?alt=json", {"permissions": [
+        "resourcemanager.projects.getIamPolicy", "iam.serviceAccounts.list"]}), TESTED, 200),
+    ("no permission held", post(f"/v3/{FOLDER}:testIamPermissions?alt=json", {"permissions": [
+        "resourcemanager.folders.getIamPolicy"]}), TESTED, 200),
+    ("permissions on an unknown project", post(
+        "/v3/projects/no-such:testIamPermissions?alt=json", {"permissions": ["x.y.z"]}),
+     ERROR, 403),
     ("bad page token", get(f"/v1/{ORG}:searchAllIamPolicies?pageToken=%21%21"), ERROR, 400),
 ]  # fmt: skip
 
@@ -197,6 +205,7 @@ def _rename(value: dict[str, Any], path: list[str | int], new: str) -> dict[str,
         ("policy", ["auditConfigs", 0, "auditLogConfigs"], "audit_log_configs"),
         ("search", ["results", 0, "resource"], "resourceName"),
         ("search", ["nextPageToken"], "next_page_token"),
+        ("tested", ["permissions"], "permission"),
         ("error", ["error", "status"], "state"),
     ],
 )
@@ -208,6 +217,10 @@ def test_a_renamed_field_fails_validation(
         "policy": (post(f"/v3/{PROD}:getIamPolicy?alt=json", V3), POLICY),
         "search": (get(f"/v1/{ORG}:searchAllIamPolicies?pageSize=1"), SEARCH),
         "error": (post("/v3/projects/no-such:getIamPolicy", V3), ERROR),
+        "tested": (
+            post(f"/v3/{PROD}:testIamPermissions", {"permissions": ["iam.roles.list"]}),
+            TESTED,
+        ),
     }
     call, schema = valid[source]
     body = call(sandbox.url).json()

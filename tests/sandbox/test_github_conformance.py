@@ -284,3 +284,78 @@ def test_get_user_answers_the_tokens_login_as_the_official_private_user(
     default = get("anything")
     assert default.json()["login"] == "sandbox-bot"
     check(default.json(), schema)
+
+
+REPO = {
+    "name": "desired-state",
+    "pull_requests": [{"number": 1, "title": "Onboard a new hire", "user": "user1"}],
+    "issue_comments": [
+        {"id": 8000001, "issue_number": 1, "body": "LGTM", "user": "user0",
+         "created_at": "2026-11-30T01:00:00Z"},
+    ],
+}  # fmt: skip
+INSTALLATION = {
+    "id": 77001,
+    "app_id": 4242,
+    "app_slug": "example-reconciler",
+    "permissions": {"members": "write", "organization_administration": "read"},
+}
+# Any three-part token passes for an App's JWT: the sandbox checks no signature.
+JWT_HEADERS = {"Authorization": "Bearer aGVhZGVy.Y2xhaW1z.c2lnbmF0dXJl"}
+COMMENTS = f"/repos/{ORG}/desired-state/issues/1/comments"
+APP_CALLS: list[tuple[str, str, str, Any, int]] = [
+    ("GET", f"{COMMENTS}?per_page=1", "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+     None, 200),
+    ("POST", COMMENTS, "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+     {"body": "<!-- reconciler-plan -->\n## Access plan"}, 201),
+    ("POST", COMMENTS, "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+     {"body": "x" * 65537}, 422),
+    ("POST", f"/repos/{ORG}/desired-state/issues/9/comments",
+     "/repos/{owner}/{repo}/issues/{issue_number}/comments", {"body": "?"}, 404),
+    ("PATCH", f"/repos/{ORG}/desired-state/issues/comments/8000001",
+     "/repos/{owner}/{repo}/issues/comments/{comment_id}", {"body": "edited"}, 200),
+    ("PATCH", f"/repos/{ORG}/desired-state/issues/comments/8000001",
+     "/repos/{owner}/{repo}/issues/comments/{comment_id}", {}, 422),
+    ("GET", f"/orgs/{ORG}/installation", "/orgs/{org}/installation", None, 200),
+]  # fmt: skip
+
+
+def test_issue_comment_and_installation_answers_conform_to_the_openapi_description(
+    sandbox: SandboxServer,
+) -> None:
+    load(sandbox, github_world(repositories=[REPO], installation=INSTALLATION))
+    for method, path, template, body, status in APP_CALLS:
+        resp = requests.request(
+            method, sandbox.url + path, json=body, headers=JWT_HEADERS, timeout=5
+        )
+        assert resp.status_code == status, (method, path, resp.text)
+        if status == 404:  # GitHub documents the 404 with the basic-error schema
+            check(resp.json(), schema_named("basic-error"))
+            continue
+        schema = response_schema(method, template, status)
+        assert schema is not None
+        try:
+            check(resp.json(), schema)
+        except (AssertionError, jsonschema.ValidationError) as exc:
+            pytest.fail(f"{method} {path} -> {status}: {exc}")
+
+
+def test_the_installation_needs_an_apps_jwt_and_a_renamed_field_fails(
+    sandbox: SandboxServer,
+) -> None:
+    load(sandbox, github_world(installation=INSTALLATION))
+    token = requests.get(
+        f"{sandbox.url}/orgs/{ORG}/installation",
+        headers={"Authorization": "token some-token"},
+        timeout=5,
+    )
+    assert token.status_code == 401
+    body = requests.get(
+        f"{sandbox.url}/orgs/{ORG}/installation", headers=JWT_HEADERS, timeout=5
+    ).json()
+    assert body["permissions"] == INSTALLATION["permissions"]
+    schema = response_schema("GET", "/orgs/{org}/installation", 200)
+    assert schema is not None
+    body["permission"] = body.pop("permissions")
+    with pytest.raises(jsonschema.ValidationError):
+        check(body, schema)

@@ -207,3 +207,58 @@ def test_the_test_worlds_match_the_documented_world_schema() -> None:
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(world)) == []
     broken = {**world, "members": {GROUP: [{"email": "x@example.com", "role": "BOSS"}]}}
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(broken))
+
+
+def test_the_scopes_each_method_accepts_are_the_discovery_documents() -> None:
+    from reconciler.sandbox.google_directory import ACCEPTED_SCOPES
+
+    for method, scopes in ACCEPTED_SCOPES.items():
+        resource, name = method.split(".")
+        documented = DOC["resources"][resource]["methods"][name]["scopes"]
+        assert sorted(f"https://www.googleapis.com/auth/{s}" for s in scopes) == sorted(
+            documented
+        ), method
+
+
+def test_a_call_outside_the_tokens_scopes_answers_googles_error_format(
+    sandbox: SandboxServer,
+) -> None:
+    world = google_world()
+    world["google"]["delegation"] = {
+        "client_id": "100000000000000000001",
+        "scopes": ["https://www.googleapis.com/auth/admin.directory.user"],
+    }
+    world["google"]["access_token"] = "tok-user-scope"
+    sandbox.sandbox.load_world(world)
+    user_scope = "https://www.googleapis.com/auth/admin.directory.user"
+    jwt = _unsigned_jwt({"iss": "sa@example.com", "sub": f"user0000@{DOMAIN}", "scope": user_scope})
+    granted = requests.post(
+        f"{sandbox.url}/token",
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": jwt},
+        timeout=5,
+    )
+    assert granted.status_code == 200, granted.text
+    headers = {"Authorization": "Bearer tok-user-scope"}
+
+    users = requests.get(f"{sandbox.url}{PREFIX}/users?customer=my_customer", headers=headers,
+                         timeout=5)  # fmt: skip
+    groups = requests.get(f"{sandbox.url}{PREFIX}/groups?customer=my_customer", headers=headers,
+                          timeout=5)  # fmt: skip
+    foreign = requests.get(f"{sandbox.url}{PREFIX}/users?customer=my_customer",
+                           headers={"Authorization": "Bearer forged"}, timeout=5)  # fmt: skip
+
+    assert users.status_code == 200
+    assert groups.status_code == 403
+    assert groups.json()["error"]["errors"][0]["reason"] == "insufficientPermissions"
+    assert foreign.status_code == 401
+    for refused in (groups, foreign):
+        jsonschema.validate(refused.json(), ERROR_SCHEMA)
+
+
+def _unsigned_jwt(claims: dict[str, Any]) -> str:
+    import base64
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.c2ln"
