@@ -38,3 +38,8 @@ output "image_repository" {
   description = "Where to push the image."
   value       = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}/reconciler"
 }
+
+output "audit_url" {
+  description = "RECONCILER_AUDIT_URL: the audit segments' bucket (retention policy, optional Bucket Lock)."
+  value       = local.audit_url
+}

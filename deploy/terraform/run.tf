@@ -80,6 +80,10 @@ resource "google_cloud_run_v2_service" "reconciler" {
         value = local.state_url
       }
       env {
+        name  = "RECONCILER_AUDIT_URL"
+        value = local.audit_url
+      }
+      env {
         name  = "RECONCILER_SERVICE_URL"
         value = local.service_url
       }

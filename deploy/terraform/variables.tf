@@ -99,14 +99,20 @@ variable "state_bucket_name" {
   default     = ""
 }
 
-variable "state_retention_days" {
-  description = "Retention policy of the state bucket, in days: no object can be deleted or replaced earlier."
-  type        = number
-  default     = 400
+variable "audit_bucket_name" {
+  description = "Name of the audit bucket (globally unique); default PROJECT-reconciler-audit."
+  type        = string
+  default     = ""
 }
 
-variable "lock_state_retention" {
-  description = "Bucket Lock: make the retention policy permanent. IRREVERSIBLE: the bucket cannot be deleted until every object has aged out."
+variable "audit_retention_days" {
+  description = "Retention policy of the audit bucket, in days: no audit segment can be deleted or replaced earlier (agree it with the auditors; e.g. 7 years)."
+  type        = number
+  default     = 2557
+}
+
+variable "lock_audit_retention" {
+  description = "Bucket Lock on the audit bucket: make its retention policy permanent (WORM). IRREVERSIBLE: the bucket cannot be deleted until every object has aged out."
   type        = bool
   default     = false
 }

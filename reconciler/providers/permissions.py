@@ -59,6 +59,7 @@ class GcpTarget(StrEnum):
     RUNTIME_ACCOUNT = "runtime service account"  # on itself (keyless delegation)
     SECRET = "secret"  # noqa: S105 - each Secret Manager secret the runtime reads
     STATE_BUCKET = "state bucket"  # RECONCILER_STATE_URL's bucket
+    AUDIT_BUCKET = "audit bucket"  # RECONCILER_AUDIT_URL's bucket (retention, Bucket Lock)
 
 
 @dataclass(frozen=True)
@@ -258,29 +259,50 @@ GCP_PERMISSIONS: tuple[GcpPermission, ...] = (
         "storage.objects.get",
         "storage v1 objects.get",
         GcpTarget.STATE_BUCKET,
-        "read the audit log, run lease, emergency holds and read counts",
+        "read the run lease, the audit HEAD, emergency holds and read counts",
         "第14.1条",
     ),
     GcpPermission(
         "storage.objects.list",
         "storage v1 objects.list",
         GcpTarget.STATE_BUCKET,
-        "find the audit log's segments",
+        "list the state documents",
         "第14.1条",
     ),
     GcpPermission(
         "storage.objects.create",
         "storage v1 objects.insert",
         GcpTarget.STATE_BUCKET,
-        "append audit segments, take the run lease, save holds (generation preconditions)",
+        "take the run lease, move the audit HEAD, save holds (generation preconditions)",
         "第14.1条",
     ),
     GcpPermission(
         "storage.objects.delete",
         "storage v1 objects.delete",
         GcpTarget.STATE_BUCKET,
-        "release the run lease and replace the audit head; the retention policy keeps "
-        "audit segments from being deleted",
+        "release the run lease; replace the audit HEAD and documents (versioning keeps the "
+        "former generations)",
+        "第14.1条",
+    ),
+    GcpPermission(
+        "storage.objects.get",
+        "storage v1 objects.get",
+        GcpTarget.AUDIT_BUCKET,
+        "read the audit segments (audit verify, leavers, the run-start check)",
+        "第14.1条",
+    ),
+    GcpPermission(
+        "storage.objects.list",
+        "storage v1 objects.list",
+        GcpTarget.AUDIT_BUCKET,
+        "find the audit segments",
+        "第14.1条",
+    ),
+    GcpPermission(
+        "storage.objects.create",
+        "storage v1 objects.insert",
+        GcpTarget.AUDIT_BUCKET,
+        "write each audit record once (ifGenerationMatch=0); never replaced or deleted",
         "第14.1条",
     ),
 )

@@ -27,6 +27,8 @@ PREDEFINED = {
         "iam.serviceAccounts.getOpenIdToken",
     },
     "roles/secretmanager.secretAccessor": {"secretmanager.versions.access"},
+    "roles/storage.objectCreator": {"storage.objects.create"},
+    "roles/storage.objectViewer": {"storage.objects.get", "storage.objects.list"},
     "roles/storage.objectUser": {
         "storage.objects.create",
         "storage.objects.delete",
@@ -51,6 +53,7 @@ BINDING_OF_TARGET: dict[GcpTarget, tuple[str, str | None]] = {
         "google_secret_manager_secret.secret",
     ),
     GcpTarget.STATE_BUCKET: ("google_storage_bucket_iam_member", "google_storage_bucket.state"),
+    GcpTarget.AUDIT_BUCKET: ("google_storage_bucket_iam_member", "google_storage_bucket.audit"),
 }
 # Set by the daemon (reconciler/daemon); listed until its settings land in Settings.
 DAEMON_SETTINGS = {
@@ -62,6 +65,7 @@ DAEMON_SETTINGS = {
     "RECONCILER_SCHEDULER_SERVICE_ACCOUNT",
     "RECONCILER_APPLY",
     "RECONCILER_STATE_URL",
+    "RECONCILER_AUDIT_URL",
 }
 
 
@@ -269,12 +273,20 @@ def test_scheduler_jobs_use_oidc_for_the_service_in_tokyo_time() -> None:
     assert set(paths.values()) == {"/run/drift", "/run/sweep", "/run/inventory"}
 
 
-def test_the_state_bucket_is_uniform_versioned_private_and_retained() -> None:
-    bucket = RESOURCES["google_storage_bucket.state"]
-    assert bucket["uniform_bucket_level_access"] is True
-    assert _unquote(bucket["public_access_prevention"]) == "enforced"
-    assert bucket["versioning"][0]["enabled"] is True
-    retention = bucket["retention_policy"][0]
-    assert "var.state_retention_days" in retention["retention_period"]
-    assert retention["is_locked"] == "${var.lock_state_retention}"
-    assert VARIABLES["lock_state_retention"]["default"] is False  # irreversible: opt in
+def test_both_buckets_are_uniform_versioned_and_private_and_only_the_audit_one_retained() -> None:
+    for name in ("state", "audit"):
+        bucket = RESOURCES[f"google_storage_bucket.{name}"]
+        assert bucket["uniform_bucket_level_access"] is True
+        assert _unquote(bucket["public_access_prevention"]) == "enforced"
+        assert bucket["versioning"][0]["enabled"] is True
+    # The lease, the audit HEAD and the documents are replaced routinely: a retention policy
+    # on their bucket would refuse every run.
+    assert "retention_policy" not in RESOURCES["google_storage_bucket.state"]
+    retention = RESOURCES["google_storage_bucket.audit"]["retention_policy"][0]
+    assert "var.audit_retention_days" in retention["retention_period"]
+    assert retention["is_locked"] == "${var.lock_audit_retention}"
+    assert VARIABLES["lock_audit_retention"]["default"] is False  # irreversible: opt in
+
+
+def test_the_runtime_can_never_delete_an_audit_segment() -> None:
+    assert "storage.objects.delete" not in _granted(GcpTarget.AUDIT_BUCKET, "local.runtime_member")
