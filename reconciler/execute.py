@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -121,6 +121,7 @@ class ApplyReport:
     offboarding_incomplete: tuple[str, ...] = ()  # person ids with `offboarding-incomplete`
     notes: tuple[Note, ...] = ()
     partial: tuple[str, ...] = ()  # why the run did less than a clean run would (see exit_code)
+    audit_head: str | None = None  # hash of the run's last audit record (confirmed runs)
 
     @property
     def failures(self) -> tuple[ActionOutcome, ...]:
@@ -232,10 +233,11 @@ def apply_plan(
     if audit is None:
         raise ReconcilerError("a confirmed run needs an audit log: every change is recorded")
 
-    def record(type_: RecordType, **fields: Any) -> None:
-        audit.append(
+    def record(type_: RecordType, **fields: Any) -> str:
+        written = audit.append(
             type_, run_id=run_id, actor=actor, desired_commit=commit, ts=now_fn(), **fields
         )
+        return str(written["hash"])
 
     start: dict[str, Any] = {
         "plan_checksum": plan.checksum,
@@ -248,9 +250,9 @@ def apply_plan(
         start["backdated_to"] = backdated_to.astimezone(UTC).isoformat()
     record(RecordType.RUN_START, details=start)
     if refused:
-        record(RecordType.RUN_END, details={"status": "refused", "reasons": refused})
+        head = record(RecordType.RUN_END, details={"status": "refused", "reasons": refused})
         log.warning("plan refused", run_id=run_id, reasons=refused)
-        return ApplyReport(run_id, dry_run=False, refused=tuple(refused))
+        return ApplyReport(run_id, dry_run=False, refused=tuple(refused), audit_head=head)
 
     outcomes_list: list[ActionOutcome] = []
     for index, action in enumerate(ordered, start=1):
@@ -296,7 +298,7 @@ def apply_plan(
         partial=tuple(partial),
     )
     status = "failures" if report.failures else "partial" if report.partial else "completed"
-    record(
+    head = record(
         RecordType.RUN_END,
         details={
             "status": status,
@@ -306,7 +308,9 @@ def apply_plan(
             **({"partial": list(report.partial)} if report.partial else {}),
         },
     )
-    return report
+    # The run's closing head: published (printed, notified, in report manifests) so that
+    # `audit verify --expect-head` can later prove nothing before it was rewritten.
+    return replace(report, audit_head=head)
 
 
 def _apply_one(provider: Provider, action: Action, now_fn: Callable[[], datetime]) -> ActionOutcome:
@@ -365,7 +369,7 @@ def _record_offboardings(
     *,
     desired: DesiredState,
     providers: Mapping[System, Provider],
-    record: Callable[..., None],
+    record: Callable[..., object],
     now_fn: Callable[[], datetime],
     audit: AuditTrail,
 ) -> _Evidence:

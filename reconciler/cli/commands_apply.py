@@ -72,6 +72,7 @@ def print_summary(report: ApplyReport) -> None:
         console.print("[bold red]REFUSED[/]: nothing was applied.")
         for reason in report.refused:
             console.print(f"  - {escape(reason)}")
+        _print_head(report)
         return
     if report.dry_run:
         console.print(
@@ -108,6 +109,17 @@ def print_summary(report: ApplyReport) -> None:
         )
     elif report.outcomes:
         console.print("Check: `reconciler plan` should now show no changes (exit code 0).")
+    _print_head(report)
+
+
+def _print_head(report: ApplyReport) -> None:
+    """The run's closing audit head, to publish outside the log (anchoring)."""
+    if report.audit_head:
+        report_console().print(
+            f"audit head {report.audit_head}: publish it; `reconciler audit verify "
+            f"--expect-head {report.audit_head}` later proves nothing before it was rewritten",
+            highlight=False,
+        )
 
 
 def _print_partial(report: ApplyReport) -> None:

@@ -226,3 +226,17 @@ def test_a_what_if_applied_to_the_sandbox_is_recorded_as_backdated(
     assert result.exit_code in (0, 3), result.output
     [start] = _records(tmp_path, RecordType.RUN_START)
     assert start["details"]["backdated_to"] == f"{today()}T03:00:00+00:00"  # type: ignore[index]
+
+
+def test_a_confirmed_run_prints_its_closing_audit_head_which_verify_accepts(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    directory, _, env = setup(sandbox, tmp_path)
+    result = cli(["apply", "--confirm", "--dir", str(directory)], env)
+    assert result.exit_code == 0, result.output
+    last = read_records(audit_path(tmp_path))[-1]
+    assert last.type == RecordType.RUN_END
+    head = str(last.data["hash"])
+    assert f"audit head {head}" in result.output
+    verified = cli(["audit", "verify", "--expect-head", head, str(audit_path(tmp_path))], env)
+    assert verified.exit_code == 0, verified.output
