@@ -85,11 +85,13 @@ class Sandbox:
             google_auth,
             google_cloud,
             google_directory,
+            google_oidc,
         )
 
         for module in (
             control,
             google_auth,
+            google_oidc,
             google_directory,
             google_cloud,
             github_rest,
