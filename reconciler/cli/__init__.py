@@ -25,6 +25,7 @@ def _register_commands() -> None:
         "commands_apply",  # apply, offboard
         "commands_hold",
         "commands_audit",
+        "commands_serve",
         "commands_sandbox",
         "commands_demo",
     ):
