@@ -312,9 +312,7 @@ def drift_of_person(
     Changes nothing; the plan keeps only the actions, findings and notes about `person`."""
     events = events or RunEvents()
     events.read_started(list(providers))
-    snapshot = read_person_everywhere(
-        providers, person, moment, on_progress=events.read_progress
-    )
+    snapshot = read_person_everywhere(providers, person, moment, on_progress=events.read_progress)
     events.read_finished(snapshot, person=person)
     full = plan_changes(desired, expand_access(desired, moment), snapshot, moment)
     # As in `offboard_now`: everyone else looks absent to a one-person read.

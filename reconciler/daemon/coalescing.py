@@ -51,6 +51,15 @@ class SingleFlight:
                     self._running = None
                     self._cond.notify_all()
 
+    def counts(self) -> tuple[int, int]:
+        """(running, waiting): the `reconciler_jobs` gauge, and how a test sees idleness."""
+        with self._cond:
+            return (0 if self._running is None else 1), len(self._pending)
+
+    def waiting(self) -> list[Job]:
+        with self._cond:
+            return list(self._pending.values())
+
     def wait_idle(self, timeout: float) -> bool:
         """True once nothing runs or waits (tests and the bench wait on it)."""
         with self._cond:

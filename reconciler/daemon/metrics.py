@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
+from collections.abc import Collection
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -62,6 +63,9 @@ class Metrics:
             "reconciler_webhook_deliveries", "Webhook deliveries by result.", ["result"],
             registry=r,
         )  # fmt: skip
+        self.jobs = Gauge(
+            "reconciler_jobs", "Jobs running (0 or 1) and waiting.", ["state"], registry=r
+        )
         self._complete_at: dict[str, float] = {}
         self.ready = threading.Event()
 
@@ -75,15 +79,16 @@ class Metrics:
             )
         self._complete_at[system] = time.time()
 
-    def record_plan(self, plan: Plan) -> None:
-        """Findings and leavers of a full plan (a one-person plan says nothing of the rest)."""
+    def record_plan(self, plan: Plan, *, offboarded: Collection[str] = ()) -> None:
+        """Findings and leavers of a full plan (a one-person plan says nothing of the rest);
+        `offboarded`: the leavers the run just proved offboarded, no longer past due."""
         self.findings.clear()
         for (code, severity), count in Tally(
             (f.code, f.severity.value) for f in plan.findings
         ).items():
             self.findings.labels(code, severity).set(count)
         leavers = {f.person_id or f.subject for f in plan.findings if f.code == LEAVER_WITH_ACCESS}
-        self.leavers_past_offboarding.set(len(leavers))
+        self.leavers_past_offboarding.set(len(leavers - set(offboarded)))
 
     def events(self, trigger: str) -> MetricsEvents:
         return MetricsEvents(self, trigger)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,7 +223,7 @@ class Runner:
                     ctx,
                     events=self.metrics.events(job.trigger),
                 )
-        self.metrics.record_plan(outcome.plan)
+        self.metrics.record_plan(outcome.plan, offboarded=outcome.report.offboarding_completed)
         self._tell(job, outcome, desired, ctx)
         return result_of(outcome.report)
 
@@ -300,8 +300,10 @@ class Runner:
         return "completed"
 
     # -- notifications -------------------------------------------------------------------
-    def _notify_findings(self, plan: Plan, job: Job) -> None:
-        new = report_drift(plan, self.notified)
+    def _notify_findings(self, plan: Plan, job: Job, *, resolved: Collection[str] = ()) -> None:
+        """New high or critical findings, except about the leavers this run just proved
+        offboarded (the plan was made before their access went)."""
+        new = [f for f in report_drift(plan, self.notified) if f.person_id not in resolved]
         if new:
             self.notifier.notify(
                 "findings",
@@ -334,7 +336,7 @@ class Runner:
                 "dry run: changes pending (RECONCILER_APPLY is false)",
                 actions=len(plan.actions),
             )
-        self._notify_findings(plan, job)
+        self._notify_findings(plan, job, resolved=report.offboarding_completed)
         self._tell_holds(desired, ctx)
 
     def _tell_offboardings(self, report: ApplyReport, where: str) -> None:

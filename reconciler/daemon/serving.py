@@ -62,6 +62,8 @@ class Daemon:
         self.notifier = Notifier(config.notify_url, settings.notify_format)
         self.runner = Runner(config, self.repo, self.notifier, self.metrics, self.stopping)
         self.flight = SingleFlight(self.runner.run)
+        self.metrics.jobs.labels("running").set_function(lambda: self.flight.counts()[0])
+        self.metrics.jobs.labels("waiting").set_function(lambda: self.flight.counts()[1])
         self.deliveries = SeenIds(LocalStateStore(settings.state_dir), DELIVERIES)
         certs = settings.oidc_certs_url
         if settings.sandbox_url and certs == GOOGLE_CERTS_URL:
