@@ -215,3 +215,9 @@ def test_a_hand_made_github_team_membership_is_notified_as_drift(
             assert drift[0]["details"]["person_id"] == "e0013"
             assert any("sre" in a for a in drift[0]["details"]["actions"])
             assert "sstayer" in team_members(state(sandbox), "sre")  # reported, not changed
+
+            # Without RECONCILER_APPLY=true a push is a dry run: the change stays.
+            assert deliver(daemon.url, "push", push_payload("0" * 40)).status_code == 202
+            wait_for(lambda: daemon.runs("push") == 1 and daemon.idle(), "the push run")
+            assert daemon.metric('reconciler_runs_total{result="dry-run",trigger="push"}') == 1
+            assert "sstayer" in team_members(state(sandbox), "sre")
