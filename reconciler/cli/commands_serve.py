@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from reconciler.cli import app
 from reconciler.cli.common import embedded_sandbox, fail, load, now
-from reconciler.settings import Settings
+from reconciler.settings import Settings, load_settings
 
 SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105 - the documented demo secret
 SANDBOX_SCHEDULER = "scheduler@example-prod.iam.gserviceaccount.com"
@@ -93,12 +93,7 @@ def serve(
     from reconciler.daemon.fetching import GitError
     from reconciler.daemon.serving import Daemon, listen, run_server
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "RECONCILER_" + "_".join(str(p) for p in first["loc"]).upper()
-        fail(f"{name}: {first['msg']}")
+    settings = load_settings()  # parsed once already by the CLI's callback
     with ExitStack() as stack:
         try:
             sock = listen(host, port)

@@ -52,8 +52,9 @@ class DesiredRepo:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise GitError(redact_text(f"git {args[0]} failed: {exc}")) from None
         if done.returncode != 0:
-            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-            why = lines[-1] if lines else f"exit code {done.returncode}"
+            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+            fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+            why = (fatal or lines or [f"exit code {done.returncode}"])[0]
             raise GitError(redact_text(f"git {args[0]} failed: {why}"))
         return done.stdout.strip()
 

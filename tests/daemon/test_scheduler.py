@@ -110,3 +110,31 @@ def test_serve_refuses_to_start_without_a_repo(tmp_path: Path) -> None:
     result = cli(["serve", "--port", "0"], {"RECONCILER_STATE_DIR": str(tmp_path)})
     assert result.exit_code == 1
     assert "RECONCILER_REPO_URL is not set" in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({"RECONCILER_APPLY": "maybe"}, [], "error: RECONCILER_APPLY: Input should be a valid"),
+        ({}, ["--poll", "5x"], "--poll '5x': write a number and a unit"),
+        (
+            {"RECONCILER_SCHEDULES": "true", "RECONCILER_SCHEDULE_DRIFT": "0 25 * * *"},
+            [],
+            "RECONCILER_SCHEDULE_DRIFT='0 25 * * *': '0 25 * * *' is not a cron expression",
+        ),
+        ({"RECONCILER_REPO_URL": "/nonexistent/repo"}, [], "git fetch failed: fatal: "),
+    ],
+    ids=["a setting that does not parse", "a bad poll interval", "a bad cron", "no such repo"],
+)
+def test_serve_refuses_bad_configuration_with_one_line(
+    tmp_path: Path, env: dict[str, str], args: list[str], message: str
+) -> None:
+    base = {
+        "RECONCILER_REPO_URL": str(tmp_path / "repo"),
+        "RECONCILER_STATE_DIR": str(tmp_path / "state"),
+        "RECONCILER_WORK_DIR": str(tmp_path / "work"),
+    }
+    result = cli(["serve", "--port", "0", *args], {**base, **env})
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
