@@ -53,7 +53,7 @@ pytest: setup ## the test suite
 	$(UV) run --frozen pytest -q || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
 bench: setup ## benchmarks: API round trips and timings for large generated worlds
-	$(PY) -m reconciler.bench
+	$(PY) -m reconciler.bench --webhook
 
 clean: ## remove the environment and caches
 	rm -rf .venv .tools specs/node_modules .mypy_cache .ruff_cache .pytest_cache
