@@ -56,7 +56,7 @@ docs: setup ## regenerate docs/findings.md from the finding catalogue
 	.venv/bin/reconciler findings --format markdown > docs/findings.md
 
 bench: setup ## benchmarks: API round trips and timings for large generated worlds
-	$(PY) -m reconciler.bench
+	$(PY) -m reconciler.bench --webhook
 
 clean: ## remove the environment and caches
 	rm -rf .venv .tools specs/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -185,6 +185,7 @@ def apply_plan(
     backdated_to: datetime | None = None,
     now_fn: Callable[[], datetime] = _default_now,
     on_progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ApplyReport:
     """Apply `plan` (or, unless `confirm`, say what would be applied).
 
@@ -192,6 +193,9 @@ def apply_plan(
     nothing; when confirmed, the refusal is recorded (run-start + run-end) for the auditors.
     `held` are the person ids under an emergency hold: no action may give them anything.
     `backdated_to` is the `--at` instant of a what-if run, recorded in run-start.
+    `should_stop` is asked before each action (the daemon's SIGTERM): once it says yes, no
+    further action starts, the run ends as `interrupted` with the rest left for the next run,
+    which re-reads and converges; an action already under way always gets its result record.
     """
     run_id = run_id or new_run_id(now_fn())
     unsafe = check_safety(
@@ -256,6 +260,8 @@ def apply_plan(
 
     outcomes_list: list[ActionOutcome] = []
     for index, action in enumerate(ordered, start=1):
+        if should_stop is not None and should_stop():
+            return _interrupted(run_id, plan, outcomes_list, len(ordered), record)
         approver = _approver(action)
         action_json = _action_json(action)
         record(RecordType.INTENT, action=action_json, approver=approver, person_id=action.person_id)
@@ -311,6 +317,38 @@ def apply_plan(
     # The run's closing head: published (printed, notified, in report manifests) so that
     # `audit verify --expect-head` can later prove nothing before it was rewritten.
     return replace(report, audit_head=head)
+
+
+def _interrupted(
+    run_id: str,
+    plan: Plan,
+    outcomes: list[ActionOutcome],
+    total: int,
+    record: Callable[..., str],
+) -> ApplyReport:
+    """End a run stopped between two actions: `run-end` says `interrupted` and how many
+    actions never started. No offboarding evidence is written (its reverse look-ups would
+    delay the shutdown); the next run finds the leaver's unfinished intents and proves it."""
+    failed = sum(1 for o in outcomes if not o.ok)
+    head = record(
+        RecordType.RUN_END,
+        details={
+            "status": "interrupted",
+            "applied": len(outcomes) - failed,
+            "changed": sum(1 for o in outcomes if o.changed),
+            "failed": failed,
+            "not_started": total - len(outcomes),
+        },
+    )
+    reason = f"interrupted: {total - len(outcomes)} of {total} action(s) not started"
+    return ApplyReport(
+        run_id,
+        dry_run=False,
+        outcomes=tuple(outcomes),
+        notes=plan.notes,
+        partial=(reason,),
+        audit_head=head,
+    )
 
 
 def _apply_one(provider: Provider, action: Action, now_fn: Callable[[], datetime]) -> ActionOutcome:

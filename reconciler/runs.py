@@ -75,6 +75,8 @@ class RunContext:
     actor: str = ""
     backdated: bool = False  # `--at` was given: a what-if instant, recorded in run-start
     desired_dir: Path = Path("desired_state")  # where errors say roles.yaml is
+    # Asked between actions (the daemon's shutdown): yes ends the run as `interrupted`.
+    should_stop: Callable[[], bool] | None = None
 
     def audit(self) -> AuditTrail | None:
         return self.store().audit_log() if self.confirm else None
@@ -301,6 +303,32 @@ def offboard_now(
     return RunOutcome(plan, report, snapshot)
 
 
+def drift_of_person(
+    desired: DesiredState,
+    person: Person,
+    providers: Mapping[System, Provider],
+    moment: datetime,
+    *,
+    events: RunEvents | None = None,
+) -> PlanOutcome:
+    """What differs for one person, by reverse look-ups (cost independent of the
+    organisation's size): the daemon's answer to a hand-made GitHub org change naming them.
+    Changes nothing; the plan keeps only the actions, findings and notes about `person`."""
+    events = events or RunEvents()
+    events.read_started(list(providers))
+    snapshot = read_person_everywhere(providers, person, moment, on_progress=events.read_progress)
+    events.read_finished(snapshot, person=person)
+    full = plan_changes(desired, expand_access(desired, moment), snapshot, moment)
+    # As in `offboard_now`: everyone else looks absent to a one-person read.
+    plan = replace(
+        full,
+        actions=tuple(a for a in full.actions if a.person_id == person.id),
+        findings=tuple(f for f in full.findings if f.person_id == person.id),
+        notes=tuple(n for n in full.notes if n.concerns(person)),
+    )
+    return PlanOutcome(plan, snapshot, ())
+
+
 def leaving_now(desired: DesiredState, person: Person, moment: datetime) -> DesiredState:
     """The repo as if `person`'s employment had ended today, with access cut at `moment`:
     their last day is today (what the printed YAML change says) and the organisation's cut-off
@@ -350,6 +378,7 @@ def _apply(
             run_id=ctx.run_id or None,
             backdated_to=ctx.moment if ctx.backdated else None,
             on_progress=on_progress,
+            should_stop=ctx.should_stop,
         )
     finally:
         if ctx.confirm:
@@ -442,6 +471,7 @@ __all__ = [
     "actor_name",
     "apply_changes",
     "check_gcp_roles",
+    "drift_of_person",
     "leaving_now",
     "load_holds_or_refuse",
     "offboard_now",

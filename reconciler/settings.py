@@ -53,6 +53,33 @@ class Settings(BaseSettings):
         """The state store's location: RECONCILER_STATE_URL, else RECONCILER_STATE_DIR."""
         return self.state_url.strip() if self.state_url else str(self.state_dir)
 
+    # `reconciler serve` (docs/daemon.md). The desired-state repo: a git URL or a local path,
+    # cloned into `work_dir` at start and fetched after; only `repo_branch` is reconciled.
+    repo_url: str | None = None
+    repo_branch: str = "main"
+    work_dir: Path = Path("var/daemon")
+    # Changes need an explicit setting: without it every triggered run is a dry run.
+    apply: bool = False
+    # The GitHub webhook secret: a Secret Manager reference in production; a literal only
+    # against a sandbox (the daemon refuses to start otherwise).
+    webhook_secret_ref: str | None = None
+    webhook_secret: SecretStr | None = None
+    # Where notifications go (a Slack-compatible or generic webhook URL, itself a secret).
+    notify_url_ref: str | None = None
+    notify_url: SecretStr | None = None
+    notify_format: Literal["generic", "slack"] = "generic"
+    # Cloud Scheduler's OIDC tokens: the audience (this service's URL) and the service
+    # account they must name; the certificates are Google's (the sandbox's with a sandbox).
+    service_url: str | None = None
+    scheduler_service_account: str | None = None
+    oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # In-process schedules (cron, the organisation's timezone), off unless enabled; several
+    # times for one job are separated by ";".
+    schedules: bool = False
+    schedule_drift: str = "0 2 * * *"
+    schedule_sweep: str = "0 18 * * *;30 23 * * *"
+    schedule_resync: str = "0 3 * * 0"
+
     @model_validator(mode="after")
     def _register_secrets(self) -> Settings:
         """Every `SecretStr` field, whatever its name: the moment a configured secret exists

@@ -46,6 +46,7 @@ def _register_commands() -> None:
         "commands_hold",
         "commands_audit",
         "commands_doctor",
+        "commands_serve",
         "commands_sandbox",
         "commands_demo",
     ):
@@ -64,11 +65,20 @@ def _configure(
         ),
     ] = False,
 ) -> None:
-    """Logging for every command: readable on a terminal, JSON otherwise (settings.py)."""
+    """Logging for every command: readable on a terminal, JSON otherwise (settings.py). A
+    setting that does not parse stops every command with one line naming the variable."""
+    from pydantic import ValidationError
+
     from reconciler.log import configure_logging
     from reconciler.settings import load_settings
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        name = "RECONCILER_" + "_".join(str(p) for p in problem["loc"]).upper()
+        typer.echo(f"error: {name}: {problem['msg']}", err=True)
+        raise typer.Exit(1) from None
     configure_logging(settings.log_format, settings.log_level)
 
 

@@ -86,11 +86,13 @@ class Sandbox:
             google_auth,
             google_cloud,
             google_directory,
+            google_oidc,
         )
 
         for module in (
             control,
             google_auth,
+            google_oidc,
             google_directory,
             google_cloud,
             cloud_storage,
