@@ -23,7 +23,6 @@ from reconciler.sandbox.github_rest import (
     SECONDARY_GRAPHQL_POINTS_PER_MINUTE,
     GitHubWorld,
     spend_secondary,
-    world_of,
 )
 from reconciler.sandbox.http import Request, Response
 
@@ -31,6 +30,8 @@ if TYPE_CHECKING:
     from graphql import GraphQLSchema
 
     from reconciler.sandbox.server import Sandbox
+
+SERVES = "GitHub GraphQL v4 (/graphql, and /api/graphql as on GitHub Enterprise)"
 
 SCHEMA_PATH = Path(
     os.environ.get(
@@ -302,7 +303,7 @@ def resolve_root(gw: GitHubWorld, rate: dict[str, Any]) -> dict[str, Any]:
 
 def register(app: Sandbox) -> None:
     """Register POST /graphql on the sandbox."""
-    gw = world_of(app)
+    gw = app.github
 
     def graphql_endpoint(req: Request) -> Response:
         with app.lock:
