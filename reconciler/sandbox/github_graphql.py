@@ -1,11 +1,14 @@
-"""GitHub GraphQL v4 emulation at POST /graphql: queries are validated against GitHub's own
-schema (npm @octokit/graphql-schema) and executed over the world's "github" section; registered
-on the sandbox by `server.Sandbox`, used by the GitHub provider's member and team reads.
+"""GitHub GraphQL v4 emulation at POST /graphql (and /api/graphql): queries are validated
+against GitHub's own schema (npm @octokit/graphql-schema) and executed over the world's
+"github" section; listed in `server.API_MODULES`, used by the GitHub provider's member and
+team reads and by any other client pointed at the sandbox.
 
 Reproduced rules (docs.github.com, "Rate limits and query limits for the GraphQL API"):
-every connection needs `first` or `last` in 1..100; a query may ask for at most 500,000 nodes;
-its cost is the number of connection requests / 100, rounded, minimum 1, charged to the
-"graphql" budget; errors come back as HTTP 200 with {"errors": [...]} like GitHub.
+a connection listing `nodes` or `edges` needs `first` or `last` in 1..100; a query may ask
+for at most 500,000 nodes; its cost is the number of connection requests / 100, rounded,
+minimum 1, charged to the "graphql" budget; errors come back as HTTP 200 with
+{"errors": [...]} like GitHub, including failures of this module's own code. Non-null
+fields the world does not model get plausible values (`fill_non_null`), never null.
 """
 
 from __future__ import annotations

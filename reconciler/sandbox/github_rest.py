@@ -1,5 +1,7 @@
 """GitHub REST v3 emulation (org, members, memberships, invitations, teams, users, rate limit)
-over the world's "github" section; registered on the sandbox by `server.Sandbox`.
+over the world's "github" section, at the root and under /api/v3 (GitHub Enterprise); listed
+in `server.API_MODULES`. `GitHubWorld` (the section's indices and rate-limit budgets, shared
+with GraphQL) lives on the Sandbox as `app.github`; `GitHubRest` holds the handlers.
 
 What it reproduces, because the provider depends on it (docs/sandbox-github.md has the rest):
 Link-header pagination (per_page default 30, max 100), absolute "url" fields built from the
