@@ -1044,5 +1044,6 @@ def iso_now() -> str:
 
 
 def world_of(app: Sandbox) -> GitHubWorld:
-    """The sandbox's one GitHubWorld (`app.github`), shared by the REST and GraphQL modules."""
+    """The sandbox's one GitHubWorld, `app.github`: kept so tests written before the world
+    moved onto the Sandbox keep working; new code reads `app.github`."""
     return app.github
