@@ -37,6 +37,8 @@ from reconciler.sandbox.http import Request, Response
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
 
+
+SERVES = "Cloud Storage JSON API v1 (/storage/v1/, /upload/storage/v1/)"
 PREFIX = "/storage/v1"
 LIST_MAX = 1000  # objects.list maxResults: "at most 1,000 items" (discovery doc)
 

@@ -10,6 +10,8 @@ from reconciler.sandbox.worlds import world_problems
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
 
+SERVES = "Control API: discovery, world state, reset, faults, latency, request log (/_sandbox/)"
+
 
 def register(app: Sandbox) -> None:
     def info(req: Request) -> Response:

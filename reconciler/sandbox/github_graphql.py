@@ -1,11 +1,14 @@
-"""GitHub GraphQL v4 emulation at POST /graphql: queries are validated against GitHub's own
-schema (npm @octokit/graphql-schema) and executed over the world's "github" section; registered
-on the sandbox by `server.Sandbox`, used by the GitHub provider's member and team reads.
+"""GitHub GraphQL v4 emulation at POST /graphql (and /api/graphql): queries are validated
+against GitHub's own schema (npm @octokit/graphql-schema) and executed over the world's
+"github" section; listed in `server.API_MODULES`, used by the GitHub provider's member and
+team reads and by any other client pointed at the sandbox.
 
 Reproduced rules (docs.github.com, "Rate limits and query limits for the GraphQL API"):
-every connection needs `first` or `last` in 1..100; a query may ask for at most 500,000 nodes;
-its cost is the number of connection requests / 100, rounded, minimum 1, charged to the
-"graphql" budget; errors come back as HTTP 200 with {"errors": [...]} like GitHub.
+a connection listing `nodes` or `edges` needs `first` or `last` in 1..100; a query may ask
+for at most 500,000 nodes; its cost is the number of connection requests / 100, rounded,
+minimum 1, charged to the "graphql" budget; errors come back as HTTP 200 with
+{"errors": [...]} like GitHub, including failures of this module's own code. Non-null
+fields the world does not model get plausible values (`fill_non_null`), never null.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -23,7 +27,6 @@ from reconciler.sandbox.github_rest import (
     SECONDARY_GRAPHQL_POINTS_PER_MINUTE,
     GitHubWorld,
     spend_secondary,
-    world_of,
 )
 from reconciler.sandbox.http import Request, Response
 
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from graphql import GraphQLSchema
 
     from reconciler.sandbox.server import Sandbox
+
+SERVES = "GitHub GraphQL v4 (/graphql, and /api/graphql as on GitHub Enterprise)"
 
 SCHEMA_PATH = Path(
     os.environ.get(
@@ -119,7 +124,9 @@ def connection(items: list[Any], args: dict[str, Any], make_edge: Any) -> dict[s
 def plan_cost(document: Any, variables: dict[str, Any]) -> tuple[int, int]:
     """(cost, node count) the way GitHub computes them: each connection is requested once per
     node of its parent connections, assuming every page is full; cost = requests / 100,
-    rounded, minimum 1. Also enforces the first/last bounds before anything executes."""
+    rounded, minimum 1. Also enforces the first/last bounds before anything executes: GitHub
+    requires them only of a connection whose `nodes` or `edges` are asked for, so one asked
+    only for `totalCount` or `pageInfo` is answered (and counted as one request)."""
     from graphql.language import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
     from graphql.utilities import value_from_ast_untyped
 
@@ -141,11 +148,13 @@ def plan_cost(document: Any, variables: dict[str, Any]) -> tuple[int, int]:
                 }
                 name = sel.name.value
                 inner = multiplier
-                if _is_connection(sel):
-                    size = _page_size(name, args, path)
+                asked = _selected_names(sel.selection_set, fragments)
+                if asked & CONNECTION_FIELDS:
                     requests += multiplier
-                    inner = multiplier * size
-                    nodes += inner
+                    bounded = args.get("first") is not None or args.get("last") is not None
+                    if asked & ITEM_FIELDS or bounded:
+                        inner = multiplier * _page_size(name, args, path)
+                        nodes += inner
                 walk(sel.selection_set, inner, [*path, name])
             elif hasattr(sel, "type_condition"):  # inline fragment
                 walk(sel.selection_set, multiplier, path)
@@ -164,12 +173,28 @@ def plan_cost(document: Any, variables: dict[str, Any]) -> tuple[int, int]:
     return max(1, round(requests / 100)), nodes
 
 
-def _is_connection(field: Any) -> bool:
-    """Connections are the fields whose selection asks for edges, nodes or pageInfo."""
-    if field.selection_set is None:
-        return False
-    names = {getattr(s, "name", None) and s.name.value for s in field.selection_set.selections}
-    return bool(names & {"edges", "nodes", "pageInfo", "totalCount"})
+# A field is a connection when its selection asks for any of these; GitHub insists on
+# first/last only when it lists items (ITEM_FIELDS).
+CONNECTION_FIELDS = frozenset({"edges", "nodes", "pageInfo", "totalCount"})
+ITEM_FIELDS = frozenset({"edges", "nodes"})
+
+
+def _selected_names(selection_set: Any, fragments: dict[str, Any]) -> set[str]:
+    """The field names a selection asks for, looking through inline fragments and fragment
+    spreads (`... on Connection { nodes { ... } }` lists items as much as `nodes` does)."""
+    from graphql.language import FieldNode, InlineFragmentNode
+
+    names: set[str] = set()
+    if selection_set is None:
+        return names
+    for sel in selection_set.selections:
+        if isinstance(sel, FieldNode):
+            names.add(sel.name.value)
+        elif isinstance(sel, InlineFragmentNode):
+            names |= _selected_names(sel.selection_set, fragments)
+        elif sel.name.value in fragments:
+            names |= _selected_names(fragments[sel.name.value].selection_set, fragments)
+    return names
 
 
 def _page_size(name: str, args: dict[str, Any], path: list[str]) -> int:
@@ -200,16 +225,28 @@ def _page_size(name: str, args: dict[str, Any], path: list[str]) -> int:
     return int(first if first is not None else last)  # type: ignore[arg-type]  # one is set
 
 
-def resolve_root(gw: GitHubWorld, rate: dict[str, Any]) -> dict[str, Any]:
+# Timestamps for records the world does not date (GitHub has no undated objects).
+DEFAULT_STAMP = "2020-01-01T00:00:00Z"
+
+
+def resolve_root(gw: GitHubWorld, rate: dict[str, Any], base: str) -> dict[str, Any]:
     """Plain dicts and callables: graphql-core's default resolver reads keys and calls
-    callables with the field's arguments."""
+    callables with the field's arguments. `base` is the host the client addressed (web URLs,
+    `url` and `resourcePath` fields, are on it, as github.com's are on https://github.com);
+    fields the world does not model are filled by `fill_non_null`."""
     gh = gw.data if gw.loaded else {}
+
+    def web_fields(path: str, record: dict[str, Any]) -> dict[str, Any]:
+        stamp = record.get("created_at", DEFAULT_STAMP)
+        return {"resourcePath": path, "url": f"{base}{path}", "createdAt": stamp,
+                "updatedAt": record.get("updated_at", stamp)}  # fmt: skip
 
     def user_node(login: str) -> dict[str, Any]:
         u = gw.user(login)
         return {
             "login": u["login"], "databaseId": int(u["id"]), "name": u.get("name"),
-            "email": u.get("email") or "", "id": f"U_{u['id']}",
+            "email": u.get("email") or "", "id": f"U_{u['id']}", "isSiteAdmin": False,
+            "avatarUrl": f"{base}/avatars/u/{u['id']}", **web_fields(f"/{u['login']}", u),
         }  # fmt: skip
 
     def org_node(org: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +277,9 @@ def resolve_root(gw: GitHubWorld, rate: dict[str, Any]) -> dict[str, Any]:
             "id": f"O_{org['id']}",
             "databaseId": int(org["id"]),
             "name": org.get("name"),
+            "description": org.get("description"),
+            "avatarUrl": f"{base}/avatars/o/{org['id']}",
+            **web_fields(f"/{org['login']}", org),
             "requiresTwoFactorAuthentication": bool(org.get("two_factor_requirement_enabled")),
             "membersWithRole": members_with_role,
             "teams": teams,
@@ -271,13 +311,18 @@ def resolve_root(gw: GitHubWorld, rate: dict[str, Any]) -> dict[str, Any]:
                               "node": user_node(m["login"])},
             )  # fmt: skip
 
+        org_login = gh["org"]["login"]
         return {
             "slug": team["slug"],
             "id": f"T_{team['id']}",
             "databaseId": int(team["id"]),
             "name": team["name"],
+            "description": team.get("description"),
+            "combinedSlug": f"{org_login}/{team['slug']}",
+            **web_fields(f"/orgs/{org_login}/teams/{team['slug']}", team),
             "privacy": "SECRET" if team.get("privacy") == "secret" else "VISIBLE",
             "members": members,
+            "organization": lambda info: org_node(gh["org"]),
         }
 
     def organization(info: Any, login: str) -> dict[str, Any]:
@@ -300,22 +345,100 @@ def resolve_root(gw: GitHubWorld, rate: dict[str, Any]) -> dict[str, Any]:
     return {"organization": organization, "user": user, "rateLimit": lambda info, **a: rate}
 
 
+def fill_non_null(source: Any, info: Any, **args: Any) -> Any:
+    """graphql-core's default resolver, except that a non-null field the world does not model
+    answers a plausible value instead of null: GitHub never returns null there, and a client
+    (or graphql-core itself: "Cannot return null for non-nullable field") fails on one."""
+    from graphql import GraphQLNonNull, default_field_resolver
+
+    value = default_field_resolver(source, info, **args)
+    if value is None and isinstance(info.return_type, GraphQLNonNull):
+        return placeholder(info.return_type.of_type, info, source)
+    return value
+
+
+_SCALAR_DEFAULTS: dict[str, Any] = {
+    "Int": 0, "Float": 0.0, "Boolean": False, "BigInt": "0", "Date": DEFAULT_STAMP[:10],
+    "GitObjectID": "0" * 40,
+}  # fmt: skip
+
+
+def placeholder(type_: Any, info: Any, source: Any) -> Any:
+    """The value GitHub would plausibly show for an unmodelled field of `type_`: an empty
+    connection or list, the first enum value, a URL under the parent's resource path, the
+    parent's creation time, an empty string; objects are filled field by field the same way."""
+    from graphql import (
+        GraphQLAbstractType,
+        GraphQLEnumType,
+        GraphQLList,
+        GraphQLObjectType,
+        GraphQLScalarType,
+    )
+
+    parent = source if isinstance(source, dict) else {}
+    name = info.field_name
+    if isinstance(type_, GraphQLList):
+        return []
+    if isinstance(type_, GraphQLEnumType):
+        return next(iter(type_.values))
+    if isinstance(type_, GraphQLObjectType):
+        if type_.name.endswith("Connection"):
+            return connection([], {}, lambda i, item: item)
+        return {}
+    if isinstance(type_, GraphQLAbstractType):
+        return {"__typename": info.schema.get_possible_types(type_)[0].name}
+    if isinstance(type_, GraphQLScalarType):
+        if type_.name in _SCALAR_DEFAULTS:
+            return _SCALAR_DEFAULTS[type_.name]
+        if type_.name in ("DateTime", "PreciseDateTime", "GitTimestamp"):
+            return parent.get("createdAt", DEFAULT_STAMP)
+        if type_.name == "URI":
+            return _derived_url(name, parent)
+        if type_.name == "ID":
+            raw = f"{info.parent_type.name}:{name}:{parent.get('id', '')}"
+            return base64.b64encode(raw.encode()).decode()
+    return ""
+
+
+def _derived_url(field_name: str, parent: dict[str, Any]) -> str:
+    """`membersUrl` / `membersResourcePath` of a record at /orgs/x/teams/y: its resource path
+    plus /members, as GitHub shapes them; absolute for *Url fields."""
+    stem = re.sub(r"^(url|resourcePath)$|(ResourcePath|Url|URL)$", "", field_name)
+    suffix = re.sub(r"(?<!^)(?=[A-Z])", "-", stem).lower()
+    own = str(parent.get("resourcePath", ""))
+    path = f"{own}/{suffix}" if suffix else own or "/"
+    if field_name.endswith("ResourcePath"):
+        return str(path)
+    url = str(parent.get("url", ""))
+    return f"{url.removesuffix(own)}{path}"
+
+
+INTERNAL_MESSAGE = (
+    "Something went wrong while executing your query. This may be the result of a timeout, "
+    "or it could be a GitHub bug."
+)
+
+
 def register(app: Sandbox) -> None:
-    """Register POST /graphql on the sandbox."""
-    gw = world_of(app)
+    """Register POST /graphql (github.com) and POST /api/graphql (GitHub Enterprise)."""
+    gw = app.github
 
     def graphql_endpoint(req: Request) -> Response:
         with app.lock:
             rate = gw.rates["graphql"]
             rate.refresh(time.time())
-            resp = execute(req, rate)
+            try:
+                resp = execute(req, rate)
+            except Exception as exc:  # an emulator bug answers like a GitHub internal error
+                resp = errors([internal_error(exc)])
             if resp.status == 200 and gw.loaded:
                 gw.sync_rate_limit()
             resp.headers.update(rate.headers("graphql"))
             return resp
 
     def execute(req: Request, rate: Any) -> Response:
-        from graphql import GraphQLError, execute_sync, parse, validate
+        from graphql import GraphQLError, execute_sync, get_operation_ast, parse, validate
+        from graphql.execution.values import get_variable_values
         from graphql.language import OperationDefinitionNode, OperationType
 
         try:
@@ -324,10 +447,17 @@ def register(app: Sandbox) -> None:
             return Response.json({"message": str(exc), "documentation_url": DOCS}, 500)
         try:
             payload = req.json()
-            query, variables = payload["query"], payload.get("variables") or {}
-        except (ValueError, KeyError, TypeError):
+            query, raw_variables = payload["query"], payload.get("variables")
+            operation_name = payload.get("operationName")
+        except (ValueError, KeyError, TypeError, AttributeError):
             problem = {"message": "Problems parsing JSON", "documentation_url": DOCS}
             return Response.json(problem, 400)
+        variables = parse_variables(raw_variables)
+        if variables is None:
+            return errors([{"message": "Variables are invalid JSON."}])
+        if not isinstance(query, str):
+            return errors([{"message": "A query attribute must be specified and must be a "
+                                       "string."}])  # fmt: skip
         limits = gw.data.get("secondary_rate_limit", {}) if gw.loaded else {}
         try:
             document = parse(query)
@@ -351,8 +481,19 @@ def register(app: Sandbox) -> None:
             return errors([{"message": e.message, "locations": _locations(e)} for e in problems])
         if mutation:
             return errors([{"type": "FORBIDDEN", "message": "The sandbox emulates no mutations."}])
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f'No operation named "{operation_name}"'
+                if operation_name
+                else "An operation name is required"
+            )
+            return errors([{"message": message}])
+        coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
+        if isinstance(coerced, list):  # type errors in the variables, before anything runs
+            return errors([{"message": e.message, "locations": _locations(e)} for e in coerced])
         try:
-            cost, node_count = plan_cost(document, variables)
+            cost, node_count = plan_cost(document, coerced.coerced)
         except QueryError as exc:
             return errors([_query_error(exc)])
         if rate.remaining < cost:
@@ -366,19 +507,59 @@ def register(app: Sandbox) -> None:
                       "used": rate.limit - rate.remaining, "resetAt": reset_at,
                       "nodeCount": node_count}  # fmt: skip
         result = execute_sync(
-            schema, document, root_value=resolve_root(gw, limit_info), variable_values=variables
+            schema,
+            document,
+            root_value=resolve_root(gw, limit_info, req.base_url),
+            variable_values=variables,
+            operation_name=operation_name,
+            field_resolver=fill_non_null,
         )
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
-            body["errors"] = [
-                _query_error(e.original_error, e)
-                if isinstance(e.original_error, QueryError)
-                else {"message": e.message, "locations": _locations(e), "path": e.path}
-                for e in result.errors
-            ]
+            body["errors"] = [execution_error(e) for e in result.errors]
         return Response.json(body)
 
-    app.add_route("POST", "/graphql", graphql_endpoint, name="github.graphql", api="github")
+    for path in ("/graphql", "/api/graphql"):  # github.com, and GitHub Enterprise Server
+        app.add_route("POST", path, graphql_endpoint, name="github.graphql", api="github")
+
+
+def parse_variables(raw: Any) -> dict[str, Any] | None:
+    """`variables` as an object, or as a JSON-encoded string (how graphql-ruby's controller
+    and many clients send them; GitHub accepts both); None when it is neither."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+        if raw is None:
+            return {}
+    return raw if isinstance(raw, dict) else None
+
+
+def execution_error(error: Any) -> dict[str, Any]:
+    """An error met while resolving fields, in GitHub's shape (type, message, path,
+    locations): the sandbox's own QueryErrors as they are, anything else from the emulator's
+    code as GitHub's internal error rather than a Python message."""
+    original = error.original_error
+    if isinstance(original, QueryError):
+        return _query_error(original, error)
+    if original is not None:
+        out = internal_error(original)
+        out.update(path=error.path, locations=_locations(error))
+        return out
+    return {"message": error.message, "locations": _locations(error), "path": error.path}
+
+
+def internal_error(exc: BaseException) -> dict[str, Any]:
+    """GitHub's answer to a failure on its side; the exception is named under `extensions`
+    so a sandbox bug stays diagnosable without pretending to be a GitHub message."""
+    return {
+        "type": "INTERNAL",
+        "message": INTERNAL_MESSAGE,
+        "extensions": {"sandbox": f"{type(exc).__name__}: {exc}"},
+    }
 
 
 def errors(items: list[dict[str, Any]]) -> Response:

@@ -1,5 +1,5 @@
 """Emulates Google's OAuth 2.0 token endpoint (POST /token, jwt-bearer grant) and IAM
-Credentials signJwt for the sandbox server; `server.Sandbox._register_all` calls `register`.
+Credentials signJwt for the sandbox server; listed in `server.API_MODULES`.
 
 The service-account flow (RFC 7523) posts a JWT signed with the account's private key; with
 domain-wide delegation the JWT's `sub` names the impersonated admin. The sandbox decodes the
@@ -23,6 +23,8 @@ from reconciler.sandbox.http import Request, Response
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
 
+
+SERVES = "Google OAuth 2.0 token endpoint (/token) and IAM Credentials signJwt"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 

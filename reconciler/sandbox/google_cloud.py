@@ -24,6 +24,8 @@ from reconciler.sandbox.iam_roles import grantable
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
 
+
+SERVES = "Cloud Resource Manager v3 IAM policies and Cloud Asset v1 searchAllIamPolicies"
 CRM_PREFIX = "//cloudresourcemanager.googleapis.com/"
 
 # The message the real API sends on an etag mismatch (IAM docs, "Policy versions": "There were

@@ -1,5 +1,5 @@
 """Emulates the Admin SDK Directory API v1 (users, groups, members, tokens, asps, batch) for
-the sandbox server; `server.Sandbox._register_all` calls `register`.
+the sandbox server; listed in `server.API_MODULES`, which registers it.
 
 The world's "google" section (docs/sandbox-google.md, schemas/google.schema.json) holds the
 Directory resources as the API spells them, so GET /_sandbox/state shows exactly what a
@@ -27,6 +27,8 @@ from reconciler.sandbox.http import Request, Response, parse_request
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
 
+
+SERVES = "Admin SDK Directory API v1 and its batch endpoint (/admin/directory/v1/, /batch)"
 PREFIX = "/admin/directory/v1"
 USERS_MAX = 500  # users.list maxResults: "1-500" (discovery doc)
 GROUPS_MAX = 200  # groups.list: "Max allowed value is 200"

@@ -66,6 +66,12 @@ class OidcIssuer:
         return f"{signing_input.decode()}.{_b64(signature)}"
 
 
+SERVES = (
+    "Google-signed OIDC ID tokens for Cloud Scheduler (/_sandbox/oidc/token) and their "
+    "certificates (/oauth2/v1/certs)"
+)
+
+
 def register(app: Sandbox) -> None:
     """Register the token-minting control endpoint and the certificate endpoint. The key is
     made on first use, so sandboxes that never see an ID token do not pay for it."""

@@ -1,8 +1,9 @@
 """The sandbox server: one HTTP port for every REST API plus the `/_sandbox/` control API,
 and one gRPC port for IAM Admin. Started by `reconciler sandbox` and by the test fixture.
 
-API modules register routes with `register(app)`; see `Sandbox.dispatch` for the order in
-which latency, faults, routing and the request log apply to every call (batch parts too).
+`API_MODULES` is the one list of the emulated HTTP APIs; each registers its routes with
+`register(app)`. See `Sandbox.dispatch` for the order in which latency, faults, routing and
+the request log apply to every call (batch parts too).
 """
 
 from __future__ import annotations
@@ -14,8 +15,19 @@ import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
+from reconciler.sandbox import (
+    cloud_storage,
+    control,
+    github_graphql,
+    github_rest,
+    google_auth,
+    google_cloud,
+    google_directory,
+    google_oidc,
+)
+from reconciler.sandbox.github_rest import GitHubWorld
 from reconciler.sandbox.http import (
     FAULT_FIELDS,
     FaultRule,
@@ -29,6 +41,31 @@ from reconciler.sandbox.http import (
 )
 
 Describer = Callable[[str], dict[str, Any]]
+
+
+class ApiModule(Protocol):
+    """What an emulated API module exposes: a one-line `SERVES` for `GET /_sandbox/` and
+    `register(app)`, which adds its routes (and its reset hook and discovery entries)."""
+
+    SERVES: str
+    __name__: str
+
+    def register(self, app: Sandbox) -> None: ...
+
+
+# Every HTTP API the sandbox serves, in registration order (the first matching route wins, so
+# the control API comes first). IAM Admin is gRPC, on its own port (`iam_grpc`, started by
+# SandboxServer). A new emulated API is a module here; nothing else lists them.
+API_MODULES: tuple[ApiModule, ...] = (
+    control,
+    google_auth,
+    google_oidc,
+    google_directory,
+    google_cloud,
+    cloud_storage,
+    github_rest,
+    github_graphql,
+)
 
 
 class Sandbox:
@@ -50,6 +87,10 @@ class Sandbox:
         # exists, so it is discarded instead of acting on the new one (`pause`).
         self.epoch = 0
         self._wake = threading.Condition()
+        # The GitHub section's indices and rate-limit budgets, which REST and GraphQL share;
+        # it lives with the sandbox it indexes and is rebuilt by every load_world.
+        self.github = GitHubWorld(self)
+        self.reset_hooks.append(self.github.on_load)
         self._register_all()
         self.load_world(world or {})
 
@@ -78,28 +119,18 @@ class Sandbox:
             return self.epoch == epoch
 
     def _register_all(self) -> None:
-        from reconciler.sandbox import (
-            cloud_storage,
-            control,
-            github_graphql,
-            github_rest,
-            google_auth,
-            google_cloud,
-            google_directory,
-            google_oidc,
-        )
-
-        for module in (
-            control,
-            google_auth,
-            google_oidc,
-            google_directory,
-            google_cloud,
-            cloud_storage,
-            github_rest,
-            github_graphql,
-        ):
+        """Register every module of `API_MODULES`, remembering which routes each added so
+        `GET /_sandbox/` can say what the sandbox serves."""
+        self.apis: list[dict[str, Any]] = []
+        for module in API_MODULES:
+            before = len(self.router.routes)
             module.register(self)
+            added = self.router.routes[before:]
+            self.apis.append({
+                "name": module.__name__.rsplit(".", 1)[-1],
+                "serves": module.SERVES,
+                "routes": len(added),
+            })  # fmt: skip
 
     # -- pipeline ------------------------------------------------------------------------
     def add_route(
@@ -187,7 +218,11 @@ class Sandbox:
             self._bump_epoch()
 
     def describe(self, base_url: str) -> dict[str, Any]:
-        info: dict[str, Any] = {"base_url": base_url, "iam_grpc": self.grpc_address}
+        info: dict[str, Any] = {
+            "base_url": base_url,
+            "iam_grpc": self.grpc_address,
+            "apis": [dict(api) for api in self.apis],
+        }
         for describer in self.describers:
             info.update(describer(base_url))
         return info

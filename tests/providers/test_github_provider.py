@@ -31,7 +31,7 @@ from reconciler.model import (
 )
 from reconciler.providers.github import GitHubProvider
 from reconciler.providers.retrying import RetryPolicy
-from reconciler.sandbox.github_rest import SECONDARY_LIMIT_MESSAGE, world_of
+from reconciler.sandbox.github_rest import SECONDARY_LIMIT_MESSAGE
 from reconciler.sandbox.server import SandboxServer
 from tests.conftest import load
 from tests.sandbox.test_github_rest import ORG, github_world, state
@@ -180,7 +180,7 @@ def test_exhausted_primary_limit_waits_until_reset(sandbox: SandboxServer) -> No
     def reset_passes() -> None:
         """The recorded wait stands for real time passing: the hour's budgets refill."""
         with sandbox.sandbox.lock:
-            for rate in world_of(sandbox.sandbox).rates.values():
+            for rate in sandbox.sandbox.github.rates.values():
                 rate.remaining = rate.limit
 
     sleep = RecordingSleep(then=reset_passes)
@@ -468,7 +468,7 @@ def test_exhausted_graphql_budget_waits_until_its_reset(sandbox: SandboxServer) 
 
     def reset_passes() -> None:
         with sandbox.sandbox.lock:
-            world_of(sandbox.sandbox).rates["graphql"].remaining = 5000
+            sandbox.sandbox.github.rates["graphql"].remaining = 5000
 
     sleep = RecordingSleep(then=reset_passes)
     part = provider(sandbox, sleep).read(DESIRED)
