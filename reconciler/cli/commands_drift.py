@@ -12,6 +12,7 @@ import typer
 from reconciler.cli import app
 from reconciler.cli.common import (
     ConsoleEvents,
+    LangOption,
     fail,
     language_of,
     load,
@@ -54,10 +55,7 @@ def drift(  # noqa: PLR0917 - typer passes options by keyword
     output: Annotated[
         DriftFormat, typer.Option("--format", help="What to print on stdout.")
     ] = DriftFormat.TEXT,
-    lang: Annotated[
-        str | None,
-        typer.Option(help="ja or en (default: organization.yaml's language, else en)."),
-    ] = None,
+    lang: LangOption = None,
     fail_on: Annotated[
         str | None,
         typer.Option(

@@ -12,7 +12,9 @@ from rich.markup import escape
 from reconciler.cli import app
 from reconciler.cli.common import (
     ConsoleEvents,
+    LangOption,
     err_console,
+    language_of,
     load,
     parse_at,
     providers_for,
@@ -34,7 +36,7 @@ class PlanFormat(StrEnum):
 
 
 @app.command()
-def plan(
+def plan(  # noqa: PLR0917 - typer passes options by name; the signature is the CLI
     directory: Annotated[Path, typer.Option("--dir", help="The desired-state repo.")] = Path(
         "desired_state"
     ),
@@ -50,6 +52,7 @@ def plan(
     at: Annotated[
         str | None, typer.Option(help="Plan as of this instant (ISO 8601 with zone).")
     ] = None,
+    lang: LangOption = None,
 ) -> None:
     """Show what would change to match the repo, and the policy findings. Changes nothing.
 
@@ -60,6 +63,7 @@ def plan(
     or a rule holds changes back), 1 error.
     """
     desired = load(directory)
+    language = language_of(lang, desired)
     moment = parse_at(at)
     try:
         store = open_state_store(settings())
@@ -88,9 +92,9 @@ def plan(
     if output is PlanFormat.JSON:
         typer.echo(render_json(result))
     elif output is PlanFormat.MARKDOWN:
-        typer.echo(render_markdown(result, desired))
+        typer.echo(render_markdown(result, desired, language))
     else:
-        report_console().print(render_text(result, desired))
+        report_console().print(render_text(result, desired, language))
     if partial_reasons(result):
         raise typer.Exit(EXIT_PARTIAL)
     raise typer.Exit(EXIT_CHANGES if result.has_changes else EXIT_NO_CHANGES)

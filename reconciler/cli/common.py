@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -64,6 +64,14 @@ def parse_at(value: str | None) -> datetime:
     if moment.tzinfo is None:
         fail(f"--at {value!r} has no timezone: {example}")
     return moment
+
+
+LangOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lang", help="ja or en for the report's fixed words (default: organization.yaml)."
+    ),
+]
 
 
 def language_of(option: str | None, desired: DesiredState) -> Language:

@@ -29,7 +29,7 @@ from reconciler.reports.i18n import Language
 from reconciler.reports.plans import SYSTEM_LABEL, person_label
 
 SEVERITIES = tuple(s.value for s in Severity)  # most severe first
-_CHART_WIDTH, _CHART_HEIGHT, _CHART_PAD = 360, 96, 14
+_CHART_WIDTH, _CHART_HEIGHT, _CHART_PAD, _CHART_LEFT = 360, 96, 14, 30  # left: axis labels
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class Chart:
 
     width: int
     height: int
+    left: int  # where the plot starts (the axis labels are left of it)
+    baseline: int  # the y of zero findings
     polyline: str
     points: tuple[tuple[float, float, str, int], ...]
     maximum: int
@@ -261,12 +263,12 @@ def _sections_by_person(  # noqa: PLR0917 - the report and its rows, side by sid
 
 def _chart(trend: Sequence[TrendPoint], lang: Language, timezone: str) -> Chart:
     maximum = max(1, *(p.open_findings for p in trend))
-    inner_w = _CHART_WIDTH - 2 * _CHART_PAD
+    inner_w = _CHART_WIDTH - _CHART_LEFT - 2 * _CHART_PAD  # room for the last value's label
     inner_h = _CHART_HEIGHT - 2 * _CHART_PAD
     step = inner_w / (len(trend) - 1) if len(trend) > 1 else 0
     points = tuple(
         (
-            round(_CHART_PAD + i * step if len(trend) > 1 else _CHART_WIDTH / 2, 1),
+            round(_CHART_LEFT + i * step if len(trend) > 1 else _CHART_WIDTH / 2, 1),
             round(_CHART_PAD + inner_h * (1 - p.open_findings / maximum), 1),
             lang.datetime(p.at, timezone),
             p.open_findings,
@@ -276,6 +278,8 @@ def _chart(trend: Sequence[TrendPoint], lang: Language, timezone: str) -> Chart:
     return Chart(
         width=_CHART_WIDTH,
         height=_CHART_HEIGHT,
+        left=_CHART_LEFT,
+        baseline=_CHART_HEIGHT - _CHART_PAD,
         polyline=" ".join(f"{x},{y}" for x, y, _, _ in points),
         points=points,
         maximum=maximum,
