@@ -11,7 +11,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 SPECS := specs/node_modules/.package-lock.json
 
-.PHONY: help setup run test lint fmt typecheck imports pytest bench docs messages clean
+.PHONY: help setup run test lint fmt typecheck imports pytest bench docs messages goldens clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,3 +67,6 @@ messages: setup ## re-extract the messages of plans and reports into the ja/en c
 	.venv/bin/pybabel update -i reconciler/locale/reconciler.pot -d reconciler/locale \
 		-D reconciler --no-location --omit-header --ignore-obsolete -w 100
 	rm reconciler/locale/reconciler.pot
+
+goldens: setup ## regenerate the drift report's golden files (review the diff afterwards)
+	UPDATE_GOLDENS=1 $(UV) run --frozen pytest -q tests/reports/test_drift_golden.py
