@@ -65,7 +65,7 @@ messages: setup ## re-extract the messages of plans and reports into the ja/en c
 	.venv/bin/pybabel extract -F reconciler/locale/babel.cfg -k _ -k gettext -k ngettext:1,2 \
 		--no-location --sort-output --omit-header -o reconciler/locale/reconciler.pot .
 	.venv/bin/pybabel update -i reconciler/locale/reconciler.pot -d reconciler/locale \
-		-D reconciler --no-location --omit-header --ignore-obsolete -w 100
+		-D reconciler --ignore-obsolete -w 100
 	rm reconciler/locale/reconciler.pot
 
 goldens: setup ## regenerate the drift report's golden files (review the diff afterwards)
