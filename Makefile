@@ -11,7 +11,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 SPECS := specs/node_modules/.package-lock.json
 
-.PHONY: help setup run test lint fmt typecheck imports pytest bench docs clean
+.PHONY: help setup run test lint fmt typecheck imports pytest bench docs messages goldens clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,3 +60,13 @@ bench: setup ## benchmarks: API round trips and timings for large generated worl
 
 clean: ## remove the environment and caches
 	rm -rf .venv .tools specs/node_modules .mypy_cache .ruff_cache .pytest_cache
+
+messages: setup ## re-extract the messages of plans and reports into the ja/en catalogues (.po)
+	.venv/bin/pybabel extract -F reconciler/locale/babel.cfg -k _ -k gettext -k ngettext:1,2 \
+		--no-location --sort-output --omit-header -o reconciler/locale/reconciler.pot .
+	.venv/bin/pybabel update -i reconciler/locale/reconciler.pot -d reconciler/locale \
+		-D reconciler --ignore-obsolete -w 100
+	rm reconciler/locale/reconciler.pot
+
+goldens: setup ## regenerate the drift report's golden files (review the diff afterwards)
+	UPDATE_GOLDENS=1 $(UV) run --frozen pytest -q tests/reports/test_drift_golden.py

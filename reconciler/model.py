@@ -279,6 +279,7 @@ class Organization:
     systems: Systems
     offboarding_time: time = time(18, 0)  # local time access is cut on the last day
     chief_officer: str | None = None  # 最高責任者 (CEO), lead of the internal audit
+    language: str | None = None  # reports' language (ja/en) unless --lang says otherwise
     protected_accounts: tuple[ProtectedAccount, ...] = ()
     non_human_accounts: tuple[NonHumanAccount, ...] = ()
     limits: SafetyLimits = field(default_factory=SafetyLimits)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from reconciler.audit import AuditTrail, RecordType
@@ -37,10 +38,13 @@ from reconciler.plan import plan_changes
 from reconciler.providers.base import ListsRoles, Provider
 from reconciler.providers.connecting import own_identities
 from reconciler.providers.reading import read_all, read_person_everywhere
+from reconciler.reports.drift import DriftReport, drift_report
+from reconciler.reports.history import previous_entry
 from reconciler.settings import Settings
 from reconciler.state import StateStore, StateStoreError, open_state_store
 from reconciler.state.holds import hold_to_json, load_holds, save_holds
 from reconciler.state.read_counts import judge_and_remember_read_counts
+from reconciler.state.report_history import load_report_history, record_report
 
 
 class RunRefused(ReconcilerError):
@@ -233,6 +237,53 @@ def plan_now(
     standing = standing_holds(desired, access, holds)
     plan = plan_changes(desired, access, snapshot, moment, holds=standing)
     return PlanOutcome(plan, snapshot, standing)
+
+
+@dataclass(frozen=True)
+class DriftOutcome:
+    report: DriftReport
+    plan: Plan
+    history: tuple[dict[str, Any], ...]  # the stored reports before this one, oldest first
+
+
+def drift_now(
+    desired: DesiredState,
+    providers: Mapping[System, Provider],
+    *,
+    store: StateStore,
+    moment: datetime,
+    directory: Path,
+    remember: bool = True,
+    events: RunEvents | None = None,
+) -> DriftOutcome:
+    """The drift report at `moment` (`reconciler drift`, the daemon's nightly run): what
+    `plan_now` reads and plans, compared with the last stored report before `moment`.
+    Changes nothing in the systems. With `remember` (a real read) the read counts are judged
+    and kept as for `plan`, and the report is added to the history; an invented world (the
+    embedded demo sandbox) passes False and neither reads nor writes the history."""
+    try:
+        history = load_report_history(store) if remember else []
+    except StateStoreError as exc:
+        raise RunRefused(str(exc)) from None
+    planned = plan_now(
+        desired,
+        providers,
+        store=store,
+        moment=moment,
+        directory=directory,
+        remember_counts=remember,
+        events=events,
+    )
+    access = expand_access(desired, moment)
+    report = drift_report(
+        desired, access, planned.snapshot, planned.plan, moment, previous_entry(history, moment)
+    )
+    if remember:
+        try:
+            record_report(store, report)
+        except StateStoreError as exc:
+            raise RunRefused(str(exc)) from None
+    return DriftOutcome(report, planned.plan, tuple(history))
 
 
 def apply_changes(
@@ -462,6 +513,7 @@ def _audit_of(ctx: RunContext) -> AuditTrail:
 
 
 __all__ = [
+    "DriftOutcome",
     "PlanOutcome",
     "RunContext",
     "RunEvents",
@@ -471,6 +523,7 @@ __all__ = [
     "actor_name",
     "apply_changes",
     "check_gcp_roles",
+    "drift_now",
     "drift_of_person",
     "leaving_now",
     "load_holds_or_refuse",

@@ -41,6 +41,7 @@ def _register_commands() -> None:
     for module in (
         "commands_desired",  # validate, schema, explain
         "commands_plan",
+        "commands_drift",
         "commands_findings",
         "commands_apply",  # apply, offboard
         "commands_hold",

@@ -25,9 +25,11 @@ from reconciler.audit import AuditLogError
 from reconciler.cli import app
 from reconciler.cli.common import (
     ConsoleEvents,
+    LangOption,
     err_console,
     fail,
     git_commit,
+    language_of,
     load,
     now,
     parse_at,
@@ -208,6 +210,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     ] = False,
     sandbox: SandboxOption = False,
     at: AtOption = None,
+    lang: LangOption = None,
 ) -> None:
     """Make Google Workspace, GitHub and GCP IAM match the repo. A dry run unless --confirm.
 
@@ -217,6 +220,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     not proven complete).
     """
     desired = load(directory)
+    language = language_of(lang, desired)
     ctx = _context(
         at=at,
         confirm=confirm,
@@ -237,7 +241,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
         raise typer.Exit(EXIT_ERROR) from None
     plan, report = outcome.plan, outcome.report
     if report.dry_run and plan.has_changes and not report.refused:
-        report_console().print(render_text(plan, desired))
+        report_console().print(render_text(plan, desired, language))
     elif not plan.has_changes:
         report_console().print("no changes: the systems already match the repo.")
     print_summary(report)

@@ -14,8 +14,10 @@ from rich.markup import escape
 from reconciler.cli import app
 from reconciler.cli.common import (
     ConsoleEvents,
+    LangOption,
     err_console,
     fail,
+    language_of,
     load,
     parse_at,
     providers_for,
@@ -25,6 +27,7 @@ from reconciler.cli.output import report_console
 from reconciler.errors import ProviderError
 from reconciler.execute import EXIT_PARTIAL, partial_reasons
 from reconciler.model import DesiredState, Plan, System
+from reconciler.reports.i18n import Language
 from reconciler.reports.plans import (
     PLAN_COMMENT_MARKER,
     render_json,
@@ -76,6 +79,8 @@ def post_pr_comment(
     result: Plan,
     desired: DesiredState,
     link: str | None,
+    *,
+    lang: Language | None = None,
 ) -> None:
     """Post the plan as the pull request's one plan comment, through the GitHub provider."""
     from reconciler.providers.base import PostsComments
@@ -87,7 +92,7 @@ def post_pr_comment(
             "systems.github"
         )
     repository, number = reference
-    body = render_pr_comment(result, desired, artifact_url=link)
+    body = render_pr_comment(result, desired, artifact_url=link, lang=lang)
     try:
         posted = github.upsert_issue_comment(repository, number, body, PLAN_COMMENT_MARKER)
     except ProviderError as exc:
@@ -135,6 +140,7 @@ def plan(  # noqa: PLR0917 - typer passes options by name; the signature is the 
             "Actions run, when GITHUB_RUN_ID is set).",
         ),
     ] = None,
+    lang: LangOption = None,
 ) -> None:
     """Show what would change to match the repo, and the policy findings. Changes nothing.
 
@@ -146,6 +152,7 @@ def plan(  # noqa: PLR0917 - typer passes options by name; the signature is the 
     """
     reference = parse_pr_reference(pr_comment) if pr_comment is not None else None
     desired = load(directory)
+    language = language_of(lang, desired)
     moment = parse_at(at)
     try:
         store = open_state_store(settings())
@@ -165,7 +172,9 @@ def plan(  # noqa: PLR0917 - typer passes options by name; the signature is the 
                 events=ConsoleEvents(),
             ).plan
             if reference is not None:
-                post_pr_comment(providers, reference, result, desired, artifact_url(artifact))
+                post_pr_comment(
+                    providers, reference, result, desired, artifact_url(artifact), lang=language
+                )
     except RunRefused as exc:
         for line in str(exc).splitlines():
             err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True)
@@ -176,9 +185,9 @@ def plan(  # noqa: PLR0917 - typer passes options by name; the signature is the 
     if output is PlanFormat.JSON:
         typer.echo(render_json(result))
     elif output is PlanFormat.MARKDOWN:
-        typer.echo(render_markdown(result, desired))
+        typer.echo(render_markdown(result, desired, language))
     else:
-        report_console().print(render_text(result, desired))
+        report_console().print(render_text(result, desired, language))
     if partial_reasons(result):
         raise typer.Exit(EXIT_PARTIAL)
     raise typer.Exit(EXIT_CHANGES if result.has_changes else EXIT_NO_CHANGES)

@@ -1,5 +1,5 @@
 """Plumbing shared by the CLI commands: the clock, loading the repo, connecting providers,
-reading with progress. The shell is the one place that reads the clock (DESIGN 2)."""
+reading with progress, the output language. The shell is the one place that reads the clock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from reconciler.cli.commands_desired import OutputFormat, load_desired_or_exit
 from reconciler.errors import ReconcilerError
 from reconciler.log import redact_text
 from reconciler.model import DesiredState, Person, Snapshot, System
+from reconciler.reports.i18n import LANGUAGES, Language, resolve_language
 from reconciler.runs import RunEvents
 from reconciler.settings import Settings, load_settings
 
@@ -63,6 +64,22 @@ def parse_at(value: str | None) -> datetime:
     if moment.tzinfo is None:
         fail(f"--at {value!r} has no timezone: {example}")
     return moment
+
+
+LangOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lang", help="ja or en for the report's fixed words (default: organization.yaml)."
+    ),
+]
+
+
+def language_of(option: str | None, desired: DesiredState) -> Language:
+    """`--lang` (ja or en), else organization.yaml's `language`, else English. A value that is
+    not a language exits 1 with a one-line error."""
+    if option is not None and option.lower() not in LANGUAGES:
+        fail(f"--lang {option!r} is not a language: use one of {', '.join(LANGUAGES)}")
+    return resolve_language(option.lower() if option else None, desired.organization.language)
 
 
 def git_commit(directory: Path) -> str | None:

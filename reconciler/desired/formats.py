@@ -169,6 +169,11 @@ class OrganizationFile(_Strict):
     )
     security_officer: PersonId = Field(description="person id of the security officer (CTO)")
     chief_officer: PersonId | None = Field(None, description="最高責任者 (CEO)")
+    language: Literal["ja", "en"] | None = Field(
+        None,
+        description="language of reports and plans (ja or en) unless --lang says otherwise; "
+        "default en",
+    )
     systems: SystemsFile
     protected_accounts: list[ProtectedAccountFile] = []
     non_human_accounts: list[NonHumanAccountFile] = []

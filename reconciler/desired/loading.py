@@ -373,6 +373,7 @@ def build_organization(org_parsed: ParsedFile, org: OrganizationFile) -> Organiz
         name=org.name,
         domains=tuple(d.lower() for d in org.domains),
         timezone=org.timezone,
+        language=org.language,
         security_officer=org.security_officer,
         chief_officer=org.chief_officer,
         offboarding_time=dt.time.fromisoformat(org.offboarding_time),

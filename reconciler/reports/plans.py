@@ -1,7 +1,9 @@
 """Plan renderers: a terminal view for people, Markdown for pull-request comments, JSON for tools.
 
 Pure: each function turns a Plan (and the desired state, for names) into a value; the CLI
-prints it. One renderer per format (STYLE: one way to do a thing).
+prints it. One renderer per format. The fixed words (headings, column names, summary lines)
+go through the gettext catalogue of the chosen language (`reconciler.reports.i18n`); the
+JSON form is the same in every language.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from reconciler.model import (
     System,
     to_jsonable,
 )
+from reconciler.reports.i18n import Language, language
 
 PLAN_FORMAT = 2  # bump when the JSON form changes incompatibly (docs/plan-format.md)
 
@@ -38,8 +41,7 @@ _SEVERITY_STYLE = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
-_SYSTEM_LABEL = {System.GOOGLE: "Google Workspace", System.GITHUB: "GitHub", System.GCP: "GCP IAM"}
-UNMANAGED = "(not in the repo)"
+SYSTEM_LABEL = {System.GOOGLE: "Google Workspace", System.GITHUB: "GitHub", System.GCP: "GCP IAM"}
 
 
 def _symbol(action: Action) -> tuple[str, str]:
@@ -48,9 +50,12 @@ def _symbol(action: Action) -> tuple[str, str]:
     return _SYMBOL[action.is_removal]
 
 
-def _person_label(person_id: str | None, desired: DesiredState | None) -> str:
+def person_label(
+    person_id: str | None, desired: DesiredState | None, lang: Language | None = None
+) -> str:
+    """How a report names a person: "name (id, email)", or "(not in the repo)"."""
     if person_id is None:
-        return UNMANAGED
+        return (lang or language("en")).gettext("(not in the repo)")
     person = desired.people.get(person_id) if desired else None
     return f"{person.name} ({person_id}, {person.email})" if person else person_id
 
@@ -74,15 +79,19 @@ def summarise(plan: Plan) -> dict[str, int]:
     return dict(counts)
 
 
-def render_text(plan: Plan, desired: DesiredState | None = None) -> RenderableType:
+def render_text(
+    plan: Plan, desired: DesiredState | None = None, lang: Language | None = None
+) -> RenderableType:
     """The rich terminal view: actions grouped by person and system, then findings."""
+    lang = lang or language("en")
+    _ = lang.gettext
     parts: list[RenderableType] = []
     counts = summarise(plan)
     head = Text()
-    head.append(f"{len(plan.actions)} changes", style="bold")
+    head.append(_("%(count)d changes") % {"count": len(plan.actions)}, style="bold")
     head.append(f"  (+{counts.get('additions', 0)} / -{counts.get('removals', 0)}")
-    head.append(f", {counts.get('offboarding', 0)} offboarding)")
-    head.append(f"   {len(plan.findings)} findings")
+    head.append(", " + _("%(count)d offboarding") % {"count": counts.get("offboarding", 0)} + ")")
+    head.append("   " + _("%(count)d findings") % {"count": len(plan.findings)})
     sev = [
         f"{counts[f'severity:{s.value}']} {s.value}"
         for s in Severity
@@ -90,54 +99,67 @@ def render_text(plan: Plan, desired: DesiredState | None = None) -> RenderableTy
     ]
     if sev:
         head.append(f" ({', '.join(sev)})")
-    head.append(f"\nstate {plan.state_fingerprint[:12]}  plan {plan.checksum[:12]}", style="dim")
+    head.append(
+        "\n"
+        + _("state %(state)s  plan %(plan)s")
+        % {"state": plan.state_fingerprint[:12], "plan": plan.checksum[:12]},
+        style="dim",
+    )
     if plan.desired_commit:
-        head.append(f"  desired-state commit {plan.desired_commit[:12]}", style="dim")
-    parts.append(Panel(head, title="Plan", expand=False))
+        head.append(
+            "  " + _("desired-state commit %(commit)s") % {"commit": plan.desired_commit[:12]},
+            style="dim",
+        )
+    parts.append(Panel(head, title=_("Plan"), expand=False))
     if plan.incomplete_systems:
-        names = ", ".join(_SYSTEM_LABEL[s] for s in plan.incomplete_systems)
+        names = ", ".join(SYSTEM_LABEL[s] for s in plan.incomplete_systems)
         parts.append(
             Text(
-                f"⚠ incomplete read: {names} - changes held back there, except removing "
-                "leavers' grants the read did show",
+                "⚠ "
+                + _(
+                    "incomplete read: %(systems)s - changes held back there, except removing "
+                    "leavers' grants the read did show"
+                )
+                % {"systems": names},
                 "bold yellow",
             )
         )
+    note_word = _("note:")
     for note in plan.notes:
-        parts.append(Text(f"  note: {note}", "yellow"))
+        parts.append(Text(f"  {note_word} {note}", "yellow"))
 
     if plan.actions:
-        table = Table(title="Changes", title_justify="left", show_lines=False, expand=True)
-        table.add_column("person", overflow="fold", ratio=3)
-        table.add_column("system", ratio=2)
+        table = Table(title=_("Changes"), title_justify="left", show_lines=False, expand=True)
+        table.add_column(_("person"), overflow="fold", ratio=3)
+        table.add_column(_("system"), ratio=2)
         table.add_column("", width=1)
-        table.add_column("change", overflow="fold", ratio=6)
-        table.add_column("why", overflow="fold", ratio=4, style="dim")
+        table.add_column(_("change"), overflow="fold", ratio=6)
+        table.add_column(_("why"), overflow="fold", ratio=4, style="dim")
         for person_id, actions in group_by_person(plan.actions).items():
             first = True
             for action in actions:
                 symbol, style = _symbol(action)
-                label = _person_label(person_id, desired) if first else ""
+                label = person_label(person_id, desired, lang) if first else ""
                 change = Text(f"{action.kind.value} ", style=style)
                 change.append(action.principal if person_id is None else "", style="bold")
                 change.append(f"{' ' if person_id is None else ''}{action.target}")
                 if action.role:
                     change.append(f" ({action.role})", style="italic")
-                why = ("offboarding; " if action.offboarding else "") + action.reason
-                table.add_row(label, _SYSTEM_LABEL[action.system], Text(symbol, style), change, why)
+                why = (_("offboarding; ") if action.offboarding else "") + action.reason
+                table.add_row(label, SYSTEM_LABEL[action.system], Text(symbol, style), change, why)
                 first = False
             table.add_section()
         parts.append(table)
     else:
-        parts.append(Text("No changes: the systems match desired_state.", "bold green"))
+        parts.append(Text(_("No changes: the systems match desired_state."), "bold green"))
 
     if plan.findings:
-        table = Table(title="Findings", title_justify="left", expand=True)
-        table.add_column("severity", no_wrap=True)
-        table.add_column("article", no_wrap=True)
-        table.add_column("finding", no_wrap=True)
-        table.add_column("subject", overflow="fold", ratio=2, min_width=24)
-        table.add_column("detail", overflow="fold", ratio=3, min_width=30)
+        table = Table(title=_("Findings"), title_justify="left", expand=True)
+        table.add_column(_("severity"), no_wrap=True)
+        table.add_column(_("article"), no_wrap=True)
+        table.add_column(_("finding"), no_wrap=True)
+        table.add_column(_("subject"), overflow="fold", ratio=2, min_width=24)
+        table.add_column(_("detail"), overflow="fold", ratio=3, min_width=30)
         for f in plan.findings:
             table.add_row(
                 Text(f.severity.value, _SEVERITY_STYLE[f.severity]),
@@ -162,73 +184,94 @@ PLAN_COMMENT_MARKER = "<!-- reconciler-plan -->"
 COMMENT_BODY_LIMIT = 60_000
 
 
-def _markdown_summary(plan: Plan) -> list[str]:
+def _markdown_summary(plan: Plan, lang: Language) -> list[str]:
     """The head every Markdown form starts with: counts, findings by severity, checksums and
     the incomplete-read warning, so even a comment cut down to its summary says what matters."""
+    _ = lang.gettext
     counts = summarise(plan)
+    summary = _(
+        "**%(changes)d changes** (+%(additions)d / -%(removals)d, %(offboarding)d offboarding),"
+        " **%(findings)d findings**."
+    ) % {
+        "changes": len(plan.actions),
+        "additions": counts.get("additions", 0),
+        "removals": counts.get("removals", 0),
+        "offboarding": counts.get("offboarding", 0),
+        "findings": len(plan.findings),
+    }
     severities = [
         f"{counts[f'severity:{s.value}']} {s.value}"
         for s in Severity
         if counts.get(f"severity:{s.value}")
     ]
-    lines = [
-        "## Access plan",
-        "",
-        f"**{len(plan.actions)} changes** (+{counts.get('additions', 0)}"
-        f" / -{counts.get('removals', 0)}, {counts.get('offboarding', 0)} offboarding),"
-        f" **{len(plan.findings)} findings**"
-        + (f" ({', '.join(severities)})" if severities else "")
-        + ".  ",
-        f"State `{plan.state_fingerprint[:12]}`, plan checksum `{plan.checksum[:12]}`"
-        + (f", desired-state commit `{plan.desired_commit[:12]}`" if plan.desired_commit else "")
-        + ".",
-        "",
-    ]
+    if severities:
+        # Inside the sentence, before its full stop (the translations end with one too).
+        stop = summary[-1] if summary[-1:] in (".", "。") else ""
+        summary = summary[: len(summary) - len(stop)] + f" ({', '.join(severities)}){stop}"
+    ids = _("State `%(state)s`, plan checksum `%(plan)s`") % {
+        "state": plan.state_fingerprint[:12],
+        "plan": plan.checksum[:12],
+    }
+    if plan.desired_commit:
+        ids += ", " + _("desired-state commit `%(commit)s`") % {"commit": plan.desired_commit[:12]}
+    lines = ["## " + _("Access plan"), "", summary + "  ", ids + ".", ""]
     if plan.incomplete_systems:
-        names = ", ".join(_SYSTEM_LABEL[s] for s in plan.incomplete_systems)
+        names = ", ".join(SYSTEM_LABEL[s] for s in plan.incomplete_systems)
         lines += [
-            f"> ⚠️ Incomplete read of {names}: changes there are held back, except removing "
-            "leavers' grants the read did show.",
+            "> ⚠️ "
+            + _(
+                "Incomplete read of %(systems)s: changes there are held back, except removing "
+                "leavers' grants the read did show."
+            )
+            % {"systems": names},
             "",
         ]
     return lines
 
 
-def render_markdown(plan: Plan, desired: DesiredState | None = None) -> str:
+def render_markdown(
+    plan: Plan, desired: DesiredState | None = None, lang: Language | None = None
+) -> str:
     """Markdown for a pull-request comment: summary, changes per person (each person folded
     in a `<details>` block, so a long plan stays scannable), findings."""
-    lines = _markdown_summary(plan)
+    lang = lang or language("en")
+    _ = lang.gettext
+    lines = _markdown_summary(plan, lang)
+    note_word = _("note:")
     for note in plan.notes:
-        lines.append(f"- note: {_md_escape(str(note))}")
+        lines.append(f"- {note_word} {_md_escape(str(note))}")
     if plan.notes:
         lines.append("")
     if plan.actions:
-        lines += ["### Changes", ""]
+        lines += ["### " + _("Changes"), ""]
+        head = ("", _("system"), _("change"), _("target"), _("role"), _("why"))
         for person_id, actions in group_by_person(plan.actions).items():
-            label = _md_escape(_person_label(person_id, desired))
+            label = _md_escape(person_label(person_id, desired, lang))
+            count = _("%(count)d change(s)") % {"count": len(actions)}
             lines += [
                 "<details>",
-                f"<summary><b>{html.escape(label)}</b>: {len(actions)} change(s)</summary>",
+                f"<summary><b>{html.escape(label)}</b>: {count}</summary>",
                 "",
-                "| | system | change | target | role | why |",
+                "| " + " | ".join(head) + " |",
                 "|---|---|---|---|---|---|",
             ]
             for a in actions:
-                symbol, _ = _symbol(a)
-                why = ("offboarding; " if a.offboarding else "") + a.reason
+                symbol, _style = _symbol(a)
+                why = (_("offboarding; ") if a.offboarding else "") + a.reason
                 lines.append(
-                    f"| `{symbol}` | {_SYSTEM_LABEL[a.system]} | {a.kind.value}"
+                    f"| `{symbol}` | {SYSTEM_LABEL[a.system]} | {a.kind.value}"
                     f" `{_md_escape(a.principal)}` | `{_md_escape(a.target)}`"
                     f" | {_md_escape(a.role)} | {_md_escape(why)} |"
                 )
             lines += ["", "</details>", ""]
     else:
-        lines += ["No changes: the systems match desired_state.", ""]
+        lines += [_("No changes: the systems match desired_state."), ""]
     if plan.findings:
+        columns = (_("severity"), _("article"), _("finding"), _("subject"), _("detail"))
         lines += [
-            "### Findings",
+            "### " + _("Findings"),
             "",
-            "| severity | article | finding | subject | detail |",
+            "| " + " | ".join(columns) + " |",
             "|---|---|---|---|---|",
         ]
         lines += [
@@ -246,15 +289,17 @@ def render_pr_comment(
     *,
     artifact_url: str | None = None,
     limit: int = COMMENT_BODY_LIMIT,
+    lang: Language | None = None,
 ) -> str:
     """The body of the one pull-request comment `plan --pr-comment` keeps: the marker, the
     Markdown plan and a link to the full plan artifact. When that would exceed `limit`
     (GitHub refuses longer comments, and a plan of hundreds of changes is one), the comment
     keeps only the summary (counts, findings by severity, incomplete reads) and points to
     the artifact, so the review never silently loses its head or fails to post."""
+    lang = lang or language("en")
     link = f"Full plan: [{artifact_url}]({artifact_url})" if artifact_url else ""
     full = "\n".join(
-        [PLAN_COMMENT_MARKER, render_markdown(plan, desired), *([link, ""] if link else [])]
+        [PLAN_COMMENT_MARKER, render_markdown(plan, desired, lang), *([link, ""] if link else [])]
     )
     if len(full) <= limit:
         return full
@@ -265,7 +310,7 @@ def render_pr_comment(
     )
     lines = [
         PLAN_COMMENT_MARKER,
-        *_markdown_summary(plan),
+        *_markdown_summary(plan, lang),
         f"> The full plan ({len(full):,} characters) is too long for a pull-request comment; "
         f"{where}.",
         "",

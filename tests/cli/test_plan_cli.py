@@ -39,12 +39,39 @@ def test_plan_exits_2_when_changes_are_pending_and_saves_a_loadable_plan(tmp_pat
 
 def test_plan_markdown_is_a_pull_request_comment() -> None:
     result = runner.invoke(
-        app, ["plan", "--dir", EXAMPLE, "--sandbox", "--at", AT, "--format", "markdown"]
+        app,
+        ["plan", "--dir", EXAMPLE, "--sandbox", "--at", AT, "--format", "markdown", "--lang", "en"],
     )
     assert result.exit_code == 2, result.output
     assert result.stdout.startswith("## Access plan")
     assert "### Changes" in result.stdout
     assert "| critical | 第5.2条3 | `leaver-has-access`" in result.stdout
+
+
+def test_plan_speaks_the_language_organization_yaml_names() -> None:
+    """The example company says `language: ja`: headings, columns and the summary line are
+    Japanese without --lang; the codes, articles and JSON stay as they are."""
+    for args in ([], ["--format", "markdown"]):
+        result = runner.invoke(app, ["plan", "--dir", EXAMPLE, "--sandbox", "--at", AT, *args])
+        assert result.exit_code == 2, result.output
+        assert "指摘事項" in result.stdout and "重大度" in result.stdout
+        assert "Findings" not in result.stdout and "severity" not in result.stdout
+    markdown = runner.invoke(
+        app, ["plan", "--dir", EXAMPLE, "--sandbox", "--at", AT, "--format", "markdown"]
+    ).stdout
+    assert markdown.startswith("## アクセス権限の変更プラン")
+    assert "| critical | 第5.2条3 | `leaver-has-access`" in markdown
+
+
+def test_apply_dry_run_speaks_the_chosen_language() -> None:
+    result = runner.invoke(
+        app, ["apply", "--dir", EXAMPLE, "--sandbox", "--at", AT, "--lang", "ja"]
+    )
+    assert "変更内容" in result.stdout and "理由" in result.stdout, result.output
+    english = runner.invoke(
+        app, ["apply", "--dir", EXAMPLE, "--sandbox", "--at", AT, "--lang", "en"]
+    )
+    assert "change" in english.stdout and "変更内容" not in english.stdout
 
 
 def test_plan_reports_a_validation_error_with_file_and_line_and_reads_nothing(
