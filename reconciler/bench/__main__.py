@@ -33,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="measure the scale targets at 1,000 and 10,000 people (about 2 minutes)",
     )
+    parser.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run cartography's fetch functions and the Terraform refresh count on the same "
+        "world, at --latency-ms per round trip",
+    )
     args = parser.parse_args(argv)
     if args.people < 2:
         parser.error("--people must be at least 2")
@@ -50,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level="warning")
     sizes = (*(int(s) for s in args.lookup_sizes.split(",") if s.strip()), args.people)
     results = run_benchmark(
-        BenchConfig(people=args.people, latency_ms=args.latency_ms, lookup_sizes=sizes)
+        BenchConfig(
+            people=args.people, latency_ms=args.latency_ms, lookup_sizes=sizes, peers=args.peers
+        )
     )
     if args.scale:
         from reconciler.bench.scale import measure_targets

@@ -133,6 +133,50 @@ def render(results: Mapping[str, Any], console: Console | None = None) -> None:
         ):
             rates.add_row(label, str(throughput[key]))
         console.print(rates)
+    peers = results.get("peers")
+    if peers:
+        console.print(peers_table(peers))
+
+
+def peers_table(peers: Mapping[str, Any]) -> Table:
+    """Phase 6: each tool's round trips per system and its time on the same world."""
+    table = Table(
+        title=f"6. Peers on the same world (sandbox in its own process, "
+        f"{peers['latency_ms']} ms per round trip)",
+        title_justify="left",
+    )
+    table.add_column("tool")
+    for system in ("google", "github", "gcp"):
+        table.add_column(f"{system}\nround trips", justify="right")
+    table.add_column("seconds", justify="right")
+    product = peers["reconciler"]
+    trips = product["round_trips"]
+    table.add_row(
+        "reconciler read_all (all three, concurrently)",
+        *(str(trips.get(s, 0)) for s in ("google", "github", "gcp")),
+        str(product["seconds"]),
+    )
+    expected = peers["cartography_expected_round_trips"]
+    for system, entry in peers["cartography"].items():
+        label = f"cartography {system} get_* fetch"
+        if "skipped" in entry:
+            cells = ["-"] * 3
+            table.add_row(label, *cells, f"[yellow]skipped: {entry['skipped']}[/]")
+            continue
+        got = entry["round_trips"].get(system, 0)
+        cells = [
+            (f"{got} (formula {expected[system]})" if s == system else "-")
+            for s in ("google", "github", "gcp")
+        ]
+        table.add_row(label, *cells, str(entry["seconds"]))
+    terraform = peers["terraform"]
+    tf = terraform["round_trips"]
+    table.add_row(
+        f"Terraform refresh (formula), sequential / -parallelism={terraform['parallelism']}",
+        *(str(tf.get(s, 0)) for s in ("google", "github", "gcp")),
+        f"{terraform['sequential_seconds']} / {terraform['parallel_seconds']}",
+    )
+    return table
 
 
 def targets_table(targets: list[Mapping[str, Any]]) -> Table:
