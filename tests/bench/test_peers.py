@@ -13,7 +13,7 @@ from rich.console import Console
 from reconciler.bench.generating import generate_desired
 from reconciler.bench.minimums import full_read
 from reconciler.bench.peers import cartography_round_trips, measure_peers, terraform_refresh
-from reconciler.bench.rendering import peers_table
+from reconciler.bench.rendering import peers_notes, peers_table
 from reconciler.bench.running import BENCH_NOW
 from reconciler.demo.world import World, build_world
 from reconciler.model import DesiredState, System
@@ -127,3 +127,9 @@ def test_the_peers_table_shows_every_tool(world_and_peers: tuple[World, dict[str
     assert "cartography google" in text
     assert "cartography github" in text
     assert "Terraform refresh" in text
+    # a measured peer that spent what its page sizes predict needs no note; a skipped one
+    # says why
+    notes = peers_notes(peers)
+    assert not any("cartography google" in note for note in notes), notes
+    skipped = [s for s, entry in peers["cartography"].items() if "skipped" in entry]
+    assert len(notes) == len(skipped), notes
