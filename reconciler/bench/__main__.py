@@ -39,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also time a signed push webhook -> the leaver's last access removed, through "
         "a real `reconciler serve` (target < 10 s at 1,000 people, 20 ms)",
     )
+    parser.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run cartography's fetch functions and the Terraform refresh count on the same "
+        "world, at --latency-ms per round trip",
+    )
     args = parser.parse_args(argv)
     if args.people < 2:
         parser.error("--people must be at least 2")
@@ -56,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level="warning")
     sizes = (*(int(s) for s in args.lookup_sizes.split(",") if s.strip()), args.people)
     results = run_benchmark(
-        BenchConfig(people=args.people, latency_ms=args.latency_ms, lookup_sizes=sizes)
+        BenchConfig(
+            people=args.people, latency_ms=args.latency_ms, lookup_sizes=sizes, peers=args.peers
+        )
     )
     if args.scale:
         from reconciler.bench.scale import measure_targets

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+SYSTEM_NAMES = ("google", "github", "gcp")
 COST_FIELDS = (
     ("round_trips", "round trips"),
     ("api_calls", "API calls"),
@@ -133,6 +134,66 @@ def render(results: Mapping[str, Any], console: Console | None = None) -> None:
         ):
             rates.add_row(label, str(throughput[key]))
         console.print(rates)
+    peers = results.get("peers")
+    if peers:
+        console.print(peers_table(peers))
+        for note in peers_notes(peers):
+            console.print(note)
+
+
+def peers_table(peers: Mapping[str, Any]) -> Table:
+    """Phase 6: each tool's round trips per system and its time on the same world; a peer the
+    sandbox could not serve shows the round trips its own call pattern would spend."""
+    table = Table(
+        title=f"6. Peers on the same world (sandbox in its own process, "
+        f"{peers['latency_ms']} ms per round trip)",
+        title_justify="left",
+    )
+    table.add_column("tool")
+    for system in SYSTEM_NAMES:
+        table.add_column(f"{system}\ntrips", justify="right")
+    table.add_column("seconds", justify="right")
+    product = peers["reconciler"]
+    table.add_row(
+        "reconciler read_all",
+        *(str(product["round_trips"].get(s, 0)) for s in SYSTEM_NAMES),
+        str(product["seconds"]),
+    )
+    expected = peers["cartography_expected_round_trips"]
+    for system, entry in peers["cartography"].items():
+        skipped = "skipped" in entry
+        trips = f"({expected[system]})" if skipped else str(entry["round_trips"].get(system, 0))
+        table.add_row(
+            f"cartography {system}",
+            *(trips if s == system else "-" for s in SYSTEM_NAMES),
+            "[yellow]skipped[/]" if skipped else str(entry["seconds"]),
+        )
+    terraform = peers["terraform"]
+    table.add_row(
+        f"Terraform refresh (formula;\nsequential / -parallelism={terraform['parallelism']})",
+        *(str(terraform["round_trips"].get(s, 0)) for s in SYSTEM_NAMES),
+        f"{terraform['sequential_seconds']} /\n{terraform['parallel_seconds']}",
+    )
+    return table
+
+
+def peers_notes(peers: Mapping[str, Any]) -> list[str]:
+    """The lines under the peers table: why a peer was skipped, and whether each measured
+    peer spent exactly what its own page sizes predict (its read was whole)."""
+    expected = peers["cartography_expected_round_trips"]
+    notes = []
+    for system, entry in peers["cartography"].items():
+        if "skipped" in entry:
+            notes.append(
+                f"   cartography {system} skipped ({expected[system]}: the round trips its "
+                f"call pattern would spend): {entry['skipped']}"
+            )
+        elif entry["round_trips"].get(system, 0) != expected[system]:
+            notes.append(
+                f"   [yellow]cartography {system}: {entry['round_trips'].get(system, 0)} round "
+                f"trips, its page sizes predict {expected[system]}[/]"
+            )
+    return notes
 
 
 def targets_table(targets: list[Mapping[str, Any]]) -> Table:

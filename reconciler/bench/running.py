@@ -8,8 +8,10 @@ and `apply` make before it; (2) the same read with a per-request
 latency, to show what the providers' concurrency buys; (3) a second read with the same
 providers, to show what conditional requests (ETags) save; (4) one person's reverse look-ups
 (`read_person_everywhere`) in a small and in the large organisation, to show their cost does
-not grow with the organisation. Counts come from the sandbox's telemetry (what crossed the
-wire), not from the providers' own bookkeeping, which is reported beside them.
+not grow with the organisation; (5) the sandbox's throughput; (6) peers on the same world
+(`peers.py`: cartography's fetch functions, a Terraform refresh count). Counts come from the
+sandbox's telemetry (what crossed the wire), not from the providers' own bookkeeping, which
+is reported beside them.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class BenchConfig:
     lookup_sizes: tuple[int, ...] = (100, 1000)
     now: dt.datetime = BENCH_NOW
     throughput: bool = True  # phase 5 forks a sandbox process; the smoke test skips it
+    peers: bool = True  # phase 6: cartography and the Terraform count on the same world
 
 
 @dataclass
@@ -307,6 +310,11 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         # (5) Requests/s the sandbox serves, the sandbox in its own process.
         some_user = next(iter(desired.people.values())).email
         results["throughput"] = measure_throughput(world, _github_org(desired), some_user)
+    if config.peers:
+        # (6) Peers on the same world, the sandbox in its own process with the same latency.
+        from reconciler.bench.peers import measure_peers
+
+        results["peers"] = measure_peers(world, desired, now, config.latency_ms)
     return results
 
 

@@ -27,7 +27,7 @@ SYSTEMS = ("google", "github", "gcp")
 @pytest.fixture(scope="module")
 def results() -> dict[str, Any]:
     return run_benchmark(
-        BenchConfig(people=20, latency_ms=2, lookup_sizes=(12, 20), throughput=False)
+        BenchConfig(people=20, latency_ms=2, lookup_sizes=(12, 20), throughput=False, peers=False)
     )
 
 
@@ -98,6 +98,9 @@ def test_command_line_writes_the_numbers_as_json(tmp_path: Path) -> None:
     assert written["people"] == 8
     assert written["world"]["people"] == 8
     assert {"read", "expand_and_plan", "total"} <= set(written["timings_s"])
+    # phase 6 ran on the same world: the product and each peer have their entry
+    assert set(written["peers"]) >= {"reconciler", "cartography", "terraform"}
+    assert set(written["peers"]["cartography"]) == {"google", "github"}
 
 
 def test_generated_repo_validates_and_has_every_kind_of_person() -> None:
