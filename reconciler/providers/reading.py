@@ -74,11 +74,11 @@ def read_all(
             for system, provider in providers.items()
         }
         parts = [f.result() for f in futures.values()]
-    _settle_heap()
+    settle_heap()
     return Snapshot.of(now, parts)
 
 
-def _settle_heap() -> None:
+def settle_heap() -> None:
     """Collect the read's leftovers once, then freeze what survives (the parts read, the
     desired state, the client libraries) out of the collector's sight.
 
