@@ -61,7 +61,11 @@ def email_domain(address: str) -> str:
 def in_domains(address: str, domains: Iterable[str]) -> bool:
     """True when the address belongs to one of the domains or a subdomain of one."""
     domain = email_domain(address)
-    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in domains))
+    for d in domains:  # a plain loop: called for every group member of a large read
+        d = d.lower()
+        if domain == d or domain.endswith("." + d):
+            return True
+    return False
 
 
 def status_of(access: DesiredAccess, person_id: str) -> PersonStatus:
@@ -470,7 +474,8 @@ class Untouchables:
         return member_identity(principal) in self.non_human
 
     def untouchable(self, principal: str) -> bool:
-        return self.is_protected(principal) or self.is_non_human(principal)
+        identity = member_identity(principal)  # once: the planners ask this of every stranger
+        return identity in self.protected or identity in self.non_human
 
 
 @dataclass(frozen=True)
