@@ -62,8 +62,8 @@ def in_domains(address: str, domains: Iterable[str]) -> bool:
     """True when the address belongs to one of the domains or a subdomain of one."""
     domain = email_domain(address)
     for d in domains:  # a plain loop: called for every group member of a large read
-        d = d.lower()
-        if domain == d or domain.endswith("." + d):
+        lowered = d.lower()
+        if domain == lowered or domain.endswith("." + lowered):
             return True
     return False
 
