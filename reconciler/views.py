@@ -61,7 +61,11 @@ def email_domain(address: str) -> str:
 def in_domains(address: str, domains: Iterable[str]) -> bool:
     """True when the address belongs to one of the domains or a subdomain of one."""
     domain = email_domain(address)
-    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in domains))
+    for d in domains:  # a plain loop: called for every group member of a large read
+        lowered = d.lower()
+        if domain == lowered or domain.endswith("." + lowered):
+            return True
+    return False
 
 
 def status_of(access: DesiredAccess, person_id: str) -> PersonStatus:
@@ -84,6 +88,7 @@ class GitHubMatch:
     account: Account | None
     renamed_from: str | None = None  # the repo's login, when the account now has another
     squatter: Account | None = None  # another account holding the repo's login
+    squatter_is_member: bool = False  # the squatter is an org member (not a looked-up invitee)
 
 
 @dataclass(frozen=True)
@@ -130,10 +135,11 @@ class Identities:
 
         gh_by_id = {a.id: a for a in (*h_looked_up, *h_accounts)}
         gh_by_login = {normalise_login(a.name): a for a in (*h_looked_up, *h_accounts)}
+        members = frozenset(h_accounts)  # a set: one look-up per squatter, not an org scan
         github: dict[str, GitHubMatch] = {}
         login_owner: dict[str, str] = {}
         for person in sorted(desired.people.values(), key=lambda p: p.id):
-            match = _match_github(person, gh_by_id, gh_by_login)
+            match = _match_github(person, gh_by_id, gh_by_login, members)
             if match is None:
                 continue
             github[person.id] = match
@@ -170,7 +176,10 @@ class Identities:
 
 
 def _match_github(
-    person: Person, by_id: Mapping[str, Account], by_login: Mapping[str, Account]
+    person: Person,
+    by_id: Mapping[str, Account],
+    by_login: Mapping[str, Account],
+    members: Collection[Account],
 ) -> GitHubMatch | None:
     if person.github is None and person.github_id is None:
         return None
@@ -180,13 +189,25 @@ def _match_github(
         return GitHubMatch(login=repo_login, account=holder)
     own = by_id.get(str(person.github_id))
     squatter = holder if holder is not None and holder.id != str(person.github_id) else None
+    in_org = squatter is not None and squatter in members
     if own is not None:
         current = normalise_login(own.name)
         renamed = repo_login if repo_login and repo_login != current else None
-        return GitHubMatch(login=current, account=own, renamed_from=renamed, squatter=squatter)
+        return GitHubMatch(
+            login=current,
+            account=own,
+            renamed_from=renamed,
+            squatter=squatter,
+            squatter_is_member=in_org,
+        )
     # Our id is not in the org. The repo's login is usable for an invitation only while no
     # account with another id holds it: inviting it would invite whoever owns it now.
-    return GitHubMatch(login=None if squatter else repo_login, account=None, squatter=squatter)
+    return GitHubMatch(
+        login=None if squatter else repo_login,
+        account=None,
+        squatter=squatter,
+        squatter_is_member=in_org,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,7 +474,8 @@ class Untouchables:
         return member_identity(principal) in self.non_human
 
     def untouchable(self, principal: str) -> bool:
-        return self.is_protected(principal) or self.is_non_human(principal)
+        identity = member_identity(principal)  # once: the planners ask this of every stranger
+        return identity in self.protected or identity in self.non_human
 
 
 @dataclass(frozen=True)

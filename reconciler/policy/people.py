@@ -98,10 +98,9 @@ def _report_login_taken(
     the org it is an unmanaged member (第5.1条) and removed as a stranger; outside it, the read
     found it while resolving the person for an invitation, and access issued to it would go
     to someone nobody assessed or approved (第5.2条1): it is never invited."""
-    part = ctx.snapshot.part(System.GITHUB)
     taken = f"the login {squatter.name} in {person.id}'s file now belongs to another GitHub "
     taken += f"account (id {squatter.id}, not {person.github_id})"
-    if part is not None and squatter in part.accounts:
+    if match.squatter_is_member:
         out.add(
             "github-login-taken",
             System.GITHUB,

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -84,6 +84,11 @@ SEARCH_PAGE_SIZE = 500
 # Resource Manager v3 reads are limited to 10/s per consumer project (RM limits page): a few
 # concurrent reads keep a large scope fast without tripping the quota.
 DEFAULT_CONCURRENCY = 4
+# IAM Admin v1 (ListServiceAccounts, ListServiceAccountKeys) allows 6,000 read requests per
+# project per minute (IAM quotas page), 100/s. Keys are one call per service account (no
+# multi-account form), so they dominate a large read: 8 in flight at the API's usual 80 ms or
+# more per call stays under 100/s, and a RESOURCE_EXHAUSTED answer is retried with backoff.
+DEFAULT_IAM_CONCURRENCY = 8
 # How many whole read-modify-write cycles one edit may take when other writers keep changing
 # the policy (409 ABORTED: "retry the whole read-modify-write with exponential backoff").
 DEFAULT_WRITE_ATTEMPTS = 5
@@ -187,6 +192,7 @@ class GcpIamProvider:
         organization: str | None = None,
         retry: RetryPolicy = DEFAULT_POLICY,
         concurrency: int = DEFAULT_CONCURRENCY,
+        iam_concurrency: int = DEFAULT_IAM_CONCURRENCY,
         write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
         credentials: Credentials | None = None,
     ) -> None:
@@ -203,7 +209,8 @@ class GcpIamProvider:
         self._local = threading.local()
         self.organization = organization
         self.retry = retry
-        self.concurrency = max(1, concurrency)
+        self.concurrency = max(1, concurrency)  # Resource Manager calls in flight
+        self.iam_concurrency = max(1, iam_concurrency)  # IAM Admin calls in flight
         self.write_attempts = max(1, write_attempts)
         self._credentials = credentials
         self._acting_as: tuple[str, ...] | None = None
@@ -352,23 +359,30 @@ class GcpIamProvider:
         calls = _Calls()
         problems: list[str] = []
         policies: list[IamPolicy] = []
-        accounts: list[ServiceAccount] = []
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="gcp-read") as pool:
-            policy_jobs = [(r, pool.submit(self.get_policy_json, r, calls)) for r in resources]
-            sa_jobs = [(p, pool.submit(self._read_service_accounts, p, calls)) for p in projects]
+        # Resource Manager (policies) and IAM Admin (service accounts, keys) have separate
+        # quotas, so each has its own pool; a project's keys are asked for as soon as its
+        # service accounts are listed, while the other lists and the policies are in flight.
+        with (
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="gcp-read") as crm_pool,
+            ThreadPoolExecutor(self.iam_concurrency, thread_name_prefix="gcp-iam") as iam_pool,
+        ):
+            policy_jobs = [(r, crm_pool.submit(self.get_policy_json, r, calls)) for r in resources]
+            sa_jobs = [
+                (p, iam_pool.submit(self._read_service_accounts, p, calls)) for p in projects
+            ]
+            key_jobs: list[tuple[ServiceAccount, Future[list[ServiceAccountKey]]]] = []
+            for project, sa_job in sa_jobs:
+                try:
+                    listed = sa_job.result()
+                except ProviderError as exc:
+                    problems.append(f"service accounts of projects/{project} not read: {exc}")
+                    continue
+                key_jobs += [(sa, iam_pool.submit(self._read_keys, sa, calls)) for sa in listed]
             for resource, job in policy_jobs:
                 try:
                     policies.append(policy_from_json(resource, job.result()))
                 except ProviderError as exc:
                     problems.append(f"IAM policy of {resource} not read: {exc}")
-            for project, sa_job in sa_jobs:
-                try:
-                    accounts.extend(sa_job.result())
-                except ProviderError as exc:
-                    problems.append(f"service accounts of projects/{project} not read: {exc}")
-        # Keys per account, after the lists: one call each, bounded by the same pool size.
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="gcp-keys") as pool:
-            key_jobs = [(sa, pool.submit(self._read_keys, sa, calls)) for sa in accounts]
             with_keys: list[ServiceAccount] = []
             for sa, key_job in key_jobs:
                 try:

@@ -21,7 +21,8 @@ import functools
 import json
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +78,9 @@ USER_FIELDS = (
 )
 USERS_LIST_FIELDS = f"nextPageToken,users({USER_FIELDS})"
 GROUPS_LIST_FIELDS = "nextPageToken,groups(id,email)"
+# The full read also asks for each group's member count: it tells how many member pages the
+# longest list needs, so the other batch parts can be spread over those waves (`_read_details`).
+GROUPS_READ_FIELDS = "nextPageToken,groups(id,email,directMembersCount)"
 MEMBERS_LIST_FIELDS = "nextPageToken,members(id,email,role,type,status)"
 TOKENS_FIELDS = "items(clientId,displayText,scopes)"
 ASPS_FIELDS = "items(codeId,name)"
@@ -134,6 +138,19 @@ _CALL_OF_KIND = {
     "asps": "asps.list",
     "member": "members.get",
 }
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _member_pages(count: Any) -> int:
+    """Pages of members.list a group's `directMembersCount` (an int64 string) needs; 1 when
+    the API left it out, since an empty list is still one call."""
+    try:
+        return max(1, _ceil_div(int(count), MEMBERS_PAGE))
+    except (TypeError, ValueError):
+        return 1
 
 
 @dataclass
@@ -401,7 +418,7 @@ class GoogleWorkspaceProvider:
             groups = self._list_all(
                 lambda token: svc.groups().list(
                     customer=self.scope.customer, maxResults=GROUPS_PAGE, pageToken=token,
-                    fields=GROUPS_LIST_FIELDS,
+                    fields=GROUPS_READ_FIELDS,
                 ),
                 "groups",
                 "groups.list",
@@ -415,7 +432,8 @@ class GoogleWorkspaceProvider:
             for u in users
             if normalise_email(u["primaryEmail"]).endswith(domain_suffix)
         ]
-        members, per_user, errors = self._read_details([g["email"] for g in groups], own)
+        expected = {g["email"]: _member_pages(g.get("directMembersCount")) for g in groups}
+        members, per_user, errors = self._read_details(expected, own)
         problems.extend(errors)
 
         accounts = tuple(self._account(u) for u in users)
@@ -440,10 +458,17 @@ class GoogleWorkspaceProvider:
         )
 
     def _read_details(
-        self, group_emails: Iterable[str], user_emails: Iterable[str]
+        self, expected_pages: Mapping[str, int], user_emails: Iterable[str]
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, str], dict[str, Any]], list[str]]:
-        """Member lists (every page), tokens and ASPs, all through batches. The first wave
-        carries everything; later waves carry only the next pages of long member lists."""
+        """Member lists (every page), tokens and ASPs, all through batches.
+
+        Page k+1 of a member list needs page k's token, so the longest list (in
+        `expected_pages`, from the groups' member counts) takes that many waves of batches
+        however the rest is sent. The calls that wait on nothing (first pages, tokens, ASPs)
+        are spread over those waves instead of all going first, so the later waves are full
+        batches, not a few follow-up pages each: the round trips stay at the floor,
+        max(longest list, all parts / batch size). A count that proves wrong only costs
+        extra waves; every list is still followed to its last page."""
 
         def members_call(group: str, token: str | None) -> _Call:
             return _Call(
@@ -454,21 +479,37 @@ class GoogleWorkspaceProvider:
                 ),
             )  # fmt: skip
 
-        calls = [members_call(g, None) for g in group_emails]
+        # Longest lists first, since they must start early; the security calls fill the rest.
+        firsts = sorted(expected_pages, key=lambda g: (-expected_pages[g], g))
+        free = deque(members_call(g, None) for g in firsts)
+        security = 0
         for user in user_emails:
-            calls.extend(self._security_calls(user))
+            calls = self._security_calls(user)
+            free.extend(calls)
+            security += len(calls)
+        pages_left = sum(expected_pages.values())  # member pages still to come, all groups
+        waves = max(expected_pages.values(), default=1)
         members: dict[str, list[dict[str, Any]]] = {}
         per_user: dict[tuple[str, str], dict[str, Any]] = {}
         problems: list[str] = []
-        while calls:
+        follow: list[_Call] = []  # the next pages of lists under way: they cannot wait
+        wave = 0
+        while follow or free:
+            # This wave's even share of what is left, in whole batches, and never less than
+            # the follow-up pages (each wave a chain waits for is a round trip).
+            share = _ceil_div(max(1, pages_left + security), max(1, waves - wave))
+            size = self._batch_size * _ceil_div(max(1, share, len(follow)), self._batch_size)
+            calls = follow + [free.popleft() for _ in range(min(len(free), size - len(follow)))]
+            security -= sum(1 for c in calls if c.key[0] != "members")
             done = self._run_batched(calls)
-            calls = []
+            follow, wave = [], wave + 1
             for key, result in done.results.items():
                 kind, name = key
                 if kind == "members":
                     members.setdefault(name, []).extend(result.get("members", []))
+                    pages_left -= 1
                     if result.get("nextPageToken"):
-                        calls.append(members_call(name, result["nextPageToken"]))
+                        follow.append(members_call(name, result["nextPageToken"]))
                 else:
                     per_user[(kind, name)] = result
             for key, error in sorted(done.errors.items(), key=str):

@@ -1,9 +1,9 @@
 """Read every system in scope concurrently into one Snapshot; called by the CLI and the daemon.
 
-Each provider already bounds its own concurrency per API (DESIGN 5b); the three systems are
+Each provider already bounds its own concurrency per API; the three systems are
 independent, so they are read in parallel. A provider that raises instead of returning an
 incomplete part (a bug, or an auth failure before the first page) still yields an
-*incomplete* part: a failed read must never look like an empty system (DESIGN 6.2).
+*incomplete* part: a failed read must never look like an empty system.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _safe_read(
     # Providers put the API's own error message into a problem ("GitHub answered 403: ..."),
     # and an API or proxy may echo a credential there. Problems are printed by the CLI and
     # copied into plan notes (saved plans), so they are redacted here, where every read
-    # passes (DESIGN 6.8).
+    # passes.
     problems = tuple(redact_text(p) for p in part.status.problems)
     if problems != part.status.problems:
         part = replace(part, status=replace(part.status, problems=problems))
@@ -74,11 +74,11 @@ def read_all(
             for system, provider in providers.items()
         }
         parts = [f.result() for f in futures.values()]
-    _settle_heap()
+    settle_heap()
     return Snapshot.of(now, parts)
 
 
-def _settle_heap() -> None:
+def settle_heap() -> None:
     """Collect the read's leftovers once, then freeze what survives (the parts read, the
     desired state, the client libraries) out of the collector's sight.
 
