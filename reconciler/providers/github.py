@@ -1191,7 +1191,9 @@ class _ReadCache:
     def _restore(self, raw: Any) -> None:
         if not isinstance(raw, dict) or raw.get("version") != CACHE_VERSION:
             raise ValueError("not a version 1 GitHub cache document")
-        if raw.get("scope") != self.scope:
+        if not isinstance(raw.get("scope"), dict):
+            raise ValueError("the cache document names no API, org and credential")
+        if raw["scope"] != self.scope:
             log.info("github_cache_other_scope", effect="another API, org or credential: not used")
             return
         etags = {
