@@ -95,6 +95,8 @@ def github_read(
     that let the next read prove members and teams unchanged (`github_validators`)."""
     github = world.get("github") or {}
     graphql = pages(len(github.get("members", [])), GITHUB_PAGE) + _github_team_points(github)
+    if not _teams_validated(github):  # each team over 100 members is read again whole
+        graphql += sum(1 for t in _large_teams(github))
     rest = 1 + sum(
         pages(len(github.get(name, [])), GITHUB_PAGE)
         for name in ("invitations", "failed_invitations", "outside_collaborators")
@@ -111,6 +113,10 @@ def _github_team_points(github: Mapping[str, Any]) -> int:
     return points + sum(pages(len(t.get("members", [])), GITHUB_PAGE) - 1 for t in teams)
 
 
+def _large_teams(github: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [t for t in github.get("teams", []) if len(t.get("members", [])) > GITHUB_PAGE]
+
+
 def _teams_validated(github: Mapping[str, Any]) -> bool:
     return 2 * len(github.get("teams", [])) <= TEAM_VALIDATOR_LIMIT
 
@@ -118,7 +124,8 @@ def _teams_validated(github: Mapping[str, Any]) -> bool:
 def github_validators(world: Mapping[str, Any]) -> int:
     """The conditional REST lists of `GitHubProvider._members` and `_teams`: the member list
     all / `role=admin` / `filter=2fa_disabled`, the team list, and each team's members all /
-    `role=maintainer` while there are no more than TEAM_VALIDATOR_LIMIT of those."""
+    `role=maintainer` while there are no more than TEAM_VALIDATOR_LIMIT of those, else
+    only of the teams over 100 members."""
     github = world.get("github") or {}
     members = github.get("members", [])
     two_factor = {
@@ -131,11 +138,10 @@ def github_validators(world: Mapping[str, Any]) -> int:
     )
     teams = github.get("teams", [])
     calls += pages(len(teams), GITHUB_PAGE)
-    if _teams_validated(github):
-        for team in teams:
-            people = team.get("members", [])
-            calls += pages(len(people), GITHUB_PAGE)
-            calls += pages(sum(m.get("role") == "maintainer" for m in people), GITHUB_PAGE)
+    for team in teams if _teams_validated(github) else _large_teams(github):
+        people = team.get("members", [])
+        calls += pages(len(people), GITHUB_PAGE)
+        calls += pages(sum(m.get("role") == "maintainer" for m in people), GITHUB_PAGE)
     return calls
 
 
@@ -178,7 +184,7 @@ def github_unchanged_read(
     vouch for: nothing while the teams are validated, the teams connection otherwise."""
     first = github_read(world, desired, today)
     github = world.get("github") or {}
-    graphql = 0 if _teams_validated(github) else _github_team_points(github)
+    graphql = 0 if _teams_validated(github) else pages(len(github.get("teams", [])), GITHUB_PAGE)
     rest = first.round_trips - first.graphql_points
     return Cost(rest + graphql, rest + graphql, 0, graphql)
 

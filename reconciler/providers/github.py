@@ -671,34 +671,26 @@ class GitHubProvider:
         the whole teams connection when that is cheaper. REST lists include child teams'
         members, so a parent team is never trusted from the cache (removing someone from
         the parent alone would not change its REST list). Above TEAM_VALIDATOR_LIMIT
-        validators, or when the REST team list fails, every team is read through GraphQL."""
+        validators the teams connection is read every time and only the teams over 100
+        members, whose further pages cost most, are validated (`_read_large_teams`); when
+        the REST team list fails, every team is read through GraphQL."""
         try:
             listed = self._rest_pages(f"/orgs/{self.org}/teams", counter)
         except ProviderError as exc:
             log.info("github_team_list_unavailable", reason=str(exc))
             listed = None
-        if listed is None or 2 * len(listed) > TEAM_VALIDATOR_LIMIT:
+        if listed is None:
             self._store.forget_teams()
             self._read_teams(counter, out)
-            if listed is not None:
-                self._store.keep_teams(out, now, fresh=set(out))
+            return
+        parents = {str(t["parent"]["slug"]) for t in listed if t.get("parent")}
+        if 2 * len(listed) > TEAM_VALIDATOR_LIMIT:
+            self._read_large_teams(counter, out, now, parents)
             return
         slugs = [str(t["slug"]) for t in listed]
-        parents = {str(t["parent"]["slug"]) for t in listed if t.get("parent")}
         cached = self._store.teams(now)
-
-        def differs(slug: str) -> tuple[bool, int]:
-            path = f"/orgs/{self.org}/teams/{quote(slug)}/members"
-            mine = _Counter()
-            try:
-                changed = self._list_changed(path, mine)
-                changed |= self._list_changed(path, mine, {"role": "maintainer"})
-            except ProviderError:
-                changed = True  # not proven unchanged: re-read
-            return changed, mine.api_calls
-
         with ThreadPoolExecutor(READ_CONCURRENCY, thread_name_prefix="github-team") as pool:
-            verdicts = dict(zip(slugs, pool.map(differs, slugs), strict=True))
+            verdicts = dict(zip(slugs, pool.map(self._team_changed, slugs), strict=True))
         counter.api_calls += sum(calls for _, calls in verdicts.values())
         changed = [
             slug for slug in slugs if verdicts[slug][0] or slug in parents or slug not in cached
@@ -713,6 +705,52 @@ class GitHubProvider:
                 if rows is not None:
                     out[slug] = rows
         self._store.keep_teams(out, now, fresh=set(changed))
+
+    def _team_changed(self, slug: str) -> tuple[bool, int]:
+        """(whether the team's REST member lists, all and `role=maintainer`, changed or could
+        not be read, the calls that took)."""
+        path = f"/orgs/{self.org}/teams/{quote(slug)}/members"
+        mine = _Counter()
+        try:
+            changed = self._list_changed(path, mine)
+            changed |= self._list_changed(path, mine, {"role": "maintainer"})
+        except ProviderError:
+            changed = True  # not proven unchanged: re-read
+        return changed, mine.api_calls
+
+    def _read_large_teams(
+        self,
+        counter: _Counter,
+        out: dict[str, list[tuple[str, str]]],
+        now: datetime,
+        parents: set[str],
+    ) -> None:
+        """The teams connection (1 point per 100 teams, each with its first 100 members);
+        a team with more members has its REST lists validated first and then comes from the
+        cache, or is read again whole from its first member, so that its validator is never
+        newer than any of its data."""
+        cached = self._store.teams(now)
+        fresh: set[str] = set()
+        for conn in self._graphql_pages(
+            TEAMS_QUERY, {"org": self.org}, lambda data: data["organization"]["teams"], counter
+        ):
+            for team in conn["nodes"]:
+                slug, members = str(team["slug"]), team["members"]
+                if not members["pageInfo"]["hasNextPage"]:
+                    out[slug] = _team_rows(members["edges"])
+                    fresh.add(slug)
+                    continue
+                changed, calls = self._team_changed(slug)
+                counter.api_calls += calls
+                if not changed and slug not in parents and slug in cached:
+                    out[slug] = cached[slug]
+                    continue
+                self._store.forget_teams([slug])  # until its new read is complete
+                rows = self._read_team(slug, counter)
+                if rows is not None:
+                    out[slug] = rows
+                    fresh.add(slug)
+        self._store.keep_teams(out, now, fresh=fresh)
 
     def _read_teams(self, counter: _Counter, teams: dict[str, list[tuple[str, str]]]) -> None:
         """Every team's members through GraphQL into `teams` (kept on failure)."""

@@ -184,3 +184,21 @@ def test_a_corrupt_cache_document_is_ignored_and_reported(
     with points(sandbox) as warm:
         fresh_provider(sandbox, tmp_path).read(DESIRED)
     assert warm["points"] == 0
+
+
+def test_above_the_validator_limit_only_large_teams_are_validated_and_changes_still_seen(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many teams: the teams connection is read every time (1 point per 100 teams), and the
+    130-member team's further pages are replaced by its REST validators and the cache."""
+    monkeypatch.setattr("reconciler.providers.github.TEAM_VALIDATOR_LIMIT", 2)
+    load(sandbox, big_world())
+    fresh_provider(sandbox, tmp_path).read(DESIRED)
+    graphql = sandbox.sandbox.telemetry.rate_limit_points["graphql"]
+    again = fresh_provider(sandbox, tmp_path).read(DESIRED)
+    assert again.status.complete, again.status.problems
+    assert sandbox.sandbox.telemetry.rate_limit_points["graphql"] - graphql == 1
+    assert sum(g.target == f"{ORG}/backend" for g in again.grants) == 130
+    change_world(sandbox, lambda d: d["teams"][0]["members"][120].update(role="maintainer"))
+    after = fresh_provider(sandbox, tmp_path).read(DESIRED)
+    assert Grant(GrantKind.GITHUB_TEAM, f"{ORG}/backend", "user120", "maintainer") in after.grants
