@@ -1,11 +1,15 @@
 """The GitHub provider: reads an organisation's members, teams, invitations and outside
 collaborators through PyGithub and applies GitHub actions; used by the executor and the CLI.
 
-Reads follow DESIGN 5b: members (with role and 2FA) and teams (with members and roles) come
-from one paginated GraphQL query family (100 per connection, ~1 point a page); invitations,
-failed invitations and outside collaborators from REST with Link pagination; every REST GET
-carries the last ETag, so an unchanged nightly read is all 304s that cost no rate limit.
-PyGithub's own retry and throttle are off: `providers.retrying` is the one retry policy.
+Members (with role and 2FA) and teams (with members and roles) come from one paginated GraphQL
+query family (100 per connection, ~1 point a page); invitations, failed invitations and outside
+collaborators from REST with Link pagination. Every REST GET carries the last ETag, and the
+validators with the member and team data they vouch for persist between runs through a
+`DocumentCache` (the state store's `github-cache.json`): conditional REST member lists decide
+whether GraphQL must be asked at all, so an unchanged nightly read is 304s that cost no rate
+limit (`_ReadCache`, `_members`, `_teams`). Independent sub-reads run concurrently, at most
+READ_CONCURRENCY requests on the wire. PyGithub's own retry and throttle are off:
+`providers.retrying` is the one retry policy.
 
 Every credential is registered with the redactor (`reconciler.log.register_secret`) when it is
 obtained: a configured token when the settings are loaded, and here the App's private key,
