@@ -38,7 +38,7 @@ from reconciler.model import (
     normalise_email,
     normalise_login,
 )
-from reconciler.providers.github import invitation_candidates
+from reconciler.providers.github import TEAM_VALIDATOR_LIMIT, invitation_candidates
 
 USERS_PAGE = 500
 GROUPS_PAGE = 200
@@ -89,20 +89,60 @@ def google_read(world: Mapping[str, Any]) -> Cost:
 def github_read(
     world: Mapping[str, Any], desired: DesiredState | None = None, today: date | None = None
 ) -> Cost:
-    """GraphQL members and teams (with their first 100 members), REST org settings,
-    invitations, failed invitations and outside collaborators, plus the look-ups of people
-    who may be invited on `today` (GitHubProvider.read; `invitee_lookups`)."""
+    """A cold read: GraphQL members and teams (with their first 100 members), REST org
+    settings, invitations, failed invitations and outside collaborators, the look-ups of
+    people who may be invited on `today` (`invitee_lookups`), and the conditional REST lists
+    that let the next read prove members and teams unchanged (`github_validators`)."""
     github = world.get("github") or {}
-    teams = github.get("teams", [])
-    graphql = pages(len(github.get("members", [])), GITHUB_PAGE) + pages(len(teams), GITHUB_PAGE)
-    graphql += sum(pages(len(t.get("members", [])), GITHUB_PAGE) - 1 for t in teams)
+    graphql = pages(len(github.get("members", [])), GITHUB_PAGE) + _github_team_points(github)
+    if not _teams_validated(github):  # each team over 100 members is read again whole
+        graphql += sum(1 for t in _large_teams(github))
     rest = 1 + sum(
         pages(len(github.get(name, [])), GITHUB_PAGE)
         for name in ("invitations", "failed_invitations", "outside_collaborators")
     )
     if desired is not None and today is not None:
         rest += invitee_lookups(world, desired, today)
+    rest += github_validators(world)
     return Cost(graphql + rest, graphql + rest, core_points=rest, graphql_points=graphql)
+
+
+def _github_team_points(github: Mapping[str, Any]) -> int:
+    teams = github.get("teams", [])
+    points = pages(len(teams), GITHUB_PAGE)
+    return points + sum(pages(len(t.get("members", [])), GITHUB_PAGE) - 1 for t in teams)
+
+
+def _large_teams(github: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [t for t in github.get("teams", []) if len(t.get("members", [])) > GITHUB_PAGE]
+
+
+def _teams_validated(github: Mapping[str, Any]) -> bool:
+    return 2 * len(github.get("teams", [])) <= TEAM_VALIDATOR_LIMIT
+
+
+def github_validators(world: Mapping[str, Any]) -> int:
+    """The conditional REST lists of `GitHubProvider._members` and `_teams`: the member list
+    all / `role=admin` / `filter=2fa_disabled`, the team list, and each team's members all /
+    `role=maintainer` while there are no more than TEAM_VALIDATOR_LIMIT of those, else
+    only of the teams over 100 members."""
+    github = world.get("github") or {}
+    members = github.get("members", [])
+    two_factor = {
+        normalise_login(u["login"]): u.get("two_factor", True) for u in github.get("users", [])
+    }
+    calls = pages(len(members), GITHUB_PAGE)
+    calls += pages(sum(m.get("role") == "admin" for m in members), GITHUB_PAGE)
+    calls += pages(
+        sum(not two_factor.get(normalise_login(m["login"]), True) for m in members), GITHUB_PAGE
+    )
+    teams = github.get("teams", [])
+    calls += pages(len(teams), GITHUB_PAGE)
+    for team in teams if _teams_validated(github) else _large_teams(github):
+        people = team.get("members", [])
+        calls += pages(len(people), GITHUB_PAGE)
+        calls += pages(sum(m.get("role") == "maintainer" for m in people), GITHUB_PAGE)
+    return calls
 
 
 def invitee_lookups(world: Mapping[str, Any], desired: DesiredState, today: date) -> int:
@@ -139,10 +179,14 @@ def invitee_lookups(world: Mapping[str, Any], desired: DesiredState, today: date
 def github_unchanged_read(
     world: Mapping[str, Any], desired: DesiredState | None = None, today: date | None = None
 ) -> Cost:
-    """A second read of an unchanged org: every REST GET can be conditional and answered 304
-    (free of the primary limit); GraphQL has no conditional requests, so its points recur."""
+    """A second read of an unchanged org: every REST GET is conditional and answered 304
+    (free of the primary limit), and GraphQL is asked only for what the validators cannot
+    vouch for: nothing while the teams are validated, the teams connection otherwise."""
     first = github_read(world, desired, today)
-    return Cost(first.round_trips, first.api_calls, 0, first.graphql_points)
+    github = world.get("github") or {}
+    graphql = 0 if _teams_validated(github) else pages(len(github.get("teams", [])), GITHUB_PAGE)
+    rest = first.round_trips - first.graphql_points
+    return Cost(rest + graphql, rest + graphql, 0, graphql)
 
 
 def gcp_read(world: Mapping[str, Any], desired: DesiredState) -> Cost:

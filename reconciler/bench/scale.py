@@ -107,11 +107,22 @@ def _organisation(people: int, now: dt.datetime) -> Iterator[tuple[Path, Desired
 def measure_size(people: int, now: dt.datetime, latency_ms: int) -> dict[str, Any]:
     """Read + plan and `offboard --now` for one organisation size, the sandbox in its own
     process with `latency_ms` per round trip."""
-    with _organisation(people, now) as (root, desired, world), sandbox_process(world) as url:
+    with (
+        _organisation(people, now) as (root, desired, world),
+        sandbox_process(world) as url,
+        tempfile.TemporaryDirectory(prefix="bench-state-") as state,
+    ):
         requests.post(f"{url}/_sandbox/latency", json={"latency_ms": latency_ms}, timeout=30)
         before = _counters(url)
-        read = _client("read-plan", str(root), url, now.isoformat())
-        trips = _trips(before, _counters(url))
+        read = _client("read-plan", str(root), url, now.isoformat(), state)
+        after = _counters(url)
+        trips = _trips(before, after)
+        # The next night: a new process, nothing changed, the cache from the state store.
+        again = _client("read-plan", str(root), url, now.isoformat(), state)
+        cold_points, rerun_points = (
+            _github_points(before, after),
+            _github_points(after, _counters(url)),
+        )
         minimum = minimums.full_read(world, desired)
         ratios = {
             api: round(trips.get(api, 0) / minimum[system].round_trips, 3)
@@ -133,7 +144,16 @@ def measure_size(people: int, now: dt.datetime, latency_ms: int) -> dict[str, An
         "offboard_person": subject.id,
         "offboard_seconds": offboard,
         "offboard_round_trips": off_trips,
+        "github_cold_points": cold_points,
+        "github_rerun_points": rerun_points,
+        "rerun_seconds": again["seconds"],
     }
+
+
+def _github_points(before: Mapping[str, Any], after: Mapping[str, Any]) -> int:
+    """GitHub rate-limit points (core + GraphQL) spent between two counter readings."""
+    old, new = before.get("rate_limit_points", {}), after.get("rate_limit_points", {})
+    return sum(int(new.get(k, 0)) - int(old.get(k, 0)) for k in ("core", "graphql"))
 
 
 def _offboard(root: Path, url: str, person: str, now: dt.datetime) -> float:
@@ -237,6 +257,17 @@ def measure_targets(
             big["offboard_round_trips"],
             "trips",
         ),
+        *(
+            target(
+                f"unchanged nightly re-read (new process, persisted cache), GitHub points / "
+                f"a cold read's, {size['people']:,} people",
+                0.1,
+                round(size["github_rerun_points"] / size["github_cold_points"], 3),
+                "x",
+                less=False,
+            )
+            for size in (m, big)
+        ),
         target(
             f"offboard --now at {large:,} / at {medium:,} people",
             1.2,
@@ -256,15 +287,19 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _read_plan(directory: str, url: str, at: str) -> dict[str, Any]:
+def _read_plan(directory: str, url: str, at: str, state: str) -> dict[str, Any]:
+    """A read + plan as `reconciler plan` makes it: the GitHub cache in the state directory."""
     from reconciler.log import configure_logging
     from reconciler.providers.connecting import connect_sandbox
     from reconciler.providers.reading import read_all
+    from reconciler.state import LocalStateStore
+    from reconciler.state.documents import GITHUB_CACHE_DOCUMENT, StoredDocument
 
     configure_logging(level="warning")
     now = dt.datetime.fromisoformat(at)
     desired = load_desired_dir(directory)
-    providers = connect_sandbox(url, desired)
+    cache = StoredDocument(LocalStateStore(state), GITHUB_CACHE_DOCUMENT)
+    providers = connect_sandbox(url, desired, github_cache=cache)
     started = time.perf_counter()
     snapshot = read_all(providers, desired, now)
     plan = plan_changes(desired, expand_access(desired, now), snapshot, now)

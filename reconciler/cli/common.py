@@ -134,6 +134,8 @@ def providers_for(
     RECONCILER_SANDBOX_URL, or production credentials."""
 
     from reconciler.providers.connecting import connect, connect_sandbox
+    from reconciler.state import open_state_store
+    from reconciler.state.documents import GITHUB_CACHE_DOCUMENT, StoredDocument
 
     settings = load_settings()
     try:
@@ -141,7 +143,10 @@ def providers_for(
             with embedded_sandbox(desired, at) as url:
                 yield connect_sandbox(url, desired)
         else:
-            yield connect(settings, desired)
+            # The GitHub provider's validators live in the state store, so the next run (a
+            # new process) revalidates with free 304s instead of re-reading everything.
+            cache = StoredDocument(open_state_store(settings), GITHUB_CACHE_DOCUMENT)
+            yield connect(settings, desired, github_cache=cache)
     except ReconcilerError as exc:
         fail(str(exc))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from reconciler.model import Action, DesiredState, Person, SnapshotPart, System
 
@@ -88,4 +88,20 @@ class PostsComments(Protocol):
         self, repository: str, number: int, body: str, marker: str
     ) -> PostedComment:
         """Edit the comment carrying `marker`, or create it; raises a ProviderError."""
+        ...
+
+
+class DocumentCache(Protocol):
+    """One JSON document a provider keeps between runs (the GitHub provider's conditional
+    request validators and the data they validate), handed in by whoever builds the providers
+    so that providers stay the only code talking to APIs and the state store the only code
+    that persists anything (`reconciler.state.documents.StoredDocument`)."""
+
+    def load(self) -> Any:
+        """The document last saved, or None when there is none; raises a ReconcilerError
+        when it exists but cannot be read (the provider then ignores it and reads in full)."""
+        ...
+
+    def save(self, document: Any) -> None:
+        """Replace the document whole; raises a ReconcilerError when it cannot be written."""
         ...

@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.errors import PermanentProviderError
 from reconciler.model import DesiredState, System
-from reconciler.providers.base import Provider
+from reconciler.providers.base import DocumentCache, Provider
 from reconciler.settings import Settings
 
 # The provider modules import the client libraries (~1.5 s together); they are imported in
@@ -29,11 +29,16 @@ def sandbox_info(base_url: str) -> dict[str, Any]:
 
 
 def connect_sandbox(
-    base_url: str, desired: DesiredState, settings: Settings | None = None
+    base_url: str,
+    desired: DesiredState,
+    settings: Settings | None = None,
+    *,
+    github_cache: DocumentCache | None = None,
 ) -> dict[System, Provider]:
     """Providers for every system in scope, pointed at the sandbox at `base_url`. A GitHub
     token configured in `settings` is used instead of the sandbox's default one, so a run
-    against the sandbox holds the same kind of credential as production."""
+    against the sandbox holds the same kind of credential as production. `github_cache`
+    keeps the GitHub provider's validators and data between runs (a state document)."""
     from reconciler.providers.gcp_iam import GcpIamProvider
     from reconciler.providers.github import SANDBOX_TOKEN, GitHubProvider
     from reconciler.providers.google_workspace import GoogleWorkspaceProvider
@@ -49,17 +54,20 @@ def connect_sandbox(
             base_url,
             systems.github.org,
             token=token.get_secret_value() if token is not None else SANDBOX_TOKEN,
+            cache=github_cache,
         )
     if systems.gcp:
         providers[System.GCP] = GcpIamProvider.from_sandbox(info)
     return providers
 
 
-def connect(settings: Settings, desired: DesiredState) -> dict[System, Provider]:
+def connect(
+    settings: Settings, desired: DesiredState, *, github_cache: DocumentCache | None = None
+) -> dict[System, Provider]:
     """Providers for every system in scope: the sandbox when `RECONCILER_SANDBOX_URL` is set,
     otherwise production credentials (DWD for Google, a GitHub App or token, GCP ADC)."""
     if settings.sandbox_url:
-        return connect_sandbox(settings.sandbox_url, desired, settings)
+        return connect_sandbox(settings.sandbox_url, desired, settings, github_cache=github_cache)
     from reconciler.providers.gcp_iam import GcpIamProvider
     from reconciler.providers.github import GitHubProvider
     from reconciler.providers.google_auth import read_secret_text
@@ -71,7 +79,7 @@ def connect(settings: Settings, desired: DesiredState) -> dict[System, Provider]
         providers[System.GOOGLE] = GoogleWorkspaceProvider.from_settings(settings, systems.google)
     if systems.github:
         providers[System.GITHUB] = GitHubProvider.from_settings(
-            settings, systems.github.org, read_secret=read_secret_text
+            settings, systems.github.org, read_secret=read_secret_text, cache=github_cache
         )
     if systems.gcp:
         organization = next(

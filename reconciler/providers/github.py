@@ -1,11 +1,15 @@
 """The GitHub provider: reads an organisation's members, teams, invitations and outside
 collaborators through PyGithub and applies GitHub actions; used by the executor and the CLI.
 
-Reads follow DESIGN 5b: members (with role and 2FA) and teams (with members and roles) come
-from one paginated GraphQL query family (100 per connection, ~1 point a page); invitations,
-failed invitations and outside collaborators from REST with Link pagination; every REST GET
-carries the last ETag, so an unchanged nightly read is all 304s that cost no rate limit.
-PyGithub's own retry and throttle are off: `providers.retrying` is the one retry policy.
+Members (with role and 2FA) and teams (with members and roles) come from one paginated GraphQL
+query family (100 per connection, ~1 point a page); invitations, failed invitations and outside
+collaborators from REST with Link pagination. Every REST GET carries the last ETag, and the
+validators with the member and team data they vouch for persist between runs through a
+`DocumentCache` (the state store's `github-cache.json`): conditional REST member lists decide
+whether GraphQL must be asked at all, so an unchanged nightly read is 304s that cost no rate
+limit (`_ReadCache`, `_members`, `_teams`). Independent sub-reads run concurrently, at most
+READ_CONCURRENCY requests on the wire. PyGithub's own retry and throttle are off:
+`providers.retrying` is the one retry policy.
 
 Every credential is registered with the redactor (`reconciler.log.register_secret`) when it is
 obtained: a configured token when the settings are loaded, and here the App's private key,
@@ -15,8 +19,11 @@ each App JWT and each installation token PyGithub fetches (`RegisteringAppAuth`,
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -32,9 +39,10 @@ from reconciler.errors import (
     ConflictError,
     PermanentProviderError,
     ProviderError,
+    ReconcilerError,
     TemporaryProviderError,
 )
-from reconciler.log import register_secret
+from reconciler.log import get_logger, register_secret
 from reconciler.model import (
     Account,
     Action,
@@ -51,13 +59,31 @@ from reconciler.model import (
     normalise_email,
     normalise_login,
 )
-from reconciler.providers.base import ActionResult, PostedComment
+from reconciler.providers.base import ActionResult, DocumentCache, PostedComment
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 PAGE = 100  # REST per_page and GraphQL first: both APIs' maximum (docs: "per_page max 100")
 SECONDARY_DEFAULT_WAIT = 60.0  # docs: no retry-after on a secondary limit -> wait >= 60 s
+# Independent sub-reads run this many at a time. GitHub's secondary limits forbid more than
+# 100 concurrent requests and ask integrators to avoid concurrency altogether where they can;
+# 4 keeps far below any of them (and below the 900 REST points a minute even at 304 speed)
+# while the slowest list no longer waits for the others.
+READ_CONCURRENCY = 4
+# The persisted cache (`github-cache.json`): its format version, how long its GraphQL data
+# may be trusted at all, and its size bound.
+CACHE_VERSION = 1
+# Every security-relevant change (membership, org role, team membership or maintainer, 2FA,
+# login) changes a validated REST list and is seen on the next read; a display-name change
+# does not, so the cached member data is re-read in full at least this often anyway.
+CACHE_MAX_AGE = timedelta(days=7)
+CACHE_MAX_BYTES = 8 * 1024 * 1024
+# Per-team validators cost two REST GETs per team on a changed or cold read; above this many
+# the teams are re-read through GraphQL instead (1 point per 100 teams), so a cold read of a
+# very large organisation stays well inside the secondary limit of 900 REST points a minute.
+TEAM_VALIDATOR_LIMIT = 300
 
 MEMBERS_QUERY = """
 query($org: String!, $after: String) {
@@ -198,28 +224,45 @@ class GitHubProvider:
         auth: Auth.Auth | None,
         retry_policy: RetryPolicy = DEFAULT_POLICY,
         timeout: float = 30.0,
+        cache: DocumentCache | None = None,
+        identity: str = "token",
     ) -> None:
         self.org = normalise_login(org)
         self.policy = retry_policy
-        self.client = Github(
-            base_url=base_url,
-            auth=auth,
-            per_page=PAGE,
-            timeout=int(timeout),
+        self._client_args: dict[str, Any] = {
+            "base_url": base_url,
+            "auth": auth,
+            "per_page": PAGE,
+            "timeout": int(timeout),
             # The library's retry and throttle would hide Retry-After from our policy and
             # sleep 0.25 s / 1 s per call (research/client_libs.md section 2).
-            retry=None,
-            seconds_between_requests=None,
-            seconds_between_writes=None,
-            lazy=True,
-        )
-        self.requester: Requester = self.client.requester
+            "retry": None,
+            "seconds_between_requests": None,
+            "seconds_between_writes": None,
+            "lazy": True,
+        }
+        self.client = Github(**self._client_args)
+        # PyGithub's connection object keeps the request being made in attributes, so a
+        # client is never shared between threads: each reader thread builds its own.
+        self._thread = threading.local()
+        self._thread.requester = self.client.requester
+        self._slots = threading.BoundedSemaphore(READ_CONCURRENCY)
         # A GitHub App installation acts as "<app>[bot]", which is never an org member nor
         # a login any action names; a token (personal or machine user) acts as its user.
         self._token_user = isinstance(auth, Auth.Token)
         self._acting_as: tuple[str, ...] | None = None
-        # url -> (etag, (headers, payload)): conditional GETs for data that rarely changes.
-        self._etags: dict[str, tuple[str, tuple[dict[str, Any], Any]]] = {}
+        self._store = _ReadCache(
+            cache, {"base_url": base_url.rstrip("/"), "org": self.org, "identity": identity}
+        )
+
+    @property
+    def requester(self) -> Requester:
+        """This thread's PyGithub requester (same credentials, its own connection)."""
+        requester: Requester | None = getattr(self._thread, "requester", None)
+        if requester is None:
+            requester = Github(**self._client_args).requester
+            self._thread.requester = requester
+        return requester
 
     @classmethod
     def from_sandbox(
@@ -228,6 +271,7 @@ class GitHubProvider:
         org: str,
         retry_policy: RetryPolicy = DEFAULT_POLICY,
         token: str = SANDBOX_TOKEN,
+        cache: DocumentCache | None = None,
     ) -> GitHubProvider:
         """Against the sandbox, with `token` (a configured RECONCILER_GITHUB_TOKEN, or the
         one the demo world maps to its bot)."""
@@ -237,6 +281,7 @@ class GitHubProvider:
             auth=Auth.Token(token),
             retry_policy=retry_policy,
             timeout=10.0,
+            cache=cache,
         )
 
     @classmethod
@@ -246,11 +291,13 @@ class GitHubProvider:
         org: str,
         read_secret: Callable[[str], str] | None = None,
         retry_policy: RetryPolicy = DEFAULT_POLICY,
+        cache: DocumentCache | None = None,
     ) -> GitHubProvider:
         """A GitHub App installation is preferred (short-lived tokens, policy 第4.1条: the
         private key comes from Secret Manager through `read_secret`); a token is allowed."""
         base_url = settings.sandbox_url or settings.github_api_url
         auth: Auth.Auth
+        identity = "token"  # names the credential in the cache document; never the secret
         if settings.github_app_id and settings.github_installation_id:
             if not settings.github_private_key_secret or read_secret is None:
                 raise PermanentProviderError(
@@ -261,13 +308,21 @@ class GitHubProvider:
             auth = app_installation_auth(
                 settings.github_app_id, key, settings.github_installation_id
             )
+            identity = f"app {settings.github_app_id} install {settings.github_installation_id}"
         elif settings.github_token is not None:
             auth = Auth.Token(settings.github_token.get_secret_value())
         else:
             raise PermanentProviderError(
                 "no GitHub credentials: configure a GitHub App or RECONCILER_GITHUB_TOKEN"
             )
-        return cls(org=org, base_url=base_url, auth=auth, retry_policy=retry_policy)
+        return cls(
+            org=org,
+            base_url=base_url,
+            auth=auth,
+            retry_policy=retry_policy,
+            cache=cache,
+            identity=identity,
+        )
 
     # -- calls -----------------------------------------------------------------------------
     def _call(self, fn: Callable[[], T], counter: _Counter | None = None) -> T:
@@ -275,7 +330,8 @@ class GitHubProvider:
             if counter is not None:
                 counter.api_calls += 1
             try:
-                return fn()
+                with self._slots:  # held on the wire only, never during a retry's wait
+                    return fn()
             except GithubException as exc:
                 raise translate_github_error(exc) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -302,20 +358,39 @@ class GitHubProvider:
             counter,
         )
 
-    def _rest_pages(self, path: str, counter: _Counter) -> list[dict[str, Any]]:
+    def _rest_pages(
+        self, path: str, counter: _Counter, parameters: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         """Every page of a REST list, following `Link: rel="next"` as GitHub gives it. Each
         page is a conditional GET with that page's last ETag: an unchanged page answers 304,
         which does not count against the primary rate limit (GitHub REST best practices,
         "use conditional requests"), so an unchanged nightly read costs no core points."""
+        return self._pages(path, counter, parameters, keep=True)[0]
+
+    def _list_changed(
+        self, path: str, counter: _Counter, parameters: Mapping[str, str] | None = None
+    ) -> bool:
+        """Whether a REST list differs from the last time it was read: every page is a
+        conditional GET, and the list is unchanged only when every page answers 304. Only
+        the validators (ETag, next link) are kept, not the bodies: the list says whether the
+        GraphQL data cached beside it is still current."""
+        return self._pages(path, counter, parameters, keep=False)[1]
+
+    def _pages(
+        self, path: str, counter: _Counter, parameters: Mapping[str, str] | None, *, keep: bool
+    ) -> tuple[list[dict[str, Any]], bool]:
         items: list[dict[str, Any]] = []
+        changed = False
         url: str | None = path
-        parameters: dict[str, Any] | None = {"per_page": PAGE}
+        first: dict[str, Any] | None = {"per_page": PAGE, **(parameters or {})}
         while url is not None:
-            key = f"{url}?per_page={PAGE}" if parameters else url
-            headers, data = self._conditional_get(url, key, counter, parameters)
+            query = "&".join(f"{k}={v}" for k, v in sorted((first or {}).items()))
+            key = f"{url}?{query}" if query else url
+            link, data, fresh = self._conditional_get(url, key, counter, first, keep=keep)
+            changed |= fresh
             items.extend(data or [])
-            url, parameters = next_link(headers.get("link", "")), None
-        return items
+            url, first = next_link(link), None
+        return items, changed
 
     def _conditional_get(
         self,
@@ -323,19 +398,23 @@ class GitHubProvider:
         key: str,
         counter: _Counter,
         parameters: dict[str, Any] | None = None,
-    ) -> tuple[dict[str, Any], Any]:
-        """GET with the ETag last seen under `key` as If-None-Match. A 304 answers with no
-        body and no Link header, so the cached headers and payload stand in for it."""
-        cached = self._etags.get(key)
-        conditional = {"If-None-Match": cached[0]} if cached else None
+        *,
+        keep: bool = True,
+    ) -> tuple[str, Any, bool]:
+        """GET with the ETag last seen under `key` as If-None-Match: (next link, payload,
+        whether it answered 200). A 304 answers with no body and no Link header, so the
+        cached link and payload stand in for it."""
+        cached = self._store.etag(key)
+        conditional = {"If-None-Match": cached.etag} if cached else None
         headers, data = self._rest(
             "GET", url, parameters=parameters, headers=conditional, counter=counter
         )
         if data is None and cached is not None:  # 304 Not Modified
-            return cached[1]
+            return cached.link, cached.data, False
+        link = str(headers.get("link", ""))
         if headers.get("etag"):
-            self._etags[key] = (headers["etag"], (headers, data))
-        return headers, data
+            self._store.remember(key, _Validator(headers["etag"], link, data if keep else None))
+        return link, data, True
 
     def _graphql(self, query: str, variables: dict[str, Any], counter: _Counter) -> Any:
         _, data = self._call(lambda: self.requester.graphql_query(query, variables), counter)
@@ -391,16 +470,58 @@ class GitHubProvider:
     def read(self, desired: DesiredState) -> SnapshotPart:
         """Everything in the org. A sub-read that fails after retries marks the part
         incomplete with a plain reason; what was read before the failure is kept, and the
-        planner makes no removals in an incomplete system (DESIGN 6.2)."""
+        planner makes no removals in an incomplete system.
+
+        The sub-reads that do not depend on each other (settings, members, teams, the two
+        invitation lists, outside collaborators) run `READ_CONCURRENCY` at a time, each with
+        its own counter; the invitee look-ups need the members and run after them. Members
+        and teams come from the persisted cache when conditional REST lists prove it current
+        (`_members`, `_teams`); the cache is saved after every read."""
+        self._store.load()
+        now = datetime.now(UTC)
+        org = f"/orgs/{self.org}"
+        invitations: list[Invitation] = []
+        failed: list[Invitation] = []
+        outside: list[dict[str, Any]] = []
+        members: list[_Member] = []
+        teams: dict[str, list[tuple[str, str]]] = {}
+        members_ok: list[bool | None] = [None]
+
+        def members_then_teams(c: _Counter) -> None:
+            # One after the other: GraphQL is asked at most once at a time (GitHub asks for
+            # no concurrent GraphQL), and its pages keep a fixed order.
+            members_ok[0] = self._sub_read("members", lambda cc: self._members(cc, now, members), c)
+            self._sub_read("teams", lambda cc: self._teams(cc, now, teams), c)
+
+        jobs: list[tuple[str, Callable[[_Counter], Any]]] = [
+            ("members and teams", members_then_teams),
+            ("organisation settings", self._read_settings),
+            ("invitations", partial(self._read_invitation_list, f"{org}/invitations", invitations)),
+            (
+                "failed invitations",
+                partial(self._read_invitation_list, f"{org}/failed_invitations", failed),
+            ),
+            (
+                "outside collaborators",
+                lambda c: outside.extend(self._rest_pages(f"{org}/outside_collaborators", c)),
+            ),
+        ]
+        counters = [_Counter() for _ in jobs]
+        with ThreadPoolExecutor(READ_CONCURRENCY, thread_name_prefix="github-read") as pool:
+            futures = [
+                pool.submit(self._sub_read, what, fn, c)
+                for (what, fn), c in zip(jobs, counters, strict=True)
+            ]
+            _, settings, *_ = [f.result() for f in futures]
         counter = _Counter()
-        settings = self._sub_read("organisation settings", self._read_settings, counter)
+        for c in counters:  # problems in a fixed order, whatever finished first
+            counter.api_calls += c.api_calls
+            counter.problems.extend(c.problems)
         accounts: dict[str, Account] = {}
         grants: list[Grant] = []
-        members_ok = self._sub_read(
-            "members", lambda c: self._read_members(c, accounts, grants), counter
-        )
-        if members_ok is not None:
-            if not members_ok:
+        self._member_grants(members, accounts, grants)  # a failed read keeps what it got
+        if members_ok[0] is not None:
+            if not members:
                 counter.problems.append(
                     "members: the member list came back empty (an organisation always has an "
                     "owner): treating the read as incomplete"
@@ -410,23 +531,26 @@ class GitHubProvider:
                     "members: no organisation owner in the member list (roles hidden from "
                     "these credentials?): treating the read as incomplete"
                 )
-        self._sub_read("teams", lambda c: self._read_teams(c, grants), counter)
-        invitations: list[Invitation] = []
-        self._read_invitations(counter, invitations)
-        self._sub_read(
-            "outside collaborators",
-            lambda c: self._read_outside(c, accounts, grants),
-            counter,
-        )
+        for slug, rows in sorted(teams.items()):
+            grants.extend(
+                Grant(GrantKind.GITHUB_TEAM, f"{self.org}/{slug}", login, role)
+                for login, role in rows
+            )
+        for user in outside:
+            login = normalise_login(user["login"])
+            accounts.setdefault(
+                login, Account(system=System.GITHUB, id=str(user["id"]), name=login)
+            )
+            grants.append(Grant(GrantKind.GITHUB_COLLABORATOR, self.org, login, "outside"))
+        invitations.extend(failed)
         invitees: list[Account] = []
-        for person in invitation_candidates(
-            desired, accounts, invitations, datetime.now(UTC).date()
-        ):
+        for person in invitation_candidates(desired, accounts, invitations, now.date()):
             self._sub_read(
                 f"look-up of {person.id}'s GitHub account",
                 partial(self._look_up_invitee, person, out=invitees),
                 counter,
             )
+        self._store.save(now)
         return counter.part(
             tuple(sorted(accounts.values(), key=lambda a: a.name)),
             grants,
@@ -480,10 +604,33 @@ class GitHubProvider:
             raise
         return found
 
-    def _read_members(
-        self, counter: _Counter, accounts: dict[str, Account], grants: list[Grant]
-    ) -> int:
-        count = 0
+    def _members(self, counter: _Counter, now: datetime, out: list[_Member]) -> bool:
+        """The org's members with role and 2FA: the cached ones when the conditional REST
+        member lists (all, `role=admin`, `filter=2fa_disabled`) all answer 304, since any
+        membership, login, role or 2FA change changes one of them; otherwise (or when the
+        cache is missing, older than CACHE_MAX_AGE or a validator fails) from GraphQL.
+
+        The validators are fetched BEFORE the GraphQL read: data read after its validator
+        is at least as new as it, so a change between the two is seen next time."""
+        path = f"/orgs/{self.org}/members"
+        try:
+            changed = False
+            for parameters in ({}, {"role": "admin"}, {"filter": "2fa_disabled"}):
+                changed |= self._list_changed(path, counter, parameters)
+        except ProviderError as exc:
+            log.info("github_member_validators_unavailable", reason=str(exc))
+            changed = True
+        cached = self._store.members(now)
+        if not changed and cached is not None:
+            out.extend(cached)
+            return True
+        self._store.forget_members()  # until the new read is complete
+        self._read_members(counter, out)
+        self._store.keep_members(out, now)
+        return True
+
+    def _read_members(self, counter: _Counter, members: list[_Member]) -> None:
+        """Every member through GraphQL into `members` (what was read stays on failure)."""
         for conn in self._graphql_pages(
             MEMBERS_QUERY,
             {"org": self.org},
@@ -492,24 +639,125 @@ class GitHubProvider:
         ):
             for edge in conn["edges"]:
                 node = edge["node"]
-                login = normalise_login(node["login"])
-                admin = edge["role"] == "ADMIN"
-                accounts[login] = Account(
-                    system=System.GITHUB,
-                    id=str(node["databaseId"]),
-                    name=login,
-                    display_name=node.get("name") or "",
-                    is_admin=admin,
-                    # null when the reader is not an owner (schema: hasTwoFactorEnabled)
-                    two_factor_enrolled=edge.get("hasTwoFactorEnabled"),
+                members.append(
+                    _Member(
+                        login=normalise_login(node["login"]),
+                        id=str(node["databaseId"]),
+                        name=node.get("name") or "",
+                        admin=edge["role"] == "ADMIN",
+                        # null when the reader is not an owner (schema: hasTwoFactorEnabled)
+                        two_factor=edge.get("hasTwoFactorEnabled"),
+                    )
                 )
-                grants.append(
-                    Grant(GrantKind.GITHUB_ORG, self.org, login, "admin" if admin else "member")
-                )
-                count += 1
-        return count
 
-    def _read_teams(self, counter: _Counter, grants: list[Grant]) -> None:
+    def _member_grants(
+        self, members: list[_Member], accounts: dict[str, Account], grants: list[Grant]
+    ) -> None:
+        for m in members:
+            accounts[m.login] = Account(
+                system=System.GITHUB,
+                id=m.id,
+                name=m.login,
+                display_name=m.name,
+                is_admin=m.admin,
+                two_factor_enrolled=m.two_factor,
+            )
+            grants.append(
+                Grant(GrantKind.GITHUB_ORG, self.org, m.login, "admin" if m.admin else "member")
+            )
+
+    def _teams(
+        self, counter: _Counter, now: datetime, out: dict[str, list[tuple[str, str]]]
+    ) -> None:
+        """Each team's immediate members and roles (slug -> [(login, role)]). A team comes
+        from the cache when its conditional REST member lists (all, `role=maintainer`)
+        answer 304; the rest are re-read through GraphQL, one query per changed team, or
+        the whole teams connection when that is cheaper. REST lists include child teams'
+        members, so a parent team is never trusted from the cache (removing someone from
+        the parent alone would not change its REST list). Above TEAM_VALIDATOR_LIMIT
+        validators the teams connection is read every time and only the teams over 100
+        members, whose further pages cost most, are validated (`_read_large_teams`); when
+        the REST team list fails, every team is read through GraphQL."""
+        try:
+            listed = self._rest_pages(f"/orgs/{self.org}/teams", counter)
+        except ProviderError as exc:
+            log.info("github_team_list_unavailable", reason=str(exc))
+            listed = None
+        if listed is None:
+            self._store.forget_teams()
+            self._read_teams(counter, out)
+            return
+        parents = {str(t["parent"]["slug"]) for t in listed if t.get("parent")}
+        if 2 * len(listed) > TEAM_VALIDATOR_LIMIT:
+            self._read_large_teams(counter, out, now, parents)
+            return
+        slugs = [str(t["slug"]) for t in listed]
+        cached = self._store.teams(now)
+        with ThreadPoolExecutor(READ_CONCURRENCY, thread_name_prefix="github-team") as pool:
+            verdicts = dict(zip(slugs, pool.map(self._team_changed, slugs), strict=True))
+        counter.api_calls += sum(calls for _, calls in verdicts.values())
+        changed = [
+            slug for slug in slugs if verdicts[slug][0] or slug in parents or slug not in cached
+        ]
+        self._store.forget_teams(changed)  # until their new read is complete
+        if len(changed) > pages(len(slugs)):
+            self._read_teams(counter, out)
+        else:
+            out.update((slug, cached[slug]) for slug in slugs if slug not in changed)
+            for slug in changed:
+                rows = self._read_team(slug, counter)
+                if rows is not None:
+                    out[slug] = rows
+        self._store.keep_teams(out, now, fresh=set(changed))
+
+    def _team_changed(self, slug: str) -> tuple[bool, int]:
+        """(whether the team's REST member lists, all and `role=maintainer`, changed or could
+        not be read, the calls that took)."""
+        path = f"/orgs/{self.org}/teams/{quote(slug)}/members"
+        mine = _Counter()
+        try:
+            changed = self._list_changed(path, mine)
+            changed |= self._list_changed(path, mine, {"role": "maintainer"})
+        except ProviderError:
+            changed = True  # not proven unchanged: re-read
+        return changed, mine.api_calls
+
+    def _read_large_teams(
+        self,
+        counter: _Counter,
+        out: dict[str, list[tuple[str, str]]],
+        now: datetime,
+        parents: set[str],
+    ) -> None:
+        """The teams connection (1 point per 100 teams, each with its first 100 members);
+        a team with more members has its REST lists validated first and then comes from the
+        cache, or is read again whole from its first member, so that its validator is never
+        newer than any of its data."""
+        cached = self._store.teams(now)
+        fresh: set[str] = set()
+        for conn in self._graphql_pages(
+            TEAMS_QUERY, {"org": self.org}, lambda data: data["organization"]["teams"], counter
+        ):
+            for team in conn["nodes"]:
+                slug, members = str(team["slug"]), team["members"]
+                if not members["pageInfo"]["hasNextPage"]:
+                    out[slug] = _team_rows(members["edges"])
+                    fresh.add(slug)
+                    continue
+                changed, calls = self._team_changed(slug)
+                counter.api_calls += calls
+                if not changed and slug not in parents and slug in cached:
+                    out[slug] = cached[slug]
+                    continue
+                self._store.forget_teams([slug])  # until its new read is complete
+                rows = self._read_team(slug, counter)
+                if rows is not None:
+                    out[slug] = rows
+                    fresh.add(slug)
+        self._store.keep_teams(out, now, fresh=fresh)
+
+    def _read_teams(self, counter: _Counter, teams: dict[str, list[tuple[str, str]]]) -> None:
+        """Every team's members through GraphQL into `teams` (kept on failure)."""
         for conn in self._graphql_pages(
             TEAMS_QUERY, {"org": self.org}, lambda data: data["organization"]["teams"], counter
         ):
@@ -525,26 +773,24 @@ class GitHubProvider:
                         after=members["pageInfo"]["endCursor"],
                     ):
                         edges.extend(page["edges"])
-                target = f"{self.org}/{team['slug']}"
-                grants.extend(
-                    Grant(
-                        GrantKind.GITHUB_TEAM,
-                        target,
-                        normalise_login(e["node"]["login"]),
-                        e["role"].lower(),
-                    )
-                    for e in edges
-                )
+                teams[str(team["slug"])] = _team_rows(edges)
 
-    def _read_outside(
-        self, counter: _Counter, accounts: dict[str, Account], grants: list[Grant]
-    ) -> None:
-        for user in self._rest_pages(f"/orgs/{self.org}/outside_collaborators", counter):
-            login = normalise_login(user["login"])
-            accounts.setdefault(
-                login, Account(system=System.GITHUB, id=str(user["id"]), name=login)
-            )
-            grants.append(Grant(GrantKind.GITHUB_COLLABORATOR, self.org, login, "outside"))
+    def _read_team(self, slug: str, counter: _Counter) -> list[tuple[str, str]] | None:
+        """One team's immediate members through GraphQL; None when the team is gone."""
+        edges: list[Any] = []
+        for page in self._graphql_pages(
+            TEAM_MEMBERS_QUERY,
+            {"org": self.org, "slug": slug},
+            lambda data: (data["organization"]["team"] or {}).get("members"),
+            counter,
+        ):
+            if page is None:
+                return None
+            edges.extend(page["edges"])
+        return _team_rows(edges)
+
+    def _read_invitation_list(self, path: str, out: list[Invitation], counter: _Counter) -> None:
+        out.extend(self._invitation(raw) for raw in self._rest_pages(path, counter))
 
     def _read_invitations(
         self,
@@ -865,6 +1111,204 @@ class GitHubProvider:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One org member as the GraphQL member list gives it (and the cache keeps it)."""
+
+    login: str
+    id: str
+    name: str
+    admin: bool
+    two_factor: bool | None
+
+
+def _team_rows(edges: Iterable[Any]) -> list[tuple[str, str]]:
+    return [(normalise_login(e["node"]["login"]), str(e["role"]).lower()) for e in edges]
+
+
+def pages(count: int) -> int:
+    """GraphQL pages of a connection of `count` nodes (at least one)."""
+    return max((count + PAGE - 1) // PAGE, 1)
+
+
+@dataclass(frozen=True)
+class _Validator:
+    """What a conditional GET needs next time: the page's ETag, its next link (a 304 has
+    none) and, for lists whose items are used, the payload (None for validator-only lists)."""
+
+    etag: str
+    link: str
+    data: Any
+
+
+class _ReadCache:
+    """The GitHub provider's memory between reads: conditional-request validators and the
+    member and team data they validate, in memory and, when a `DocumentCache` is given, in
+    the state store (`github-cache.json`), so a one-shot CLI run or a new daemon process
+    revalidates with free 304s instead of re-reading.
+
+    Correctness rules: the document is used only for the same API, org and credential; a
+    document that cannot be read or understood is ignored (logged; the read is then a full
+    one); member and team data is dropped before it is re-read and kept again only once the
+    new read finished, so a failed read never leaves old data behind a new validator; data
+    older than CACHE_MAX_AGE is re-read whatever the validators say. Only ETags, links and
+    API payloads are stored: no header, token or credential. Thread-safe."""
+
+    def __init__(self, document: DocumentCache | None, scope: dict[str, str]) -> None:
+        self.document = document
+        self.scope = scope
+        self.lock = threading.Lock()
+        self.loaded = False
+        self.etags: dict[str, _Validator] = {}
+        self.member_rows: tuple[str, list[_Member]] | None = None  # (read_at, members)
+        self.team_rows: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+
+    # -- validators
+    def etag(self, key: str) -> _Validator | None:
+        with self.lock:
+            return self.etags.get(key)
+
+    def remember(self, key: str, validator: _Validator) -> None:
+        with self.lock:
+            self.etags[key] = validator
+
+    # -- members and teams
+    def members(self, now: datetime) -> list[_Member] | None:
+        with self.lock:
+            if self.member_rows is None or not _young(self.member_rows[0], now):
+                return None
+            return list(self.member_rows[1])
+
+    def forget_members(self) -> None:
+        with self.lock:
+            self.member_rows = None
+
+    def keep_members(self, members: list[_Member], now: datetime) -> None:
+        with self.lock:
+            self.member_rows = (now.isoformat(), list(members))
+
+    def teams(self, now: datetime) -> dict[str, list[tuple[str, str]]]:
+        with self.lock:
+            return {s: list(r) for s, (at, r) in self.team_rows.items() if _young(at, now)}
+
+    def forget_teams(self, slugs: Iterable[str] | None = None) -> None:
+        with self.lock:
+            if slugs is None:
+                self.team_rows = {}
+            for slug in slugs or ():
+                self.team_rows.pop(slug, None)
+
+    def keep_teams(
+        self, teams: Mapping[str, list[tuple[str, str]]], now: datetime, *, fresh: set[str]
+    ) -> None:
+        """`teams` is every team there is now; those in `fresh` were read just now."""
+        with self.lock:
+            old = self.team_rows
+            self.team_rows = {
+                slug: (now.isoformat() if slug in fresh or slug not in old else old[slug][0], rows)
+                for slug, rows in teams.items()
+            }
+
+    # -- persistence
+    def load(self) -> None:
+        """Read the document once per provider object; a bad one is ignored and reported."""
+        if self.loaded or self.document is None:
+            self.loaded = True
+            return
+        self.loaded = True
+        try:
+            raw = self.document.load()
+            if raw is not None:
+                self._restore(raw)
+        except (ReconcilerError, ValueError, TypeError, KeyError) as exc:
+            log.warning(
+                "github_cache_ignored",
+                reason=f"{type(exc).__name__}: {exc}",
+                effect="the cache document is not understood; this read is a full one",
+            )
+            self.etags, self.member_rows, self.team_rows = {}, None, {}
+
+    def _restore(self, raw: Any) -> None:
+        if not isinstance(raw, dict) or raw.get("version") != CACHE_VERSION:
+            raise ValueError("not a version 1 GitHub cache document")
+        if not isinstance(raw.get("scope"), dict):
+            raise ValueError("the cache document names no API, org and credential")
+        if raw["scope"] != self.scope:
+            log.info("github_cache_other_scope", effect="another API, org or credential: not used")
+            return
+        etags = {
+            str(k): _Validator(str(v["etag"]), str(v["link"]), v.get("data"))
+            for k, v in dict(raw["etags"]).items()
+        }
+        members = raw.get("members")
+        member_rows = None
+        if members is not None:
+            member_rows = (
+                str(members["read_at"]),
+                [
+                    _Member(str(m[0]), str(m[1]), str(m[2]), bool(m[3]), _bool_or_none(m[4]))
+                    for m in members["rows"]
+                ],
+            )
+        teams = {
+            str(slug): (str(t["read_at"]), [(str(login), str(role)) for login, role in t["rows"]])
+            for slug, t in dict(raw.get("teams") or {}).items()
+        }
+        for at in [member_rows[0]] if member_rows else []:
+            datetime.fromisoformat(at)
+        for at, _ in teams.values():
+            datetime.fromisoformat(at)
+        self.etags, self.member_rows, self.team_rows = etags, member_rows, teams
+
+    def save(self, now: datetime) -> None:
+        """Write the document, within CACHE_MAX_BYTES: cached list bodies are dropped first
+        (their lists then cost a GET next time), and a document still too large is not
+        written (a warning says so). A failed write is logged; the read stands."""
+        if self.document is None:
+            return
+        with self.lock:
+            document: dict[str, Any] = {
+                "version": CACHE_VERSION,
+                "scope": self.scope,
+                "saved_at": now.isoformat(),
+                "etags": {
+                    k: {"etag": v.etag, "link": v.link, "data": v.data}
+                    for k, v in sorted(self.etags.items())
+                },
+                "members": None
+                if self.member_rows is None
+                else {
+                    "read_at": self.member_rows[0],
+                    "rows": [
+                        [m.login, m.id, m.name, m.admin, m.two_factor] for m in self.member_rows[1]
+                    ],
+                },
+                "teams": {
+                    slug: {"read_at": at, "rows": [list(r) for r in rows]}
+                    for slug, (at, rows) in sorted(self.team_rows.items())
+                },
+            }
+        size = len(json.dumps(document))
+        if size > CACHE_MAX_BYTES:
+            document["etags"] = {k: v for k, v in document["etags"].items() if v["data"] is None}
+            size = len(json.dumps(document))
+        if size > CACHE_MAX_BYTES:
+            log.warning("github_cache_too_large", bytes=size, bound=CACHE_MAX_BYTES)
+            return
+        try:
+            self.document.save(document)
+        except ReconcilerError as exc:
+            log.warning("github_cache_not_saved", reason=str(exc))
+
+
+def _young(read_at: str, now: datetime) -> bool:
+    return now - datetime.fromisoformat(read_at) < CACHE_MAX_AGE
+
+
+def _bool_or_none(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 @dataclass(frozen=True)
