@@ -388,7 +388,7 @@ class GitHubProvider:
         return self._acting_as
 
     # -- read ------------------------------------------------------------------------------
-    def read(self, desired: DesiredState) -> SnapshotPart:
+    def read(self, desired: DesiredState, now: datetime | None = None) -> SnapshotPart:
         """Everything in the org. A sub-read that fails after retries marks the part
         incomplete with a plain reason; what was read before the failure is kept, and the
         planner makes no removals in an incomplete system (DESIGN 6.2)."""
@@ -419,9 +419,8 @@ class GitHubProvider:
             counter,
         )
         invitees: list[Account] = []
-        for person in invitation_candidates(
-            desired, accounts, invitations, datetime.now(UTC).date()
-        ):
+        today = (now or datetime.now(UTC)).date()
+        for person in invitation_candidates(desired, accounts, invitations, today):
             self._sub_read(
                 f"look-up of {person.id}'s GitHub account",
                 partial(self._look_up_invitee, person, out=invitees),
