@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.audit import AuditLogError, RecordType, read_records
+from reconciler.audit import AuditLogError, RecordType
 from reconciler.daemon.configuring import DaemonConfig
 from reconciler.daemon.fetching import DesiredRepo, GitError
 from reconciler.daemon.jobs import Job, JobKind
@@ -29,7 +29,7 @@ from reconciler.desired.loading import load_desired_dir
 from reconciler.desired.problems import ValidationFailed
 from reconciler.errors import ReconcilerError
 from reconciler.execute import ApplyReport, new_run_id
-from reconciler.locking import RunLockBusy, run_lock
+from reconciler.locking import RunLockBusy, RunLockLost
 from reconciler.log import get_logger
 from reconciler.model import (
     DesiredState,
@@ -48,11 +48,12 @@ from reconciler.runs import (
     RunRefused,
     actor_name,
     apply_changes,
+    drift_now,
     drift_of_person,
     load_holds_or_refuse,
     plan_now,
 )
-from reconciler.state import LocalStateStore
+from reconciler.state import open_state_store
 
 log = get_logger(__name__)
 
@@ -77,8 +78,8 @@ def result_of(report: ApplyReport) -> str:
 
 
 def report_drift(plan: Plan, first_time: SeenIds) -> list[Finding]:
-    """The findings a drift notification carries: high or critical ones not notified before.
-    One function, so the reports work can swap in the full drift report."""
+    """The findings a drift notification carries: high or critical ones not notified before
+    (the same finding is not announced again every night)."""
     return [
         f
         for f in plan.findings
@@ -109,7 +110,7 @@ class Runner:
         self.notifier = notifier
         self.metrics = metrics
         self.stopping = stopping
-        self.store = LocalStateStore(self.settings.state_dir)
+        self.store = open_state_store(self.settings)
         self.notified = SeenIds(self.store, NOTIFIED)
         self.desired: DesiredState | None = None  # the last valid commit's, for org events
 
@@ -124,7 +125,7 @@ class Runner:
                 result = self._drift(job)
             else:
                 result = self._person_drift(job)
-        except (RunRefused, RunLockBusy) as exc:
+        except (RunRefused, RunLockBusy, RunLockLost) as exc:
             result = "refused"
             self._run_failed(job, exc)
         except (GitError, AuditLogError, ReconcilerError) as exc:
@@ -188,9 +189,9 @@ class Runner:
         with ExitStack() as stack:
             while True:
                 try:
-                    stack.enter_context(
-                        run_lock(self.settings.state_dir, run_id=run_id, command=command)
-                    )
+                    # The configured store's lock: flock on a directory, a lease on gs://,
+                    # so a daemon and a CLI run on one bucket never run at once.
+                    stack.enter_context(self.store.lock(run_id=run_id, command=command))
                     break
                 except RunLockBusy:
                     if self.stopping.is_set() or time.monotonic() >= deadline:
@@ -231,7 +232,9 @@ class Runner:
         with self._head() as (_, desired):
             if desired is None:
                 return "invalid"
-            found = plan_now(
+            # The nightly drift report: the same function as `reconciler drift`, so its
+            # history (new, resolved, still open) is kept by whichever runs it.
+            found = drift_now(
                 desired,
                 self._providers(desired),
                 store=self.store,
@@ -241,8 +244,7 @@ class Runner:
             )
         self.metrics.record_plan(found.plan)
         self._notify_findings(found.plan, job)
-        complete = all(p.status.complete for p in found.snapshot.parts.values())
-        return "completed" if complete else "partial"
+        return "partial" if found.plan.incomplete_systems else "completed"
 
     def _person_drift(self, job: Job) -> str:
         desired = self.desired
@@ -343,10 +345,8 @@ class Runner:
         if not (report.offboarding_completed or report.offboarding_incomplete):
             return
         try:
-            records = [
-                r for r in read_records(self.settings.audit_log_path()) if r.run_id == report.run_id
-            ]
-        except (OSError, AuditLogError):
+            records = [r for r in self.store.audit_log().records() if r.run_id == report.run_id]
+        except (OSError, AuditLogError, ReconcilerError):
             records = []
         for person_id in report.offboarding_completed:
             evidence = next(

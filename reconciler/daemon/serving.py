@@ -40,7 +40,7 @@ from reconciler.daemon.scheduling import run_polling, run_schedules, start_threa
 from reconciler.daemon.seen_ids import DELIVERIES, SeenIds
 from reconciler.daemon.signing import signature_ok
 from reconciler.log import get_logger
-from reconciler.state import LocalStateStore, StateStoreError
+from reconciler.state import StateStoreError, open_state_store
 
 log = get_logger(__name__)
 
@@ -64,7 +64,7 @@ class Daemon:
         self.flight = SingleFlight(self.runner.run)
         self.metrics.jobs.labels("running").set_function(lambda: self.flight.counts()[0])
         self.metrics.jobs.labels("waiting").set_function(lambda: self.flight.counts()[1])
-        self.deliveries = SeenIds(LocalStateStore(settings.state_dir), DELIVERIES)
+        self.deliveries = SeenIds(open_state_store(settings), DELIVERIES)
         certs = settings.oidc_certs_url
         if settings.sandbox_url and certs == GOOGLE_CERTS_URL:
             certs = f"{settings.sandbox_url.rstrip('/')}/oauth2/v1/certs"

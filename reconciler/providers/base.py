@@ -30,9 +30,11 @@ class Provider(Protocol):
 
     system: System
 
-    def read(self, desired: DesiredState) -> SnapshotPart:
+    def read(self, desired: DesiredState, now: datetime | None = None) -> SnapshotPart:
         """Read the system's actual state for everything in scope. Never raises for a
-        failed page: the part comes back with `status.complete = False` and the reason."""
+        failed page: the part comes back with `status.complete = False` and the reason.
+        `now` is the run's instant (the shell owns the clock): what a read decides by date,
+        such as who may be invited, follows it, so a what-if or a benchmark world agrees."""
         ...
 
     def read_person(self, person: Person) -> SnapshotPart:

@@ -351,7 +351,7 @@ class GcpIamProvider:
         return frozenset(str(p) for p in answer.get("permissions", []))
 
     # -- read -----------------------------------------------------------------------------
-    def read(self, desired: DesiredState) -> SnapshotPart:
+    def read(self, desired: DesiredState, now: datetime | None = None) -> SnapshotPart:
         resources = [scope.resource for scope in desired.organization.systems.gcp]
         if self.organization is None:
             self.organization = next((r for r in resources if r.startswith("organizations/")), None)

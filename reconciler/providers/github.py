@@ -467,7 +467,7 @@ class GitHubProvider:
         return self._acting_as
 
     # -- read ------------------------------------------------------------------------------
-    def read(self, desired: DesiredState) -> SnapshotPart:
+    def read(self, desired: DesiredState, now: datetime | None = None) -> SnapshotPart:
         """Everything in the org. A sub-read that fails after retries marks the part
         incomplete with a plain reason; what was read before the failure is kept, and the
         planner makes no removals in an incomplete system.
@@ -478,7 +478,8 @@ class GitHubProvider:
         and teams come from the persisted cache when conditional REST lists prove it current
         (`_members`, `_teams`); the cache is saved after every read."""
         self._store.load()
-        now = datetime.now(UTC)
+        today = (now or datetime.now(UTC)).date()  # the run's day: who may be invited
+        now = datetime.now(UTC)  # the cache's age is real time, whatever instant is planned
         org = f"/orgs/{self.org}"
         invitations: list[Invitation] = []
         failed: list[Invitation] = []
@@ -544,7 +545,7 @@ class GitHubProvider:
             grants.append(Grant(GrantKind.GITHUB_COLLABORATOR, self.org, login, "outside"))
         invitations.extend(failed)
         invitees: list[Account] = []
-        for person in invitation_candidates(desired, accounts, invitations, now.date()):
+        for person in invitation_candidates(desired, accounts, invitations, today):
             self._sub_read(
                 f"look-up of {person.id}'s GitHub account",
                 partial(self._look_up_invitee, person, out=invitees),

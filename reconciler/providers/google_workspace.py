@@ -391,7 +391,7 @@ class GoogleWorkspaceProvider:
                 return items
 
     # -- read ----------------------------------------------------------------------------
-    def read(self, desired: DesiredState) -> SnapshotPart:
+    def read(self, desired: DesiredState, now: datetime | None = None) -> SnapshotPart:
         """Everything in the customer: accounts, account and group grants, tokens, ASPs."""
         del desired  # the scope was fixed at construction; the whole customer is read
         calls0, trips0 = self._counters()

@@ -70,7 +70,9 @@ def read_all(
     gc.unfreeze()  # what an earlier run froze may be garbage by now: collectable again
     with ThreadPoolExecutor(max_workers=max(1, len(providers)), thread_name_prefix="read") as pool:
         futures = {
-            system: pool.submit(_safe_read, system, partial(provider.read, desired), on_progress)
+            system: pool.submit(
+                _safe_read, system, partial(provider.read, desired, now), on_progress
+            )
             for system, provider in providers.items()
         }
         parts = [f.result() for f in futures.values()]

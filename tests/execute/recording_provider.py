@@ -47,7 +47,7 @@ class RecordingProvider:
     def acting_as(self) -> tuple[str, ...]:
         return self.acting
 
-    def read(self, desired: DesiredState) -> SnapshotPart:
+    def read(self, desired: DesiredState, now: datetime | None = None) -> SnapshotPart:
         return SnapshotPart(self.system, ReadStatus(self.system, complete=True))
 
     def read_person(self, person: Person) -> SnapshotPart:

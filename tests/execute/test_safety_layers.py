@@ -8,6 +8,7 @@ RecordingProvider (this tests the executor, not a provider)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -227,7 +228,7 @@ class ReadCrashesWithToken(RecordingProvider):
     """A provider whose read raises something other than a ProviderError (a bug, a client
     library surprise), with a credential in the message."""
 
-    def read(self, desired: DesiredState) -> SnapshotPart:
+    def read(self, desired: DesiredState, now: datetime | None = None) -> SnapshotPart:
         raise KeyError(f"pageToken missing; session {GOOGLE_ACCESS_TOKEN}")
 
 
