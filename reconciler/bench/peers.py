@@ -3,7 +3,7 @@ Terraform-style refresh count, on the same world as the product's own read; call
 `python -m reconciler.bench` (`make bench`, phase 6) and its smoke test.
 
 Why: "the read is at the API minimum" means more next to what other tools spend reading the
-same organisation. Everything runs against one sandbox in a forked process of its own (as
+same organisation. Everything runs against one sandbox in a process of its own (as
 `reconciler sandbox` runs it) with the same per-round-trip latency, and every count comes from
 the sandbox's counters (what crossed the wire), never from the tools' own bookkeeping.
 

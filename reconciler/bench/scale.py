@@ -2,7 +2,7 @@
 a user meets it, set next to its target; called by `python -m reconciler.bench`.
 
 Every measurement runs in processes of its own, so one cannot inflate another's memory or
-warm another's caches: the sandbox in a forked process (as `reconciler sandbox` runs it) with
+warm another's caches: the sandbox in a process of its own (as `reconciler sandbox` runs it) with
 a per-request latency, the repo written to disk, and the client in a fresh interpreter
 (`python -m reconciler.bench.scale MODE ...`, the functions at the bottom), whose peak
 resident memory is its own. `offboard --now` is the real CLI in a subprocess, timed end to end

@@ -34,8 +34,10 @@ def _serve(world: World, ready: Any, port_box: Any) -> None:  # child process
 
 @contextlib.contextmanager
 def sandbox_process(world: World) -> Iterator[str]:
-    """A sandbox serving `world` in a forked process of its own; its base URL."""
-    ctx = multiprocessing.get_context("fork")
+    """A sandbox serving `world` in a process of its own; its base URL. Spawned, not forked:
+    a fork after gRPC has started in the parent (any earlier phase or test did) aborts the
+    child in gRPC's core."""
+    ctx = multiprocessing.get_context("spawn")
     ready, port_box = ctx.Event(), ctx.Value("i", 0)
     child = ctx.Process(target=_serve, args=(world, ready, port_box), daemon=True)
     child.start()
@@ -85,7 +87,7 @@ def measure_throughput(
     # So is the domain-wide delegation, which refuses the anonymous Directory client below:
     # this phase measures the emulator's speed per call, not the token flow.
     world.get("google", {}).pop("delegation", None)
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")
     with sandbox_process(world) as url:
         port = int(url.rsplit(":", 1)[1])
         github = Github(base_url=url, auth=Auth.Token("bench"), retry=None,
