@@ -45,6 +45,7 @@ def _register_commands() -> None:
         "commands_apply",  # apply, offboard
         "commands_hold",
         "commands_audit",
+        "commands_inventory",  # inventory, review
         "commands_sandbox",
         "commands_demo",
     ):
