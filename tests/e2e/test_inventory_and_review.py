@@ -293,14 +293,17 @@ def test_validate_reports_bad_review_files_with_file_and_line(
 
     (folder / f"{MOVER}.yaml").write_text(
         f"year: {year}\nreviewer: {MOVER}\ngrants:\n"
-        + item.format(p=MOVER, rest=", decision: keep").replace("backend", "sre")
+        + item.format(p=MOVER, rest=", decision: keep")
+        .replace("backend", "sre")
+        .replace("member", "maintainer")
         + "  - {person: e0013, kind: github_team, target: example-co/nope, role: member, "
         + "decision: revoke}\n",
         encoding="utf-8",
     )
     errors = _validate(directory, env)
     assert any(
-        f"reviews/{year}/{MOVER}.yaml:4:" in e and "own grant" in e for e in errors
+        f"reviews/{year}/{MOVER}.yaml:4:" in e and "decides on their own grant" in e
+        for e in errors
     ), errors
     (folder / f"{MOVER}.yaml").write_text(
         f"year: {year}\nreviewer: {MOVER}\ngrants:\n"
