@@ -494,8 +494,8 @@ def _audit_of(ctx: RunContext) -> AuditTrail:
 
 
 __all__ = [
-    "PlanOutcome",
     "InventoryOutcome",
+    "PlanOutcome",
     "RunContext",
     "RunEvents",
     "RunOutcome",

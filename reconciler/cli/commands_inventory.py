@@ -43,7 +43,7 @@ def _year(value: int) -> int:
 
 
 @app.command()
-def inventory(
+def inventory(  # noqa: PLR0917 - typer passes options positionally
     year: Annotated[int, typer.Option(help="The year the inventory is for (YYYY).")],
     out: Annotated[Path, typer.Option(help="Directory to write the files to.")],
     lang: Annotated[Lang, typer.Option(help="Language of headers and labels.")] = Lang.JA,
@@ -51,9 +51,7 @@ def inventory(
     sandbox: Annotated[
         bool, typer.Option(help="Start the embedded sandbox with the demo world.")
     ] = False,
-    at: Annotated[
-        str | None, typer.Option(help="As of this instant (ISO 8601 with zone).")
-    ] = None,
+    at: Annotated[str | None, typer.Option(help="As of this instant (ISO 8601 with zone).")] = None,
 ) -> None:
     """Write the access inventory (棚卸, policy 第5.2条2): every account and grant in every
     system, matched to a person or marked unmanaged, orphaned, external or non-human.
@@ -211,7 +209,7 @@ def review_status(
         fail(f"no review for {year} (start it with `reconciler review start --year {year}`)")
     console = report_console()
     for title, rows in (
-        ("reviewer", {k: v for k, v in status.by_reviewer.items()}),
+        ("reviewer", dict(status.by_reviewer)),
         ("system", {k.value: v for k, v in status.by_system.items()}),
     ):
         table = Table(title=f"review {year} by {title}")
@@ -223,8 +221,7 @@ def review_status(
         console.print(table)
     state = "complete" if status.complete else "INCOMPLETE"
     typer.echo(
-        f"review {year}: {state}, {status.decided}/{status.total} decided, "
-        f"{status.revoked} revoked"
+        f"review {year}: {state}, {status.decided}/{status.total} decided, {status.revoked} revoked"
     )
     if not status.complete:
         raise typer.Exit(EXIT_INCOMPLETE)

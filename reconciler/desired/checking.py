@@ -131,9 +131,7 @@ def _check_role_owners(
             )
 
 
-def _check_review_files(
-    files: Checked, people: Mapping[str, PersonFile], errors: Errors
-) -> None:
+def _check_review_files(files: Checked, people: Mapping[str, PersonFile], errors: Errors) -> None:
     """The file-level rules of reviews/YYYY/<reviewer>.yaml: the year and reviewer the file
     says are the ones its path says, the reviewer and every person are in the repo. Whether
     each listed grant exists is checked on the loaded model (`reviewing.review_problems`)."""

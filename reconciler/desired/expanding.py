@@ -73,7 +73,9 @@ def revocations(state: DesiredState) -> dict[str, dict[tuple[GrantKind, str, str
     return found
 
 
-def repo_grants(state: DesiredState, person: Person) -> Iterator[tuple[Grant, Role, ExtraGrant | None]]:
+def repo_grants(
+    state: DesiredState, person: Person
+) -> Iterator[tuple[Grant, Role, ExtraGrant | None]]:
     """Every grant the person's roles and extra grants give, whatever the date (validity,
     employment and review decisions aside): what a review may name for this person."""
     for name in person.roles:

@@ -81,9 +81,8 @@ def reviewer_of(state: DesiredState, person: Person, ent: Entitlement) -> str:
     the next in line takes it, and the chief officer reviews the security officer's own."""
     org = state.organization
     role = state.roles.get(ent.via_role)
-    if ent.privileged:
-        candidates = [org.security_officer]
-    else:
+    candidates: list[str | None] = [org.security_officer]
+    if not ent.privileged:
         candidates = [person.manager, role.owner if role else None, org.security_officer]
     candidates.append(org.chief_officer)
     for who in candidates:

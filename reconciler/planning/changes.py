@@ -176,7 +176,7 @@ def _cite_reviews(ctx: PlanContext, actions: list[Action], out: Candidates) -> l
                 same_role = role == action.role or kind is not GrantKind.GCP_BINDING
                 if k is kind and target.lower() == action.target.lower() and same_role:
                     item = candidate
-        if item is None:
+        if item is None or kind is None:
             cited.append(action)
             continue
         where = f"{item.source.file}:{item.source.line}" if item.source else f"reviews/{item.year}"

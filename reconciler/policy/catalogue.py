@@ -622,8 +622,7 @@ _ENTRIES: tuple[FindingType, ...] = (
             "Have the person take the training, then record its date (`training: YYYY-MM-DD`)."
         ),
         remediation_ja=(
-            "本人に教育を受講させ、受講日(`training: YYYY-MM-DD`)を人員ファイルに記録して"
-            "ください。"
+            "本人に教育を受講させ、受講日(`training: YYYY-MM-DD`)を人員ファイルに記録してください。"
         ),
     ),
     FindingType(

@@ -1,6 +1,6 @@
 """Checks about the people in the repo: leavers who still hold access, access before the start
-date, contractors' NDAs, security training overdue, expiring grants, GitHub logins renamed or taken, non-human accounts
-whose owner left; called by `reconciler.policy.checks`."""
+date, contractors' NDAs, security training overdue, expiring grants, GitHub logins renamed or
+taken, non-human accounts whose owner left; called by `reconciler.policy.checks`."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ of principals to people is `views.Identities`, the effective GCP access `views
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from reconciler.desired.expanding import EMPLOYMENT
@@ -254,9 +254,7 @@ class _Builder:
 
     # -- where it comes from ------------------------------------------------------------
 
-    def _entitlement(
-        self, pid: str, kind: GrantKind, target: str, role: str
-    ) -> Entitlement | None:
+    def _entitlement(self, pid: str, kind: GrantKind, target: str, role: str) -> Entitlement | None:
         entry = self.v.access.people.get(pid)
         for ent in entry.entitlements if entry else ():
             g = ent.grant
@@ -382,7 +380,7 @@ class _Builder:
                     privileged=kind is GrantKind.GITHUB_ORG and g.role == "admin",
                 )
                 if kind is GrantKind.GITHUB_COLLABORATOR and row.status == UNMANAGED:
-                    row = _replace_status(row, EXTERNAL)
+                    row = replace(row, status=EXTERNAL)  # an outside collaborator
                 rows.append(row)
         return rows
 
@@ -417,12 +415,6 @@ class _Builder:
             )
             rows.append(row)
         return rows
-
-
-def _replace_status(row: InventoryRow, status: str) -> InventoryRow:
-    from dataclasses import replace
-
-    return replace(row, status=status)
 
 
 def _person_row(desired: DesiredState, access: DesiredAccess, p: Person, today: date) -> PersonRow:

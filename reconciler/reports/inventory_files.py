@@ -21,7 +21,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from reconciler.model import System
-from reconciler.reports.inventory import Inventory, InventoryRow
+from reconciler.reports.inventory import Inventory
 
 LANGS = ("ja", "en")
 
@@ -321,7 +321,9 @@ def inventory_files(inv: Inventory, lang: str) -> dict[str, bytes]:
         files[f"{name}.csv"] = render_csv(
             headers(GRANT_COLUMNS, lang), _table(inv.of(system), GRANT_COLUMNS)
         )
-    files["people.csv"] = render_csv(headers(PEOPLE_COLUMNS, lang), _table(inv.people, PEOPLE_COLUMNS))
+    files["people.csv"] = render_csv(
+        headers(PEOPLE_COLUMNS, lang), _table(inv.people, PEOPLE_COLUMNS)
+    )
     files["review.csv"] = render_csv(
         headers(REVIEW_COLUMNS, lang), _table(inv.reviews, REVIEW_COLUMNS)
     )

@@ -173,7 +173,9 @@ def test_inventory_matches_every_account_and_grant_to_a_person_or_marks_it(
 
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["year"] == int(year)
-    assert sorted(manifest["files"]) == sorted(p.name for p in out.iterdir() if p.name != "manifest.json")
+    assert sorted(manifest["files"]) == sorted(
+        p.name for p in out.iterdir() if p.name != "manifest.json"
+    )
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
     assert len(manifest["state_fingerprint"]) == 64
@@ -278,7 +280,9 @@ def test_validate_reports_bad_review_files_with_file_and_line(
     year = today().year
     folder = directory / "reviews" / str(year)
     folder.mkdir(parents=True)
-    item = "  - {{person: {p}, kind: github_team, target: example-co/backend, role: member{rest}}}\n"
+    item = (
+        "  - {{person: {p}, kind: github_team, target: example-co/backend, role: member{rest}}}\n"
+    )
     (folder / f"{MOVER}.yaml").write_text(
         f"year: {year}\nreviewer: {MOVER}\ngrants:\n"
         + item.format(p=STAYER, rest=", decision: maybe")
@@ -302,8 +306,7 @@ def test_validate_reports_bad_review_files_with_file_and_line(
     )
     errors = _validate(directory, env)
     assert any(
-        f"reviews/{year}/{MOVER}.yaml:4:" in e and "decides on their own grant" in e
-        for e in errors
+        f"reviews/{year}/{MOVER}.yaml:4:" in e and "decides on their own grant" in e for e in errors
     ), errors
     (folder / f"{MOVER}.yaml").write_text(
         f"year: {year}\nreviewer: {MOVER}\ngrants:\n"
@@ -312,9 +315,9 @@ def test_validate_reports_bad_review_files_with_file_and_line(
         encoding="utf-8",
     )
     errors = _validate(directory, env)
-    assert any(
-        f"reviews/{year}/{MOVER}.yaml:4:" in e and "unknown grant" in e for e in errors
-    ), errors
+    assert any(f"reviews/{year}/{MOVER}.yaml:4:" in e and "unknown grant" in e for e in errors), (
+        errors
+    )
 
 
 def test_plan_reports_security_training_overdue_or_missing_for_active_people(
