@@ -12,11 +12,12 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -113,7 +114,8 @@ def _cell(value: Any) -> Any:
 
 
 def _table(rows: Sequence[Any], columns: Sequence[tuple[str, str, str]]) -> list[list[Any]]:
-    return [[_cell(asdict(r)[name]) for name, _, _ in columns] for r in rows]
+    names = [name for name, _, _ in columns]
+    return [[_cell(getattr(r, name)) for name in names] for r in rows]
 
 
 def render_csv(header: list[str], body: list[list[Any]]) -> bytes:
@@ -219,19 +221,20 @@ def _summary(inv: Inventory, lang: str) -> list[tuple[str, str]]:
 
 def render_xlsx(inv: Inventory, lang: str) -> bytes:
     """A summary sheet, one sheet per system, people and review; each with a bold frozen
-    header, an autofilter and column widths that fit the text."""
-    book = Workbook()
-    summary = book.active
-    assert summary is not None
-    summary.title = text("summary", lang)
-    summary.append([text("title", lang), f"{inv.organization} {inv.year}"])
-    for key, value in _summary(inv, lang):
-        summary.append([key, value])
-    summary.append([])
-    summary.append([text("checklist", lang)])
-    for c in checklist(inv, lang):
-        summary.append([c.article, c.what, c.evidence, text("met" if c.met else "open", lang)])
-    _fit(summary)
+    header, an autofilter and column widths that fit the text. Written in openpyxl's
+    streaming (write-only) mode: a 10,000-people inventory has about 100,000 rows."""
+    book = Workbook(write_only=True)
+    summary_rows: list[list[Any]] = [[text("title", lang), f"{inv.organization} {inv.year}"]]
+    summary_rows += [[key, value] for key, value in _summary(inv, lang)]
+    summary_rows += [[], [text("checklist", lang)]]
+    summary_rows += [
+        [c.article, c.what, c.evidence, text("met" if c.met else "open", lang)]
+        for c in checklist(inv, lang)
+    ]
+    summary = book.create_sheet(text("summary", lang))
+    _fit(summary, summary_rows)
+    for row in summary_rows:
+        summary.append(row)
     sheets: list[tuple[str, list[str], list[list[Any]]]] = [
         (SYSTEM_FILES[s], headers(GRANT_COLUMNS, lang), _table(inv.of(s), GRANT_COLUMNS))
         for s in SYSTEM_FILES
@@ -244,27 +247,34 @@ def render_xlsx(inv: Inventory, lang: str) -> bytes:
     )
     for title, header, body in sheets:
         sheet = book.create_sheet(title)
-        sheet.append(header)
+        _fit(sheet, [header, *body])
+        sheet.freeze_panes = "A2"
+        last = f"{get_column_letter(len(header))}{len(body) + 1}"
+        sheet.auto_filter.ref = f"A1:{last}"
+        bold = []
+        for value in header:
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.font = Font(bold=True)
+            bold.append(cell)
+        sheet.append(bold)
         for row in body:
             sheet.append(row)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        sheet.freeze_panes = "A2"
-        sheet.auto_filter.ref = sheet.dimensions
-        _fit(sheet)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _fit(sheet: Any) -> None:
+def _fit(sheet: Any, rows: Sequence[Sequence[Any]]) -> None:
+    """Column widths from the longest text in each column (set before any row is written,
+    as streaming mode requires)."""
     widths: dict[int, int] = {}
-    for row in sheet.iter_rows():
-        for cell in row:
-            text_value = "" if cell.value is None else str(cell.value)
+    for row in rows:
+        for column, value in enumerate(row, start=1):
+            text_value = "" if value is None else str(value)
             # Full-width characters take about two columns.
-            width = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text_value)
-            widths[cell.column] = max(widths.get(cell.column, 0), width)
+            width = len(text_value) + sum(1 for ch in text_value if ord(ch) > 0x2E80)
+            if width > widths.get(column, 0):
+                widths[column] = width
     for column, width in widths.items():
         sheet.column_dimensions[get_column_letter(column)].width = min(max(width + 2, 8), 60)
 
