@@ -219,6 +219,8 @@ class _Builder:
             for i in items_of_year(views.desired.reviews, year)
         }
         self.privileged_roles = privileged_gcp_roles(views.desired)
+        # A group listed as a member of another group (nested): a group, not a stranger.
+        self.groups = {g.target.lower() for g in views.grants(GrantKind.GOOGLE_GROUP)}
         # (person, kind, target, role) of every grant held now: a revocation is done when
         # its grant is no longer among them.
         self.held_now: set[tuple[str, GrantKind, str, str]] = set()
@@ -234,6 +236,8 @@ class _Builder:
         if self.v.untouchables.is_protected(principal):
             return PROTECTED, "", ""
         ids = self.v.ids
+        if system is System.GOOGLE and identity in self.groups:
+            return GROUP, "", ""
         if system is System.GOOGLE:
             pid = ids.person_of_email(principal)
         elif system is System.GITHUB:

@@ -35,6 +35,7 @@ from tests.e2e.scenario import (
 AUTHOR = "Aiko Editor <aiko.editor@example.co.jp>"
 PROD = "projects/example-prod"
 READERS = "prod-readers@example.co.jp"
+ONCALL = "oncall@example.co.jp"
 
 
 def _git(directory: Path, *args: str) -> str:
@@ -97,6 +98,12 @@ def _world(directory: Path) -> dict[str, Any]:
     google["groups"].append({"id": "9990003", "email": READERS, "name": "prod-readers"})
     google["members"][READERS] = [
         {"id": "9990004", "email": STAYER_EMAIL, "role": "MEMBER", "type": "USER",
+         "status": "ACTIVE"},
+        {"id": "9990005", "email": ONCALL, "role": "MEMBER", "type": "GROUP", "status": "ACTIVE"},
+    ]  # fmt: skip
+    google["groups"].append({"id": "9990006", "email": ONCALL, "name": "oncall"})
+    google["members"][ONCALL] = [
+        {"id": "9990007", "email": STAYER_EMAIL, "role": "MEMBER", "type": "USER",
          "status": "ACTIVE"}
     ]  # fmt: skip
     prod = next(r for r in world["gcp"]["resources"] if r["name"] == PROD)
@@ -161,6 +168,8 @@ def test_inventory_matches_every_account_and_grant_to_a_person_or_marks_it(
     assert (stranger["status"], stranger["person id"]) == ("unmanaged", "")
     partner = _row(google, kind="group", principal="partner.dev@example.com")
     assert partner["status"] == "external"
+    nested = _row(google, kind="group", target=READERS, principal=ONCALL)
+    assert nested["status"] == "group"  # a nested group, not an unmanaged account
     gcp = _csv(out / "gcp.csv")
     wanted = {"target": PROD, "principal": f"user:{STAYER_EMAIL}", "role": "roles/viewer"}
     reach = _row(gcp, **wanted, **{"via groups": READERS})
