@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler.audit import AuditTrail, RecordType
+from reconciler.audit import AuditRecord, AuditTrail, RecordType, audit_head
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.gcp_roles import role_parents, unknown_roles
 from reconciler.desired.holding import new_hold, standing_holds
@@ -40,6 +40,7 @@ from reconciler.providers.connecting import own_identities
 from reconciler.providers.reading import read_all, read_person_everywhere
 from reconciler.reports.drift import DriftReport, drift_report
 from reconciler.reports.history import previous_entry
+from reconciler.reports.inventory import Carried, Inventory, Provenance, build_inventory
 from reconciler.settings import Settings
 from reconciler.state import StateStore, StateStoreError, open_state_store
 from reconciler.state.holds import hold_to_json, load_holds, save_holds
@@ -286,6 +287,66 @@ def drift_now(
     return DriftOutcome(report, planned.plan, tuple(history))
 
 
+@dataclass(frozen=True)
+class InventoryOutcome:
+    inventory: Inventory
+    audit_head: dict[str, object] | None  # {"seq", "hash"} of the store's log, if it has one
+
+
+def inventory_now(
+    desired: DesiredState,
+    providers: Mapping[System, Provider],
+    *,
+    store: StateStore,
+    moment: datetime,
+    year: int,
+    provenance: Mapping[tuple[str, int], Provenance],
+    remember_counts: bool = True,
+    events: RunEvents | None = None,
+) -> InventoryOutcome:
+    """What `reconciler inventory` (and the daemon's yearly job) records: read everything,
+    expand the repo at `moment`, match; the audit log gives the head to anchor the files to
+    and the records that carried out this year's review revocations. Changes nothing."""
+    events = events or RunEvents()
+    counts = store if remember_counts else None
+    snapshot = read_snapshot(providers, desired, moment, counts=counts, events=events)
+    access = expand_access(desired, moment)
+    head: dict[str, object] | None = None
+    records: list[AuditRecord] = []
+    try:
+        trail = store.audit_log()
+        if trail.exists():
+            seq, digest = audit_head(trail)
+            head = {"seq": seq, "hash": digest, "log": trail.describe()}
+            records = trail.records()
+    except (StateStoreError, OSError) as exc:
+        raise RunRefused(f"cannot read the audit log: {exc}") from None
+    inventory = build_inventory(
+        desired,
+        access,
+        snapshot,
+        moment,
+        year=year,
+        provenance=provenance,
+        carried=revocations_carried_out(records),
+    )
+    return InventoryOutcome(inventory, head)
+
+
+def revocations_carried_out(records: list[AuditRecord]) -> dict[str, Carried]:
+    """review file:line -> the successful result record of the removal that cited it."""
+    found: dict[str, Carried] = {}
+    for record in records:
+        result = record.result
+        action = record.action
+        if record.type != RecordType.RESULT or not result or not result.get("ok") or not action:
+            continue
+        params = {str(p[0]): str(p[1]) for p in action.get("params", []) if len(p) == 2}
+        if "review" in params and record.seq is not None:
+            found.setdefault(params["review"], Carried(record.run_id, record.seq))
+    return found
+
+
 def apply_changes(
     desired: DesiredState,
     providers: Mapping[System, Provider],
@@ -514,6 +575,7 @@ def _audit_of(ctx: RunContext) -> AuditTrail:
 
 __all__ = [
     "DriftOutcome",
+    "InventoryOutcome",
     "PlanOutcome",
     "RunContext",
     "RunEvents",
@@ -525,6 +587,7 @@ __all__ = [
     "check_gcp_roles",
     "drift_now",
     "drift_of_person",
+    "inventory_now",
     "leaving_now",
     "load_holds_or_refuse",
     "offboard_now",
