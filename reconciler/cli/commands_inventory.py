@@ -5,9 +5,6 @@ provenance of each granting line, and writes the files."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -21,10 +18,8 @@ from reconciler.cli.common import ConsoleEvents, err_console, fail, load, parse_
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.reviewing import NoReviewer, completeness, review_files
-from reconciler.model import DesiredState
-from reconciler.reports.inventory import Provenance
 from reconciler.reports.inventory_files import inventory_files, render_manifest
-from reconciler.runs import RunRefused, inventory_now
+from reconciler.runs import RunRefused, git_provenance, inventory_now
 from reconciler.settings import load_settings
 from reconciler.state import StateStoreError, open_state_store
 
@@ -71,7 +66,7 @@ def inventory(  # noqa: PLR0917 - typer passes options positionally
     except StateStoreError as exc:
         fail(str(exc))
     # Not in git (desired.commit unset): no provenance, and no thousand failing git calls.
-    provenance = blame_lines(directory, _granting_files(desired)) if desired.commit else {}
+    provenance = git_provenance(directory, desired)
     try:
         with providers_for(desired, sandbox=sandbox, at=moment) as providers:
             result = inventory_now(
@@ -102,65 +97,6 @@ def inventory(  # noqa: PLR0917 - typer passes options positionally
     )
     if inv.incomplete:
         fail("incomplete read of " + ", ".join(s.value for s in inv.incomplete), code=3)
-
-
-def _granting_files(desired: DesiredState) -> list[str]:
-    return sorted({p.source.file for p in desired.people.values() if p.source is not None})
-
-
-def blame_lines(directory: Path, files: Iterable[str]) -> dict[tuple[str, int], Provenance]:
-    """(file, line) -> the commit that last changed it, from `git blame --porcelain` of each
-    file (a few at a time: one git process per person file is most of an inventory's time);
-    a file git cannot blame (not committed, not in git) has no provenance."""
-
-    def blame(name: str) -> dict[tuple[str, int], Provenance]:
-        try:
-            out = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                ["git", "-C", str(directory), "blame", "--porcelain", "--", name],  # noqa: S607
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return {}
-        if out.returncode != 0:
-            return {}
-        return {(name, line): prov for line, prov in parse_porcelain(out.stdout).items()}
-
-    found: dict[tuple[str, int], Provenance] = {}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for part in pool.map(blame, files):
-            found.update(part)
-    return found
-
-
-def parse_porcelain(text: str) -> dict[int, Provenance]:
-    """Line number -> provenance from `git blame --porcelain` output. Each group starts
-    `<sha> <orig-line> <final-line> [<count>]`; the commit's headers (author, author-time)
-    come once, at its first group."""
-    authors: dict[str, tuple[str, str]] = {}
-    lines: dict[int, Provenance] = {}
-    sha, final = "", 0
-    headers: dict[str, str] = {}
-    for row in text.splitlines():
-        if row.startswith("\t"):
-            name, mail = headers.get("author", ""), headers.get("author-mail", "")
-            if sha not in authors and name:
-                when = headers.get("author-time", "")
-                day = datetime.fromtimestamp(int(when), UTC).date().isoformat() if when else ""
-                authors[sha] = (f"{name} {mail}".strip(), day)
-            author, day = authors.get(sha, ("", ""))
-            lines[final] = Provenance(sha, author, day)
-            headers = {}
-            continue
-        parts = row.split(" ")
-        if len(parts) >= 3 and len(parts[0]) == 40 and parts[2].isdigit():
-            sha, final = parts[0], int(parts[2])
-            continue
-        key, _, value = row.partition(" ")
-        headers[key] = value
-    return lines
 
 
 review_app = typer.Typer(
