@@ -169,6 +169,18 @@ class Person:
     department: str | None = None
     title: str | None = None
     source: SourceRef | None = None
+    manager: str | None = None  # person id of the manager (reviews their access yearly)
+    training: date | None = None  # last security training (policy 第11.1条: yearly)
+    # Where each entry of `roles` is written, in the same order: the line `git blame` reads
+    # for the inventory's "who last changed this grant".
+    role_sources: tuple[SourceRef, ...] = field(default=(), compare=False)
+
+    def role_source(self, role: str) -> SourceRef | None:
+        """The line of the person file that gives `role` as a standing role."""
+        for name, ref in zip(self.roles, self.role_sources, strict=False):
+            if name == role:
+                return ref
+        return None
 
 
 @dataclass(frozen=True)
@@ -208,6 +220,7 @@ class Role:
     gcp: tuple[GcpGrant, ...] = ()
     google_admin: bool = False  # Workspace super admin (privileged by nature)
     source: SourceRef | None = None
+    owner: str | None = None  # person id accountable for the role (reviews its holders)
 
 
 @dataclass(frozen=True)
@@ -286,12 +299,49 @@ class Organization:
     source: SourceRef | None = None
 
 
+class ReviewDecision(StrEnum):
+    """A reviewer's decision on one grant in the yearly access review (棚卸, 第5.2条2)."""
+
+    KEEP = "keep"
+    REVOKE = "revoke"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One grant of one person as listed in a review file (`reviews/YYYY/<reviewer>.yaml`).
+
+    The grant is named by kind, target and role: the principal follows from the person, so
+    a renamed login or a new alias does not orphan the decision. A `revoke` drops this
+    entitlement from the person's desired access (the planner removes it even though their
+    role grants it) for as long as the review file says so."""
+
+    year: int
+    reviewer: str  # person id
+    person_id: str
+    kind: GrantKind
+    target: str
+    role: str
+    via: str = ""  # the role (or extra grant's role) that gives it, as the review listed it
+    decision: ReviewDecision | None = None  # None: not decided yet
+    comment: str = ""
+    source: SourceRef | None = field(default=None, compare=False)
+
+    def matches(self, person_id: str, grant: Grant) -> bool:
+        return (self.person_id, self.kind, self.target, self.role) == (
+            person_id,
+            grant.kind,
+            grant.target,
+            grant.role,
+        )
+
+
 @dataclass(frozen=True)
 class DesiredState:
     organization: Organization
     roles: Mapping[str, Role]
     people: Mapping[str, Person]
     commit: str | None = None  # git commit of the desired-state repo, when known
+    reviews: tuple[ReviewItem, ...] = ()  # every grant of every access review in reviews/
 
     def person_by_email(self, email: str) -> Person | None:
         wanted = normalise_email(email)

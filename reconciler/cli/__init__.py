@@ -48,6 +48,7 @@ def _register_commands() -> None:
         "commands_audit",
         "commands_doctor",
         "commands_serve",
+        "commands_inventory",  # inventory, review
         "commands_sandbox",
         "commands_demo",
     ):

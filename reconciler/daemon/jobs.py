@@ -14,6 +14,7 @@ class JobKind(StrEnum):
     RECONCILE = "reconcile"  # fetch the branch, validate, apply (sweep and resync too)
     DRIFT = "drift"  # read everything, plan, notify new high/critical findings
     PERSON_DRIFT = "person-drift"  # reverse look-ups for the logins an org event named
+    INVENTORY = "inventory"  # the yearly access inventory (棚卸), written to the inventory dir
 
     @property
     def rank(self) -> int:

@@ -9,12 +9,14 @@ every safety limit of the repo (the daemon has no override), confirmed only when
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from reconciler.audit import AuditLogError, RecordType
 from reconciler.daemon.configuring import DaemonConfig
@@ -42,6 +44,7 @@ from reconciler.model import (
 )
 from reconciler.providers.base import Provider
 from reconciler.providers.connecting import connect
+from reconciler.reports.inventory_files import inventory_files, render_manifest
 from reconciler.runs import (
     RunContext,
     RunOutcome,
@@ -50,6 +53,8 @@ from reconciler.runs import (
     apply_changes,
     drift_now,
     drift_of_person,
+    git_provenance,
+    inventory_now,
     load_holds_or_refuse,
     plan_now,
 )
@@ -123,6 +128,8 @@ class Runner:
                 result = self._reconcile(job)
             elif job.kind is JobKind.DRIFT:
                 result = self._drift(job)
+            elif job.kind is JobKind.INVENTORY:
+                result = self._inventory(job)
             else:
                 result = self._person_drift(job)
         except (RunRefused, RunLockBusy, RunLockLost) as exc:
@@ -245,6 +252,41 @@ class Runner:
         self.metrics.record_plan(found.plan)
         self._notify_findings(found.plan, job)
         return "partial" if found.plan.incomplete_systems else "completed"
+
+    def _inventory(self, job: Job) -> str:
+        """The yearly inventory, as `reconciler inventory` makes it (the same `inventory_now`,
+        provenance from git blame of the checked-out commit), written to
+        RECONCILER_INVENTORY_DIR/<year>/ with its manifest; a notification names the files'
+        manifest hash and the audit head."""
+        with self._head() as (directory, desired):
+            if desired is None:
+                return "invalid"
+            moment = now()
+            year = moment.astimezone(ZoneInfo(desired.organization.timezone)).year
+            result = inventory_now(
+                desired,
+                self._providers(desired),
+                store=self.store,
+                moment=moment,
+                year=year,
+                provenance=git_provenance(directory, desired),
+                events=self.metrics.events(job.trigger),
+            )
+        lang = desired.organization.language or "ja"
+        files = inventory_files(result.inventory, lang)
+        files["manifest.json"] = render_manifest(files, result.inventory, result.audit_head)
+        out = self.settings.inventory_path() / str(year)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+        digest = hashlib.sha256(files["manifest.json"]).hexdigest()
+        self.notifier.notify(
+            "inventory",
+            f"access inventory {year}: {len(result.inventory.rows)} rows in {out} "
+            f"(manifest sha256 {digest})",
+            {"year": year, "dir": str(out), "manifest_sha256": digest},
+        )
+        return "partial" if result.inventory.incomplete else "completed"
 
     def _person_drift(self, job: Job) -> str:
         desired = self.desired

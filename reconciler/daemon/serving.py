@@ -210,8 +210,12 @@ def build_app(daemon: Daemon) -> Starlette:
         yield
         await run_in_threadpool(daemon.stop)
 
-    # No /run/inventory: the access inventory is not built yet, so it answers 404.
     routes = [
+        Route(
+            "/run/inventory",
+            scheduler(Job(JobKind.INVENTORY, "scheduler-inventory")),
+            methods=["POST"],
+        ),
         Route("/webhook/github", webhook, methods=["POST"]),
         Route("/run/drift", scheduler(Job(JobKind.DRIFT, "scheduler-drift")), methods=["POST"]),
         Route("/run/sweep", scheduler(Job(JobKind.RECONCILE, "scheduler-sweep")), methods=["POST"]),

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from reconciler.desired.formats import OrganizationFile, PersonFile, RoleFile
+from reconciler.desired.formats import OrganizationFile, PersonFile, ReviewFile, RoleFile
 from reconciler.desired.parsing import ParsedFile, Path, dotted
 from reconciler.desired.problems import DesiredStateError
 from reconciler.model import normalise_email, normalise_login
@@ -97,6 +97,7 @@ class Checked:
     # False when a person file failed to parse: "unknown person" is then not reported, since
     # the person may simply be in that broken file (already reported on its own).
     people_complete: bool = True
+    reviews: Mapping[str, tuple[ParsedFile, ReviewFile]] = field(default_factory=dict)
 
 
 def check_rules(files: Checked, errors: Errors) -> None:
@@ -112,7 +113,60 @@ def check_rules(files: Checked, errors: Errors) -> None:
         _check_organization(*files.organization, people if files.people_complete else None, errors)
     if files.roles:
         _check_roles(*files.roles, org, errors)
+        if files.people_complete:
+            _check_role_owners(*files.roles, people, errors)
     _check_people(files, org, roles, officer, errors)
+    _check_review_files(files, people, errors)
+
+
+def _check_role_owners(
+    parsed: ParsedFile, roles: dict[str, RoleFile], people: Mapping[str, PersonFile], errors: Errors
+) -> None:
+    for name, role in roles.items():
+        if role.owner is not None and role.owner not in people:
+            errors.at(
+                parsed,
+                (name, "owner"),
+                f"unknown person '{role.owner}'{suggest(role.owner, list(people))}",
+            )
+
+
+def _check_review_files(files: Checked, people: Mapping[str, PersonFile], errors: Errors) -> None:
+    """The file-level rules of reviews/YYYY/<reviewer>.yaml: the year and reviewer the file
+    says are the ones its path says, the reviewer and every person are in the repo. Whether
+    each listed grant exists is checked on the loaded model (`reviewing.review_problems`)."""
+    for file_name, (parsed, review) in sorted(files.reviews.items()):
+        _, year, stem = file_name.removesuffix(".yaml").split("/")
+        if str(review.year) != year:
+            errors.at(parsed, ("year",), f"year {review.year} does not match the folder {year}/")
+        if review.reviewer != stem:
+            errors.at(
+                parsed,
+                ("reviewer",),
+                f"reviewer '{review.reviewer}' does not match the file name '{file_name}'",
+            )
+        if not files.people_complete:
+            continue
+        if review.reviewer not in people:
+            errors.at(
+                parsed,
+                ("reviewer",),
+                f"unknown person '{review.reviewer}'{suggest(review.reviewer, list(people))}",
+            )
+        for i, item in enumerate(review.grants):
+            if item.person not in people:
+                errors.at(
+                    parsed,
+                    ("grants", i, "person"),
+                    f"unknown person '{item.person}'{suggest(item.person, list(people))}",
+                )
+            elif item.person == review.reviewer and item.decision is not None:
+                errors.at(
+                    parsed,
+                    ("grants", i, "decision"),
+                    f"{review.reviewer} decides on their own grant: a reviewer never reviews "
+                    "their own access (policy 第5.2条2); move it to another reviewer's file",
+                )
 
 
 def _check_organization(
@@ -285,6 +339,7 @@ def _check_people(
 ) -> None:
     domains = {d.lower() for d in org.domains} if org else None
     owners: dict[tuple[str, str], str] = {}  # (what, normalised value) -> file that has it
+    people_ids = sorted(p.id for _, p in files.people.values())
     for file_name, (parsed, person) in sorted(files.people.items()):
         stem = file_name.removeprefix("people/").removesuffix(".yaml")
         if stem != person.id:
@@ -336,6 +391,15 @@ def _check_people(
                     f"'{name}' looks like a shared account: accounts are personal (policy 第5.1条)",
                 )
         _check_employment(parsed, person, errors)
+        if person.manager is not None:
+            if person.manager == person.id:
+                errors.at(parsed, ("manager",), "a person cannot be their own manager")
+            elif files.people_complete and person.manager not in people_ids:
+                errors.at(
+                    parsed,
+                    ("manager",),
+                    f"unknown person '{person.manager}'{suggest(person.manager, people_ids)}",
+                )
         if roles is not None:
             _check_person_roles(parsed, person, roles, officer, errors)
 

@@ -1,19 +1,21 @@
 """Expand a DesiredState into the grants everyone should hold at one moment.
 
 Pure (no clock: `at` is a parameter). Called by the planner, the reports and `reconciler
-explain`. Timing rules (docs/desired-state.md, DESIGN 4), all in the organisation's timezone:
+explain`. Timing rules (docs/desired-state.md), all in the organisation's timezone:
 
 - a person is NOT_STARTED before their start date at 00:00 local;
 - ACTIVE from then until their last day (`employment.end`) at `offboarding_time` (18:00);
 - DEPARTED from that moment on: no grants at all, whatever their roles say;
 - an extra grant is valid from its `approved_on` day (00:00 local, when given) through its
-  `expires` day inclusive, i.e. until 00:00 local on the day after: "nothing after expiry".
+  `expires` day inclusive, i.e. until 00:00 local on the day after: "nothing after expiry";
+- a grant an access review revoked (`reviews/YYYY/*.yaml`, `decision: revoke`) is not given,
+  whatever the person's roles say.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 from reconciler.model import (
@@ -26,6 +28,8 @@ from reconciler.model import (
     Person,
     PersonAccess,
     PersonStatus,
+    ReviewDecision,
+    ReviewItem,
     Role,
     gcp_user,
 )
@@ -47,8 +51,41 @@ def expand_access(state: DesiredState, at: dt.datetime) -> DesiredAccess:
         raise ValueError("`at` must be timezone-aware")  # a naive time has no meaning here
     tz = ZoneInfo(state.organization.timezone)
     local = at.astimezone(tz)
-    people = {pid: _person_access(state, person, local) for pid, person in state.people.items()}
+    revoked = revocations(state)
+    people = {
+        pid: _person_access(state, person, local, revoked.get(pid, {}))
+        for pid, person in state.people.items()
+    }
     return DesiredAccess(at=local, people=people)
+
+
+def revocations(state: DesiredState) -> dict[str, dict[tuple[GrantKind, str, str], ReviewItem]]:
+    """person id -> (kind, target, role) -> the review item that revoked it. The latest
+    year's decision on a grant wins, so a later review can keep what an earlier one revoked."""
+    latest: dict[tuple[str, GrantKind, str, str], ReviewItem] = {}
+    for item in sorted(state.reviews, key=lambda r: r.year):
+        if item.decision is not None:
+            latest[(item.person_id, item.kind, item.target, item.role)] = item
+    found: dict[str, dict[tuple[GrantKind, str, str], ReviewItem]] = {}
+    for (pid, kind, target, role), item in latest.items():
+        if item.decision is ReviewDecision.REVOKE:
+            found.setdefault(pid, {})[(kind, target, role)] = item
+    return found
+
+
+def repo_grants(
+    state: DesiredState, person: Person
+) -> Iterator[tuple[Grant, Role, ExtraGrant | None]]:
+    """Every grant the person's roles and extra grants give, whatever the date (validity,
+    employment and review decisions aside): what a review may name for this person."""
+    for name in person.roles:
+        if name in state.roles:
+            for grant in _role_grants(state, person, state.roles[name]):
+                yield grant, state.roles[name], None
+    for extra in person.grants:
+        if extra.role in state.roles:
+            for grant in _role_grants(state, person, state.roles[extra.role]):
+                yield grant, state.roles[extra.role], extra
 
 
 def access_on(state: DesiredState, day: dt.date) -> DesiredAccess:
@@ -90,13 +127,21 @@ def _access_ends_at(
     return dt.datetime.combine(end, state.organization.offboarding_time, tz)
 
 
-def _person_access(state: DesiredState, person: Person, local: dt.datetime) -> PersonAccess:
+def _person_access(
+    state: DesiredState,
+    person: Person,
+    local: dt.datetime,
+    revoked: Mapping[tuple[GrantKind, str, str], ReviewItem],
+) -> PersonAccess:
     status = status_at(state, person, local)
     ends = _access_ends_at(state, person, local.tzinfo)
     if status is not PersonStatus.ACTIVE:
         return PersonAccess(person.id, status, (), ends)
     chosen: dict[tuple[str, str, str, str], Entitlement] = {}
     for candidate in _candidates(state, person, local):
+        grant = candidate.grant
+        if (grant.kind, grant.target, grant.role) in revoked:
+            continue  # revoked in an access review: removed although a role grants it
         key = candidate.grant.key
         held = chosen.get(key)
         if held is None or _better(candidate, held):

@@ -64,6 +64,12 @@ class PersonFile(_Strict):
     department: Text | None = None
     title: Text | None = None
     employment: EmploymentFile
+    manager: PersonId | None = Field(
+        None, description="person id of the manager, who reviews this person's access yearly"
+    )
+    training: dt.date | None = Field(
+        None, description="date of the last security training (policy 第11.1条: yearly)"
+    )
     roles: list[Text] = []
     grants: list[GrantFile] = []
 
@@ -96,6 +102,9 @@ class RoleFile(_Strict):
         False, description="only the security officer, or an approved time-boxed grant"
     )
     google_admin: bool = Field(False, description="Workspace super admin (privileged by nature)")
+    owner: PersonId | None = Field(
+        None, description="person id accountable for the role; reviews holders without a manager"
+    )
     google_groups: list[GoogleGroupFile] = []
     github: GitHubRoleFile | None = None
     gcp: list[GcpRoleFile] = []
@@ -180,24 +189,54 @@ class OrganizationFile(_Strict):
     limits: LimitsFile = LimitsFile()
 
 
+class ReviewGrantFile(_Strict):
+    person: PersonId
+    kind: Literal[
+        "google_account",
+        "google_group",
+        "github_org",
+        "github_team",
+        "github_collaborator",
+        "gcp_binding",
+    ]
+    target: Text = Field(description="group email, org, org/team or GCP resource")
+    role: Text
+    via: str = Field("", description="the role or extra grant that gives it (for the reader)")
+    privileged: bool = False
+    decision: Literal["keep", "revoke"] | None = Field(
+        description="keep or revoke; leave it empty (null) while undecided"
+    )
+    comment: str | None = None
+
+
+class ReviewFile(_Strict):
+    """reviews/YYYY/<reviewer>.yaml: one reviewer's decisions in the yearly access review,
+    written by `reconciler review start`."""
+
+    year: Annotated[int, Field(ge=2000, le=9999)]
+    reviewer: PersonId
+    grants: list[ReviewGrantFile] = []
+
+
 def json_schema() -> dict[str, Any]:
-    """One JSON Schema for all three file kinds (editors pick the alternative that fits)."""
+    """One JSON Schema for all four file kinds (editors pick the alternative that fits)."""
     organization = OrganizationFile.model_json_schema(ref_template="#/$defs/{model}")
     roles = RolesFile.model_json_schema(ref_template="#/$defs/{model}")
     person = PersonFile.model_json_schema(ref_template="#/$defs/{model}")
+    review = ReviewFile.model_json_schema(ref_template="#/$defs/{model}")
     defs: dict[str, Any] = {}
-    for schema in (organization, roles, person):
+    for schema in (organization, roles, person, review):
         defs.update(schema.pop("$defs", {}))
     defs["OrganizationFile"] = organization
     defs["RolesFile"] = roles
     defs["PersonFile"] = person
+    defs["ReviewFile"] = review
+    names = ("OrganizationFile", "RolesFile", "PersonFile", "ReviewFile")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "reconciler desired state",
-        "description": "organization.yaml, roles.yaml or people/<id>.yaml",
-        "anyOf": [
-            {"$ref": f"#/$defs/{name}"} for name in ("OrganizationFile", "RolesFile", "PersonFile")
-        ],
+        "description": "organization.yaml, roles.yaml, people/<id>.yaml or reviews/YYYY/<id>.yaml",
+        "anyOf": [{"$ref": f"#/$defs/{name}"} for name in names],
         "$defs": dict(sorted(defs.items())),
     }
 

@@ -18,15 +18,16 @@ PEOPLE_DIR = "people/"
 # Written by `reconciler schema`; README.md anywhere is documentation for the humans.
 IGNORED_FILES = frozenset({"schema.json"})
 IGNORED_NAMES = frozenset({"README.md"})
-# Left to the access-review feature (棚卸 records); the person loader never looks inside.
+# The yearly access reviews (棚卸 records): reviews/YYYY/<reviewer-id>.yaml, written by
+# `reconciler review start`; loaded apart from the people (a review file is never a person).
 REVIEWS_DIR = "reviews"
 # 10,000 people (the largest organisation the tool is sized and benchmarked for) plus the
 # fixed files fit five times over; still bounds the work a hostile pull request can cause.
 MAX_FILES = 50_000
 
 _HOLDS = (
-    "the directory holds organization.yaml, roles.yaml and people/<id>.yaml; README.md, "
-    "schema.json, reviews/ and dotfiles are ignored"
+    "the directory holds organization.yaml, roles.yaml, people/<id>.yaml and "
+    "reviews/YYYY/<id>.yaml; README.md, schema.json and dotfiles are ignored"
 )
 
 
@@ -34,14 +35,14 @@ class FileKind(Enum):
     ORGANIZATION = "organization"
     ROLES = "roles"
     PERSON = "person"
+    REVIEW = "review"
     IGNORED = "ignored"
 
 
 def ignored_dir(name: str) -> bool:
-    """True for a directory the loader never enters: dot-directories (.git, .github) and
-    the top-level reviews/."""
+    """True for a directory the loader never enters: dot-directories (.git, .github)."""
     parts = name.strip("/").split("/")
-    return any(p.startswith(".") for p in parts) or parts == [REVIEWS_DIR]
+    return any(p.startswith(".") for p in parts)
 
 
 def classify(name: str) -> FileKind | str:
@@ -63,6 +64,14 @@ def classify(name: str) -> FileKind | str:
         return FileKind.ROLES
     stem, dot, suffix = parts[-1].rpartition(".")
     yaml_like = bool(dot) and suffix.lower() in {"yaml", "yml"}
+    if parts[0] == REVIEWS_DIR and len(parts) > 1:
+        year = parts[1] if len(parts) == 3 else ""
+        if len(year) == 4 and year.isdigit() and suffix == "yaml" and stem:
+            return FileKind.REVIEW
+        return (
+            "review files are reviews/YYYY/<reviewer-id>.yaml (written by "
+            "`reconciler review start`)"
+        )
     if parts[0] == PEOPLE_DIR.rstrip("/") and len(parts) > 1:
         if len(parts) > 2:
             return (
@@ -81,6 +90,11 @@ def classify(name: str) -> FileKind | str:
             return f"unexpected file (did you mean '{hint[0]}'?)"
         return f"unexpected file (person files go in people/, as people/{stem}.yaml)"
     return f"unexpected file ({_HOLDS})"
+
+
+def review_file(year: int, reviewer: str) -> str:
+    """The one path a reviewer's file for `year` can have."""
+    return f"{REVIEWS_DIR}/{year:04d}/{reviewer}.yaml"
 
 
 def person_file(person_id: str) -> str:

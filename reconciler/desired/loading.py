@@ -21,11 +21,18 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from reconciler.desired import formats
 from reconciler.desired.checking import Checked, Errors, check_rules
-from reconciler.desired.formats import OrganizationFile, PersonFile, RoleFile, RolesFile
+from reconciler.desired.formats import (
+    OrganizationFile,
+    PersonFile,
+    ReviewFile,
+    RoleFile,
+    RolesFile,
+)
 from reconciler.desired.layout import MAX_FILES, ORGANIZATION, PEOPLE_DIR, ROLES, FileKind, classify
 from reconciler.desired.parsing import ParsedFile, ParseFailed, parse_yaml
 from reconciler.desired.problems import DesiredStateError, ValidationFailed
 from reconciler.desired.reading import read_tree
+from reconciler.desired.reviewing import review_problems
 from reconciler.model import (
     BindingMode,
     DesiredState,
@@ -39,10 +46,13 @@ from reconciler.model import (
     GitHubTeamGrant,
     GoogleGroupGrant,
     GoogleScope,
+    GrantKind,
     NonHumanAccount,
     Organization,
     Person,
     ProtectedAccount,
+    ReviewDecision,
+    ReviewItem,
     Role,
     SafetyLimits,
     SourceRef,
@@ -104,7 +114,11 @@ def _load(
     if errors.found:
         raise ValidationFailed(errors.found)
     assert checked.organization is not None and checked.roles is not None
-    return _build(checked, commit)
+    state = _build(checked, commit)
+    problems = review_problems(state)
+    if problems:
+        raise ValidationFailed(problems)
+    return state
 
 
 def _check(
@@ -141,6 +155,7 @@ def _check_files(
     organization: tuple[ParsedFile, OrganizationFile] | None = None
     roles: tuple[ParsedFile, dict[str, RoleFile]] | None = None
     people: dict[str, tuple[ParsedFile, PersonFile]] = {}
+    reviews: dict[str, tuple[ParsedFile, ReviewFile]] = {}
     people_complete = not any(name.startswith(PEOPLE_DIR) for name in refused)
     for required in (ORGANIZATION, ROLES):
         if required not in files and required not in refused:
@@ -162,13 +177,17 @@ def _check_files(
         elif kind is FileKind.ROLES:
             data = _validate(parsed, RolesFile, errors)
             roles = (parsed, data.root) if isinstance(data, RolesFile) else None
+        elif kind is FileKind.REVIEW:
+            review = _validate(parsed, ReviewFile, errors)
+            if isinstance(review, ReviewFile):
+                reviews[name] = (parsed, review)
         else:
             person = check_person_shape(parsed, errors)
             if person is not None:
                 people[name] = person
             else:
                 people_complete = False
-    return Checked(organization, roles, people, people_complete)
+    return Checked(organization, roles, people, people_complete, reviews)
 
 
 def check_organization_shape(
@@ -349,15 +368,33 @@ def _build(checked: Checked, commit: str | None) -> DesiredState:
                 for i, g in enumerate(r.gcp)
             ),
             source=_ref(roles_parsed, name),
+            owner=r.owner,
         )
         for name, r in roles.items()
     }
     people = {p.id: build_person(parsed, p) for parsed, p in checked.people.values()}
+    reviews = tuple(
+        ReviewItem(
+            year=review.year,
+            reviewer=review.reviewer,
+            person_id=item.person,
+            kind=GrantKind(item.kind),
+            target=item.target,
+            role=item.role,
+            via=item.via,
+            decision=ReviewDecision(item.decision) if item.decision else None,
+            comment=item.comment or "",
+            source=_ref(parsed, "grants", i),
+        )
+        for _, (parsed, review) in sorted(checked.reviews.items())
+        for i, item in enumerate(review.grants)
+    )
     return DesiredState(
         organization=build_organization(*checked.organization),
         roles=role_values,
         people=dict(sorted(people.items())),
         commit=commit,
+        reviews=reviews,
     )
 
 
@@ -455,6 +492,9 @@ def build_person(parsed: ParsedFile, p: PersonFile) -> Person:
         department=p.department,
         title=p.title,
         source=_ref(parsed),
+        manager=p.manager,
+        training=p.training,
+        role_sources=tuple(_ref(parsed, "roles", i) for i in range(len(p.roles))),
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
+from reconciler.desired.expanding import revocations
 from reconciler.desired.holding import apply_holds, standing_holds
 from reconciler.model import (
     Action,
@@ -76,6 +77,7 @@ def plan_changes(
 
     actions = _dedupe(out.actions)
     actions = _record_approvals(ctx, actions)
+    actions = _cite_reviews(ctx, actions, out)
     actions = _hold_back_unapproved_privilege(ctx, actions, out)
     actions = _drop_untouchables(ctx, actions, out)
     actions, held_back = _hold_back_on_incomplete_reads(ctx, actions, out)
@@ -147,6 +149,54 @@ def _record_approvals(ctx: PlanContext, actions: list[Action]) -> list[Action]:
             )
         )
     return annotated
+
+
+# What each removing action takes away, as the kind of grant it ends.
+_REMOVES = {
+    ActionKind.REMOVE_GROUP_MEMBER: GrantKind.GOOGLE_GROUP,
+    ActionKind.REMOVE_ORG_MEMBER: GrantKind.GITHUB_ORG,
+    ActionKind.REMOVE_TEAM_MEMBER: GrantKind.GITHUB_TEAM,
+    ActionKind.REMOVE_BINDING: GrantKind.GCP_BINDING,
+}
+
+
+def _cite_reviews(ctx: PlanContext, actions: list[Action], out: Candidates) -> list[Action]:
+    """A removal of a grant that an access review revoked (the expansion already dropped it)
+    cites the review: `review` (file:line) and `reviewer` params, a reason saying so, and a
+    note, so the plan, the audit log and the inventory show why a role's grant went."""
+    revoked = revocations(ctx.desired)
+    if not revoked:
+        return actions
+    cited = []
+    for action in actions:
+        kind = _REMOVES.get(action.kind)
+        item = None
+        if kind is not None and action.person_id in revoked and not action.offboarding:
+            for (k, target, role), candidate in revoked[action.person_id].items():
+                same_role = role == action.role or kind is not GrantKind.GCP_BINDING
+                if k is kind and target.lower() == action.target.lower() and same_role:
+                    item = candidate
+        if item is None or kind is None:
+            cited.append(action)
+            continue
+        where = f"{item.source.file}:{item.source.line}" if item.source else f"reviews/{item.year}"
+        extra = {"review": where, "reviewer": item.reviewer}
+        cited.append(
+            replace(
+                action,
+                params=tuple(sorted({**dict(action.params), **extra}.items())),
+                reason=f"revoked in the {item.year} access review by {item.reviewer} ({where})",
+            )
+        )
+        out.note(
+            NoteKind.ADVICE,
+            f"{action.person_id}'s {kind.value} {action.target} {action.role} is removed "
+            f"although role {item.via or 'in the repo'} grants it: {item.reviewer} revoked it "
+            f"in {where}",
+            person_id=action.person_id,
+            system=action.system,
+        )
+    return cited
 
 
 def _hold_back_unapproved_privilege(

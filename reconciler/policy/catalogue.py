@@ -603,6 +603,29 @@ _ENTRIES: tuple[FindingType, ...] = (
         ),
     ),
     FindingType(
+        code="security-training-overdue",
+        severity=Severity.MEDIUM,
+        article="第11.1条",
+        title_en="Security training overdue",
+        title_ja="セキュリティ教育の受講期限切れ",
+        explanation_en=(
+            "An active person's last security training (`training` in their file) is more "
+            "than a year ago, or not recorded. The policy asks every member to take the "
+            "security training once a year."
+        ),
+        explanation_ja=(
+            "在籍中の者の最後のセキュリティ教育の受講日(人員ファイルの `training`)が1年より"
+            "前であるか、記録されていません。規程は全員に年1回のセキュリティ教育の受講を"
+            "求めています。"
+        ),
+        remediation_en=(
+            "Have the person take the training, then record its date (`training: YYYY-MM-DD`)."
+        ),
+        remediation_ja=(
+            "本人に教育を受講させ、受講日(`training: YYYY-MM-DD`)を人員ファイルに記録してください。"
+        ),
+    ),
+    FindingType(
         code="non-human-owner-departed",
         severity=Severity.HIGH,
         article="第5.1条",

@@ -1,8 +1,10 @@
 """Checks about the people in the repo: leavers who still hold access, access before the start
-date, contractors' NDAs, expiring grants, GitHub logins renamed or taken, non-human accounts
-whose owner left; called by `reconciler.policy.checks`."""
+date, contractors' NDAs, security training overdue, expiring grants, GitHub logins renamed or
+taken, non-human accounts whose owner left; called by `reconciler.policy.checks`."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from reconciler.model import (
     Account,
@@ -50,6 +52,15 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
                 f"{person.employment.start}",
                 person.id,
             )
+        if status is PersonStatus.ACTIVE and training_overdue(person, today):
+            last = person.training.isoformat() if person.training else "never recorded"
+            out.add(
+                "security-training-overdue",
+                None,
+                person.email,
+                f"{person.id}'s last security training: {last}; it is due once a year",
+                person.id,
+            )
         for ent in ctx.entitlements(person.id):
             if ent.approved_by is None or ent.expires is None:
                 continue
@@ -89,6 +100,18 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
                 "assign a new owner or disable it",
                 nh.owner if owner else None,
             )
+
+
+def training_overdue(person: Person, today: date) -> bool:
+    """True when the person's last security training is more than a year before `today`, or
+    not recorded (policy 第11.1条: yearly). Also shown by the inventory."""
+    if person.training is None:
+        return True
+    try:
+        due = person.training.replace(year=person.training.year + 1)
+    except ValueError:  # trained on 29 February: due on 1 March a year later
+        due = date(person.training.year + 1, 3, 1)
+    return today > due
 
 
 def _report_login_taken(

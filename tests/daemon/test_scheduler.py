@@ -72,16 +72,18 @@ def test_the_scheduler_endpoint_refuses_bad_oidc_tokens_and_accepts_a_right_one(
     for why, header in bad.items():
         headers = {"Authorization": header} if header else {}
         assert client.post("/run/drift", headers=headers).status_code == 401, why
+        assert client.post("/run/inventory", headers=headers).status_code == 401, why
     assert daemon.flight.waiting() == []
 
     good = {"Authorization": f"Bearer {_token(sandbox)}"}
     assert client.post("/run/drift", headers=good).status_code == 202
     assert client.post("/run/sweep", headers=good).status_code == 202
+    assert client.post("/run/inventory", headers=good).status_code == 202
     assert {(j.kind, j.trigger) for j in daemon.flight.waiting()} == {
         (JobKind.DRIFT, "scheduler-drift"),
         (JobKind.RECONCILE, "scheduler-sweep"),
+        (JobKind.INVENTORY, "scheduler-inventory"),
     }
-    assert client.post("/run/inventory", headers=good).status_code == 404  # not built yet
 
 
 def test_health_and_readiness_before_the_first_complete_read(daemon: Daemon) -> None:

@@ -221,3 +221,44 @@ def test_a_hand_made_github_team_membership_is_notified_as_drift(
             wait_for(lambda: daemon.runs("push") == 1 and daemon.idle(), "the push run")
             assert daemon.metric('reconciler_runs_total{result="dry-run",trigger="push"}') == 1
             assert "sstayer" in team_members(state(sandbox), "sre")
+
+
+def test_the_yearly_inventory_job_writes_the_inventory_and_its_manifest(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    repo, desired = make_repo(tmp_path)
+    converged_world(sandbox, desired)
+    audience = "https://reconciler.example.com"
+    scheduler = "scheduler@example-prod.iam.gserviceaccount.com"
+    out = tmp_path / "inventories"
+    with receiver() as notified:
+        env = daemon_env(
+            sandbox, tmp_path, repo,
+            RECONCILER_NOTIFY_URL=notified.url, RECONCILER_SERVICE_URL=audience,
+            RECONCILER_SCHEDULER_SERVICE_ACCOUNT=scheduler, RECONCILER_INVENTORY_DIR=str(out),
+        )  # fmt: skip
+        with serve(env, tmp_path) as daemon:
+            daemon.wait_ready()
+            token = requests.post(
+                f"{sandbox.url}/_sandbox/oidc/token",
+                json={"audience": audience, "email": scheduler},
+                timeout=10,
+            ).json()["id_token"]
+            refused = requests.post(f"{daemon.url}/run/inventory", timeout=10)
+            assert refused.status_code == 401
+            queued = requests.post(
+                f"{daemon.url}/run/inventory",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert queued.status_code == 202
+            [event] = wait_for(lambda: notified.events("inventory"), "the inventory")
+    folder = Path(event["details"]["dir"])
+    assert folder.parent == out
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["files"], manifest
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    assert (folder / "google.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # BOM for Excel
+    digest = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    assert event["details"]["manifest_sha256"] == digest

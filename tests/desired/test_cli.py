@@ -43,7 +43,7 @@ def test_validate_prints_each_error_as_file_line_column_and_exits_1(tmp_path: Pa
     assert result.exit_code == 1
     lines = result.output.splitlines()
     expected = "roles[1]: unknown role 'enginer' (did you mean 'engineer'?)"
-    assert f"{root}/people/e0003.yaml:13:19: {expected}" in lines
+    assert f"{root}/people/e0003.yaml:15:19: {expected}" in lines
     assert lines[-1] == "invalid: 1 error(s)"
 
 
@@ -88,7 +88,7 @@ def test_validate_github_prints_one_annotation_per_error_relative_to_the_repo_ro
     # `:` and `,` in a property and newlines in the message are escaped (%3A, %2C, %0A), so
     # an error text cannot close the annotation early or start another workflow command.
     assert result.stdout.splitlines() == [
-        "::error file=ds/people/e0003.yaml,line=13,col=19,title=roles[1]::"
+        "::error file=ds/people/e0003.yaml,line=15,col=19,title=roles[1]::"
         "unknown role 'enginer' (did you mean 'engineer'?)"
     ]
     assert result.stderr.splitlines() == ["invalid: 1 error(s)"]

@@ -49,6 +49,26 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int | None
         ],
     ),
     (
+        "a manager who is not in the repo",
+        {E3: person(f"manager: e0099  {MARK}")},
+        [(E3, None, "manager", "unknown person 'e0099'")],
+    ),
+    (
+        "a person who is their own manager",
+        {E3: person(f"manager: e0003  {MARK}")},
+        [(E3, None, "manager", "a person cannot be their own manager")],
+    ),
+    (
+        "a training date that is not a date",
+        {E3: person(f"training: last spring  {MARK}")},
+        [(E3, None, "training", "is not a real calendar date (write YYYY-MM-DD)")],
+    ),
+    (
+        "a role owner who is not in the repo",
+        {"roles.yaml": ROLES.replace("engineer:\n", f"engineer:\n  owner: e0099  {MARK}\n", 1)},
+        [("roles.yaml", None, "engineer.owner", "unknown person 'e0099'")],
+    ),
+    (
         "unknown top-level key in a person file",
         {E3: person(f"departmant: 開発  {MARK}")},
         [(E3, None, "departmant", "unknown key 'departmant' (did you mean 'department'?)")],

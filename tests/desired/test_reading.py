@@ -81,13 +81,15 @@ SKIPPED_BEFORE = [
     ("organisation.yml", "unexpected file (did you mean 'organization.yaml'?)"),
     (
         "staff/e0004.yaml",
-        "unexpected file (the directory holds organization.yaml, roles.yaml and "
-        "people/<id>.yaml; README.md, schema.json, reviews/ and dotfiles are ignored)",
+        "unexpected file (the directory holds organization.yaml, roles.yaml, "
+        "people/<id>.yaml and reviews/YYYY/<id>.yaml; README.md, schema.json and dotfiles "
+        "are ignored)",
     ),
     (
         "notes.txt",
-        "unexpected file (the directory holds organization.yaml, roles.yaml and "
-        "people/<id>.yaml; README.md, schema.json, reviews/ and dotfiles are ignored)",
+        "unexpected file (the directory holds organization.yaml, roles.yaml, "
+        "people/<id>.yaml and reviews/YYYY/<id>.yaml; README.md, schema.json and dotfiles "
+        "are ignored)",
     ),
 ]
 
@@ -114,13 +116,27 @@ def test_documented_ignored_files_are_not_read(tmp_path: Path) -> None:
         ".github/CODEOWNERS",
         "people/.e0004.yaml.swp",
         "people/.drafts/e0004.yaml",
-        "reviews/2026-04.yaml",
-        "reviews/2026/e0003.yaml",
+        "reviews/README.md",
     ):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(garbage)
     assert sorted(read_desired_files(root)) == sorted(repo())
     assert sorted(load_desired_dir(root).people) == ["e0001", "e0002", "e0003"]
+
+
+def test_review_files_are_read_and_misplaced_ones_are_errors(tmp_path: Path) -> None:
+    """reviews/YYYY/<id>.yaml is a review file, read and validated like the others; anything
+    else under reviews/ is an error naming its path, never silently skipped."""
+    root = write_repo(tmp_path)
+    (root / "reviews" / "2026").mkdir(parents=True)
+    (root / "reviews" / "2026" / "e0003.yaml").write_bytes(b"\xff not YAML [[[")
+    (root / "reviews" / "2026-04.yaml").write_text("year: 2026\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as raised:
+        load_desired_dir(root)
+    files = sorted({e.file for e in raised.value.errors})
+    assert files == ["reviews/2026-04.yaml", "reviews/2026/e0003.yaml"]
+    (misplaced,) = [e for e in raised.value.errors if e.file == "reviews/2026-04.yaml"]
+    assert "reviews/YYYY/<reviewer-id>.yaml" in misplaced.message
 
 
 def test_misplaced_files_and_errors_inside_files_are_reported_in_one_run(tmp_path: Path) -> None:
