@@ -9,7 +9,7 @@ them: options, the progress display, the printed plan and summary, the exit code
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
@@ -45,6 +45,7 @@ from reconciler.execute import (
 )
 from reconciler.locking import RunLockBusy, RunLockLost
 from reconciler.model import DesiredState, Person
+from reconciler.reports.i18n import Language, language
 from reconciler.reports.plans import render_text
 from reconciler.runs import (
     RunContext,
@@ -64,22 +65,26 @@ EXIT_ERROR = 1
 # --------------------------------------------------------------------------------------------
 
 
-def print_summary(report: ApplyReport) -> None:
+def print_summary(report: ApplyReport, lang: Language | None = None) -> None:
     """The run's outcome, its notes and advice that matches what happened, so the operator
-    (and the exit code, for a scheduler) can tell a clean run from a partial one."""
+    (and the exit code, for a scheduler) can tell a clean run from a partial one; worded in
+    `lang` (default English). Markup and identifiers stay outside the translated text."""
+    _ = (lang or language("en")).gettext
     console = report_console()
     for note in report.notes:
-        console.print(f"  note: {escape(str(note))}")
+        console.print(f"  {_('note:')} {escape(str(note))}")
     if report.refused:
-        console.print("[bold red]REFUSED[/]: nothing was applied.")
+        console.print("[bold red]REFUSED[/]: " + _("nothing was applied."))
         for reason in report.refused:
             console.print(f"  - {escape(reason)}")
-        _print_head(report)
+        _print_head(report, _)
         return
     if report.dry_run:
         console.print(
-            f"dry run: {len(report.outcomes)} action(s) would be applied; nothing was changed. "
-            "Run again with [bold]--confirm[/] to apply."
+            _("dry run: %(count)d action(s) would be applied; nothing was changed.")
+            % {"count": len(report.outcomes)}
+            + " "
+            + _("Run again with --confirm to apply.")
         )
         _print_partial(report)
         return
@@ -87,8 +92,12 @@ def print_summary(report: ApplyReport) -> None:
     unchanged = [o for o in report.outcomes if o.status is OutcomeStatus.APPLIED and not o.changed]
     failed = report.failures
     console.print(
-        f"run {report.run_id}: {len(applied)} applied, {len(unchanged)} unchanged "
-        f"(already in place), {len(failed)} failed, 0 refused"
+        f"run {report.run_id}: "
+        + _(
+            "%(applied)d applied, %(unchanged)d unchanged (already in place), "
+            "%(failed)d failed, 0 refused"
+        )
+        % {"applied": len(applied), "unchanged": len(unchanged), "failed": len(failed)}
     )
     for outcome in failed:
         console.print(
@@ -101,25 +110,34 @@ def print_summary(report: ApplyReport) -> None:
     _print_partial(report)
     if failed:
         console.print(
-            "Some actions failed; the others were applied. Re-run `reconciler apply --confirm` "
-            "once the cause is fixed: every action is idempotent, the re-run converges."
+            _(
+                "Some actions failed; the others were applied. Re-run `reconciler apply "
+                "--confirm` once the cause is fixed: every action is idempotent, the re-run "
+                "converges."
+            )
         )
     elif report.partial:
         console.print(
-            "The run was partial (exit code 3): fix what is listed above, then re-run "
-            "`reconciler apply --confirm`; `reconciler plan` shows what is still pending."
+            _(
+                "The run was partial (exit code 3): fix what is listed above, then re-run "
+                "`reconciler apply --confirm`; `reconciler plan` shows what is still pending."
+            )
         )
     elif report.outcomes:
-        console.print("Check: `reconciler plan` should now show no changes (exit code 0).")
-    _print_head(report)
+        console.print(_("Check: `reconciler plan` should now show no changes (exit code 0)."))
+    _print_head(report, _)
 
 
-def _print_head(report: ApplyReport) -> None:
+def _print_head(report: ApplyReport, _: Callable[[str], str]) -> None:
     """The run's closing audit head, to publish outside the log (anchoring)."""
     if report.audit_head:
         report_console().print(
-            f"audit head {report.audit_head}: publish it; `reconciler audit verify "
-            f"--expect-head {report.audit_head}` later proves nothing before it was rewritten",
+            f"audit head {report.audit_head}: "
+            + _(
+                "publish it; `reconciler audit verify --expect-head %(head)s` later proves "
+                "nothing before it was rewritten"
+            )
+            % {"head": report.audit_head},
             highlight=False,
         )
 
@@ -244,7 +262,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
         report_console().print(render_text(plan, desired, language))
     elif not plan.has_changes:
         report_console().print("no changes: the systems already match the repo.")
-    print_summary(report)
+    print_summary(report, language)
     raise typer.Exit(report.exit_code)
 
 

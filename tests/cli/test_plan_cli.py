@@ -68,10 +68,12 @@ def test_apply_dry_run_speaks_the_chosen_language() -> None:
         app, ["apply", "--dir", EXAMPLE, "--sandbox", "--at", AT, "--lang", "ja"]
     )
     assert "変更内容" in result.stdout and "理由" in result.stdout, result.output
+    assert "ドライラン:" in result.stdout and "何も変更していません" in result.stdout  # the summary
     english = runner.invoke(
         app, ["apply", "--dir", EXAMPLE, "--sandbox", "--at", AT, "--lang", "en"]
     )
     assert "change" in english.stdout and "変更内容" not in english.stdout
+    assert "would be applied; nothing was changed" in english.stdout
 
 
 def test_plan_reports_a_validation_error_with_file_and_line_and_reads_nothing(

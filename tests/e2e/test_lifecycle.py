@@ -146,7 +146,7 @@ def test_the_demo_world_applied_completely_then_plan_shows_no_changes(
     sandbox.sandbox.load_world(world)
     env = cli_env(sandbox, tmp_path)
 
-    applied = cli(["apply", "--dir", str(directory), "--confirm"], env)
+    applied = cli(["apply", "--dir", str(directory), "--confirm", "--lang", "en"], env)
 
     assert applied.exit_code == 0, applied.output
     assert "0 failed" in applied.stdout
