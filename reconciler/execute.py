@@ -1,4 +1,4 @@
-"""Apply a Plan safely (DESIGN 6): safety valves, ordering, per-action error collection, the
+"""Apply a Plan safely: safety valves, ordering, per-action error collection, the
 audit log and saved plans. Called by the CLI's apply/offboard commands and by the daemon.
 
 The executor trusts nothing it is given: it re-runs the planner's safety check, refuses any
@@ -60,7 +60,7 @@ def order_actions(actions: Collection[Action]) -> list[Action]:
 def find_forbidden_actions(
     plan: Plan, desired: DesiredState, self_identities: Collection[str]
 ) -> list[str]:
-    """Defence in depth behind the planner (DESIGN 6.4): no action may name a protected
+    """Defence in depth behind the planner: no action may name a protected
     account or the tool's own identity, in any system (a protected Google user is also
     protected as a GCP `user:` member). A planner bug must not lock out the break-glass
     admin or cut the branch the tool sits on."""
@@ -515,7 +515,7 @@ def _interrupted_offboardings(audit: AuditTrail, plan: Plan, done_now: set[str])
 
 
 # --------------------------------------------------------------------------------------------
-# Saved plans (DESIGN 6.6): `plan --out FILE` then `apply FILE`.
+# Saved plans: `plan --out FILE` then `apply FILE`.
 # --------------------------------------------------------------------------------------------
 
 
@@ -581,7 +581,7 @@ def parse_saved_plan(plan_json: str | Mapping[str, Any]) -> Plan:
 
 def verify_saved_plan(plan_json: str | Mapping[str, Any], fresh_snapshot: Snapshot) -> Plan:
     """Return the saved plan only if it is unedited and the systems are still exactly as they
-    were when it was made (DESIGN 6.6); otherwise raise EditedPlan / StalePlan / MalformedPlan."""
+    were when it was made; otherwise raise EditedPlan / StalePlan / MalformedPlan."""
     plan = parse_saved_plan(plan_json)
     fresh = fresh_snapshot.fingerprint()
     if fresh != plan.state_fingerprint:

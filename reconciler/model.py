@@ -144,7 +144,7 @@ class Employment:
 
 @dataclass(frozen=True)
 class ExtraGrant:
-    """A one-off role for one person, outside their standing roles (DESIGN 3)."""
+    """A one-off role for one person, outside their standing roles."""
 
     role: str
     approved_by: str  # person id of the approver (the security officer, policy 第5.2条1)
@@ -252,7 +252,7 @@ class Systems:
 
 @dataclass(frozen=True)
 class ProtectedAccount:
-    """A break-glass or bootstrap account the product never touches (DESIGN 6.4)."""
+    """A break-glass or bootstrap account the product never touches."""
 
     system: System
     identity: str  # normalised email / login / IAM member
@@ -717,7 +717,7 @@ def _fingerprint_leaf(value: Any) -> Any:
 
 
 class Phase(IntEnum):
-    """Execution order of actions (DESIGN 4): a leaver's sessions are cut first (Google),
+    """Execution order of actions: a leaver's sessions are cut first (Google),
     then GitHub, then GCP; for everyone else additions come before role changes, and
     removals come last, so a transfer never leaves someone without the access they need."""
 
@@ -794,7 +794,7 @@ _OFFBOARD_PHASE = {
 }
 
 # Rows run in rank order within a phase, Google before GitHub before GCP. A leaver's cuts
-# (DESIGN 4): suspend first so no new sign-in can start, then end the sessions that exist
+# The cut order: suspend first so no new sign-in can start, then end the sessions that exist
 # (Admin SDK: suspending does not sign the user out, hence users.signOut), then OAuth tokens
 # and app passwords, which survive both, then groups. On GitHub the org membership goes first
 # (DELETE /orgs/{org}/memberships/{user} also removes team memberships and cancels a pending
@@ -898,7 +898,7 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    """A policy observation; each cites the policy article it serves (DESIGN 7)."""
+    """A policy observation; each cites the policy article it serves."""
 
     code: str  # e.g. "leaver-has-access", "unmanaged-account"
     severity: Severity

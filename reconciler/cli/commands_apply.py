@@ -380,7 +380,7 @@ def _load_for_offboarding(
 
 def _print_repo_change(person: Person, today: date, directory: Path, *, dry_run: bool) -> None:
     """The edit that makes the repo agree with what was just done, so the next `apply` does
-    not re-grant the access (DESIGN 4: "the two never disagree for long")."""
+    not re-grant the access."""
     path = directory / "people" / f"{person.id}.yaml"
     job = person.employment
     when = "after confirming" if dry_run else "now"

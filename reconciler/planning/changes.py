@@ -234,7 +234,7 @@ def _hold_back_unapproved_privilege(
 
 
 def _drop_untouchables(ctx: PlanContext, actions: list[Action], out: Candidates) -> list[Action]:
-    """Protected and non-human accounts never appear in an action (DESIGN 6.4). The system
+    """Protected and non-human accounts never appear in an action. The system
     planners already skip them; this is the one place that guarantees it."""
     kept = []
     for a in actions:
@@ -275,7 +275,7 @@ def _hold_back_on_incomplete_reads(
 
 
 def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) -> list[Action]:
-    """DESIGN 6.4: never remove, suspend or demote the last Workspace super admin, GitHub org
+    """Never remove, suspend or demote the last Workspace super admin, GitHub org
     owner or owner of a GCP resource; with nobody left, nobody can repair the mistake."""
     google = ctx.snapshot.part(System.GOOGLE)
     admins = {a.name for a in (google.accounts if google else ()) if a.is_admin and not a.suspended}

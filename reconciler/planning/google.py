@@ -75,7 +75,7 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str)
 
 
 def _plan_leaver(ctx: PlanContext, out: Candidates, person: Person, domain: str) -> None:
-    """Offboarding, Google first (DESIGN 4): suspend, then cut existing sessions, because
+    """Offboarding, Google first: suspend, then cut existing sessions, because
     suspension alone does not end sessions that are already open (users.signOut exists for
     that), then revoke OAuth grants and app passwords, which outlive a password change."""
     account = ctx.ids.google_accounts.get(person.id)

@@ -40,7 +40,7 @@ class UnsafePlan(ReconcilerError):
 
 
 class TooManyRemovals(UnsafePlan):
-    """More removals than the limits allow (DESIGN 6.3); offboarding is exempt."""
+    """More removals than the limits allow; offboarding is exempt."""
 
 
 class TooManyLeavers(UnsafePlan):

@@ -1,1 +1,1 @@
-"""Providers: the only code that talks to Google, GitHub and GCP (DESIGN 2)."""
+"""Providers: the only code that talks to Google, GitHub and GCP."""

@@ -25,7 +25,7 @@ class Provider(Protocol):
     """One system's reads and writes, behind which the client library stays hidden.
 
     Besides reading and applying, a provider says who it acts as (`acting_as`), so the
-    executor can refuse any action that names the tool's own identity (DESIGN 6.4) without
+    executor can refuse any action that names the tool's own identity without
     anyone having to list it in `protected_accounts`."""
 
     system: System

@@ -92,7 +92,7 @@ def connect(
 def own_identities(
     settings: Settings, desired: DesiredState, providers: Mapping[System, Provider]
 ) -> tuple[str, ...]:
-    """The identities the tool itself acts as, never the subject of an action (DESIGN 6.4):
+    """The identities the tool itself acts as, never the subject of an action:
     the delegated admin and impersonated service account from the settings, merged with what
     each provider says it authenticates as (`Provider.acting_as`: the GitHub token's login,
     the GCP service account...), so the guard needs no entry in `protected_accounts`.

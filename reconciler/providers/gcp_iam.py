@@ -705,7 +705,7 @@ def edit_bindings(
 def refuse_last_owner(
     resource: str, before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]]
 ) -> None:
-    """DESIGN 6.4: never remove the last owner. `deleted:` members and conditional owner
+    """Never remove the last owner. `deleted:` members and conditional owner
     bindings do not count: neither can administer the resource tomorrow."""
 
     def live_owners(bindings: Sequence[dict[str, Any]]) -> set[str]:

@@ -191,7 +191,7 @@ class _Counter:
         settings: GitHubOrgSettings | None = None,
         invitees: Iterable[Account] = (),
     ) -> SnapshotPart:
-        """The read's result: complete only if no sub-read reported a problem (DESIGN 6.2)."""
+        """The read's result: complete only if no sub-read reported a problem."""
         return SnapshotPart(
             system=System.GITHUB,
             status=ReadStatus(
@@ -444,7 +444,7 @@ class GitHubProvider:
         (its bot is not an org member; `GET /user` answers 403 for it) and for no auth.
 
         A failed `GET /user` raises (after the usual retries) instead of returning (): the
-        caller must not start an apply whose own-identity guard is missing (DESIGN 6.4)."""
+        caller must not start an apply whose own-identity guard is missing."""
         if self._acting_as is None:
             if not self._token_user:
                 self._acting_as = ()

@@ -8,7 +8,7 @@ batch requests too (research/client_libs.md section 1). The library's own retrie
 (`num_retries=0`: they ignore Retry-After); every call goes through
 `providers.retrying.call_with_retry` with errors translated to the project's hierarchy.
 
-Read cost (DESIGN 5b): ceil(users/500) users.list pages + ceil(groups/200) groups.list
+Read cost: ceil(users/500) users.list pages + ceil(groups/200) groups.list
 pages + batches of up to 1000 calls holding every group's member list, and one tokens.list
 and one asps.list per user of our primary domain (2 calls per user: batching saves round
 trips, not quota - "n requests batched count as n requests"). Member lists longer than 200
@@ -703,7 +703,7 @@ class GoogleWorkspaceProvider:
                 "givenName": action.param("given_name"),
                 "familyName": action.param("family_name"),
             },
-            # Random, never stored, logged or returned (DESIGN 4); the person sets their own
+            # Random, never stored, logged or returned; the person sets their own
             # at first sign-in. token_urlsafe(24) is 32 chars, within the API's 8-100.
             "password": secrets.token_urlsafe(24),
             "changePasswordAtNextLogin": True,

@@ -273,7 +273,7 @@ _SECRET_FIELDS = {"password", "hashfunction", "private_key", "privatekey", "toke
 
 def _redact(value: Any) -> Any:
     """The request log is served over HTTP and shown in test failures: a password sent with
-    users.insert must not be readable there (DESIGN 6.8), even though it is random."""
+    users.insert must not be readable there, even though it is random."""
     if isinstance(value, dict):
         return {
             k: _mask(v) if k.lower() in _SECRET_FIELDS else _redact(v) for k, v in value.items()
