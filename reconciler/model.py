@@ -794,7 +794,7 @@ _OFFBOARD_PHASE = {
 }
 
 # Rows run in rank order within a phase, Google before GitHub before GCP. A leaver's cuts
-# The cut order: suspend first so no new sign-in can start, then end the sessions that exist
+# follow this order: suspend first so no new sign-in can start, then end the sessions that exist
 # (Admin SDK: suspending does not sign the user out, hence users.signOut), then OAuth tokens
 # and app passwords, which survive both, then groups. On GitHub the org membership goes first
 # (DELETE /orgs/{org}/memberships/{user} also removes team memberships and cancels a pending
