@@ -114,7 +114,7 @@ def measure_size(people: int, now: dt.datetime, latency_ms: int) -> dict[str, An
     ):
         requests.post(f"{url}/_sandbox/latency", json={"latency_ms": latency_ms}, timeout=30)
         before = _counters(url)
-        read = _client("read-plan", str(root), url, now.isoformat(), state)
+        read = _client("read-plan", str(root), url, now.isoformat(), state, "reports")
         after = _counters(url)
         trips = _trips(before, after)
         # The next night: a new process, nothing changed, the cache from the state store.
@@ -147,6 +147,10 @@ def measure_size(people: int, now: dt.datetime, latency_ms: int) -> dict[str, An
         "github_cold_points": cold_points,
         "github_rerun_points": rerun_points,
         "rerun_seconds": again["seconds"],
+        "drift_seconds": read.get("drift_seconds"),
+        "inventory_seconds": read.get("inventory_seconds"),
+        "inventory_rows": read.get("inventory_rows"),
+        "reports_peak_mb": read.get("reports_peak_mb"),
     }
 
 
@@ -268,6 +272,19 @@ def measure_targets(
             )
             for size in (m, big)
         ),
+        target(f"drift report beyond its plan, {medium:,} people", 1.0, m["drift_seconds"], "s"),
+        target(
+            f"inventory, every format, {large:,} people ({big['inventory_rows']:,} rows)",
+            60.0,
+            big["inventory_seconds"],
+            "s",
+        ),
+        target(
+            f"peak memory after read + plan + drift + inventory, {large:,} people",
+            500,
+            big["reports_peak_mb"],
+            "MB",
+        ),
         target(
             f"offboard --now at {large:,} / at {medium:,} people",
             1.2,
@@ -287,7 +304,7 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _read_plan(directory: str, url: str, at: str, state: str) -> dict[str, Any]:
+def _read_plan(directory: str, url: str, at: str, state: str, reports: str = "") -> dict[str, Any]:
     """A read + plan as `reconciler plan` makes it: the GitHub cache in the state directory."""
     from reconciler.log import configure_logging
     from reconciler.providers.connecting import connect_sandbox
@@ -302,9 +319,43 @@ def _read_plan(directory: str, url: str, at: str, state: str) -> dict[str, Any]:
     providers = connect_sandbox(url, desired, github_cache=cache)
     started = time.perf_counter()
     snapshot = read_all(providers, desired, now)
-    plan = plan_changes(desired, expand_access(desired, now), snapshot, now)
+    access = expand_access(desired, now)
+    plan = plan_changes(desired, access, snapshot, now)
     seconds = round(time.perf_counter() - started, 3)
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "actions": len(plan.actions)}
+    result: dict[str, Any] = {
+        "seconds": seconds,
+        "peak_mb": _peak_mb(),
+        "actions": len(plan.actions),
+    }
+    if reports == "reports":
+        result |= _reports(desired, access, snapshot, plan, now)
+    return result
+
+
+def _reports(
+    desired: DesiredState, access: Any, snapshot: Any, plan: Any, now: dt.datetime
+) -> dict[str, Any]:
+    """The drift report and the whole inventory (every format) from the read just made: what
+    each adds beyond the plan it is built from, and the process's peak memory after them."""
+    from reconciler.reports.drift import drift_report, render_drift_json
+    from reconciler.reports.inventory import build_inventory
+    from reconciler.reports.inventory_files import inventory_files, render_manifest
+
+    started = time.perf_counter()
+    render_drift_json(drift_report(desired, access, snapshot, plan, now, None))
+    drift_seconds = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    inventory = build_inventory(
+        desired, access, snapshot, now, year=now.year, provenance={}, carried={}
+    )
+    files = inventory_files(inventory, "ja")
+    files["manifest.json"] = render_manifest(files, inventory, None)
+    return {
+        "drift_seconds": drift_seconds,
+        "inventory_seconds": round(time.perf_counter() - started, 3),
+        "inventory_rows": len(inventory.rows),
+        "reports_peak_mb": _peak_mb(),
+    }
 
 
 def _load(directory: str) -> dict[str, Any]:

@@ -266,3 +266,14 @@ def test_throughput_phase_serves_every_client_from_a_separate_sandbox_process() 
         "bare_http_client_x2",
     }
     assert all(rate > 0 for rate in rates.values())
+
+
+def test_the_scale_client_builds_the_drift_report_and_the_inventory_from_its_read() -> None:
+    """The report targets are measured from a real read: a tiny organisation through the same
+    client process the L world uses (numbers, not timings, are asserted)."""
+    from reconciler.bench.scale import measure_size
+
+    result = measure_size(30, BENCH_NOW, 0)
+    assert result["inventory_rows"] > 30  # every account and grant, at least one per person
+    assert result["drift_seconds"] >= 0 and result["inventory_seconds"] >= 0
+    assert result["reports_peak_mb"] >= result["read_plan_peak_mb"]
