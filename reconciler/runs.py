@@ -399,20 +399,8 @@ def offboard_now(
         # The hold goes in first: a crash between two cuts must not leave the next `apply`
         # free to hand back what was already taken.
         place_hold(ctx, leaving, person)
-    events.read_started(list(providers))
-    snapshot = read_person_everywhere(
-        providers, leaving.people[person.id], ctx.moment, on_progress=events.read_progress
-    )
-    events.read_finished(snapshot, person=person)
-    full = plan_changes(leaving, expand_access(leaving, ctx.moment), snapshot, ctx.moment)
-    # The reverse look-ups see only this person, so everyone else looks absent to the
-    # planner; everything not about this person is dropped, not applied.
-    plan = replace(
-        full,
-        actions=tuple(a for a in full.actions if a.person_id == person.id and a.offboarding),
-        findings=tuple(f for f in full.findings if f.person_id == person.id),
-        notes=tuple(n for n in full.notes if n.concerns(person)),
-    )
+    plan, snapshot = _plan_person(leaving, leaving.people[person.id], providers, ctx.moment, events)
+    plan = replace(plan, actions=tuple(a for a in plan.actions if a.offboarding))
     report = _apply(plan, providers, snapshot, leaving, ctx, own=own, events=events)
     return RunOutcome(plan, report, snapshot)
 
@@ -428,19 +416,31 @@ def drift_of_person(
     """What differs for one person, by reverse look-ups (cost independent of the
     organisation's size): the daemon's answer to a hand-made GitHub org change naming them.
     Changes nothing; the plan keeps only the actions, findings and notes about `person`."""
-    events = events or RunEvents()
+    plan, snapshot = _plan_person(desired, person, providers, moment, events or RunEvents())
+    return PlanOutcome(plan, snapshot, ())
+
+
+def _plan_person(
+    desired: DesiredState,
+    person: Person,
+    providers: Mapping[System, Provider],
+    moment: datetime,
+    events: RunEvents,
+) -> tuple[Plan, Snapshot]:
+    """Reverse look-ups for one person and the plan about them alone. The look-ups see only
+    this person, so everyone else looks absent to the planner: everything not about them is
+    dropped, never applied."""
     events.read_started(list(providers))
     snapshot = read_person_everywhere(providers, person, moment, on_progress=events.read_progress)
     events.read_finished(snapshot, person=person)
     full = plan_changes(desired, expand_access(desired, moment), snapshot, moment)
-    # As in `offboard_now`: everyone else looks absent to a one-person read.
     plan = replace(
         full,
         actions=tuple(a for a in full.actions if a.person_id == person.id),
         findings=tuple(f for f in full.findings if f.person_id == person.id),
         notes=tuple(n for n in full.notes if n.concerns(person)),
     )
-    return PlanOutcome(plan, snapshot, ())
+    return plan, snapshot
 
 
 def leaving_now(desired: DesiredState, person: Person, moment: datetime) -> DesiredState:
