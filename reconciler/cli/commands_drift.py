@@ -18,7 +18,7 @@ from reconciler.cli.common import (
     load,
     parse_at,
     providers_for,
-    settings,
+    store_or_exit,
 )
 from reconciler.model import Severity
 from reconciler.reports.drift import DriftReport, render_drift_json
@@ -30,7 +30,6 @@ from reconciler.reports.drift_render import (
 )
 from reconciler.reports.history import trend
 from reconciler.runs import RunRefused, drift_now
-from reconciler.state import StateStoreError, open_state_store
 
 EXIT_CLEAN, EXIT_ERROR, EXIT_PARTIAL, EXIT_FINDINGS = 0, 1, 3, 4
 FILES = ("drift.json", "drift.md", "drift.html")
@@ -83,10 +82,7 @@ def drift(  # noqa: PLR0917 - typer passes options by keyword
     moment = parse_at(at)
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {out}: not a directory")
-    try:
-        store = open_state_store(settings())
-    except StateStoreError as exc:
-        fail(str(exc))
+    store = store_or_exit()
     try:
         with providers_for(desired, sandbox=sandbox, at=moment) as providers:
             # The embedded demo world is invented: it joins neither the read counts nor the

@@ -15,7 +15,7 @@ from rich.table import Table
 from reconciler.audit import AuditLogError
 from reconciler.cli import app
 from reconciler.cli.commands_apply import EXIT_ERROR, locked
-from reconciler.cli.common import err_console, now
+from reconciler.cli.common import err_console, fail, now, store_or_exit
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.holding import hold_has_ended, repo_caught_up
@@ -23,10 +23,10 @@ from reconciler.desired.loading import load_desired_dir
 from reconciler.desired.problems import ValidationFailed
 from reconciler.execute import new_run_id
 from reconciler.model import DesiredState, EmergencyHold
-from reconciler.runs import RunContext, RunRefused, release_hold
+from reconciler.runs import RunContext, RunRefused, load_holds_or_refuse, release_hold
 from reconciler.settings import load_settings
-from reconciler.state import StateStore, StateStoreError, open_state_store
-from reconciler.state.holds import hold_to_json, load_holds
+from reconciler.state import StateStore
+from reconciler.state.holds import hold_to_json
 
 hold_app = typer.Typer(
     help="Emergency holds: people kept offboarded until the repo catches up.",
@@ -35,21 +35,11 @@ hold_app = typer.Typer(
 app.add_typer(hold_app, name="hold")
 
 
-def _store() -> StateStore:
-    """The configured state store; a bad RECONCILER_STATE_URL is one line and exit 1."""
-    try:
-        return open_state_store(load_settings())
-    except StateStoreError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_ERROR) from None
-
-
 def _holds(store: StateStore) -> tuple[EmergencyHold, ...]:
     try:
-        return load_holds(store)
-    except StateStoreError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_ERROR) from None
+        return load_holds_or_refuse(store)
+    except RunRefused as exc:
+        fail(str(exc))
 
 
 def _status(desired: DesiredState | None, hold: EmergencyHold) -> str:
@@ -71,7 +61,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show every emergency hold, and whether the repo has caught up with it."""
-    holds = _holds(_store())
+    holds = _holds(store_or_exit())
     try:
         desired: DesiredState | None = load_desired_dir(directory)
     except ValidationFailed:

@@ -14,14 +14,20 @@ import typer
 from rich.table import Table
 
 from reconciler.cli import app
-from reconciler.cli.common import ConsoleEvents, err_console, fail, load, parse_at, providers_for
+from reconciler.cli.common import (
+    ConsoleEvents,
+    err_console,
+    fail,
+    load,
+    parse_at,
+    providers_for,
+    store_or_exit,
+)
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.reviewing import NoReviewer, completeness, review_files
 from reconciler.reports.inventory_files import inventory_files, render_manifest
 from reconciler.runs import RunRefused, git_provenance, inventory_now
-from reconciler.settings import load_settings
-from reconciler.state import StateStoreError, open_state_store
 
 DEFAULT_DIR = Path("desired_state")
 EXIT_INCOMPLETE = 1
@@ -61,10 +67,7 @@ def inventory(  # noqa: PLR0917 - typer passes options positionally
     moment = parse_at(at)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} exists and is not a directory")
-    try:
-        store = open_state_store(load_settings())
-    except StateStoreError as exc:
-        fail(str(exc))
+    store = store_or_exit()
     # Not in git (desired.commit unset): no provenance, and no thousand failing git calls.
     provenance = git_provenance(directory, desired)
     try:

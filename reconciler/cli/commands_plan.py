@@ -21,7 +21,7 @@ from reconciler.cli.common import (
     load,
     parse_at,
     providers_for,
-    settings,
+    store_or_exit,
 )
 from reconciler.cli.output import report_console
 from reconciler.errors import ProviderError
@@ -36,7 +36,6 @@ from reconciler.reports.plans import (
     render_text,
 )
 from reconciler.runs import RunRefused, plan_now
-from reconciler.state import StateStoreError, open_state_store
 
 if TYPE_CHECKING:
     from reconciler.providers.base import Provider
@@ -154,11 +153,7 @@ def plan(  # noqa: PLR0917 - typer passes options by name; the signature is the 
     desired = load(directory)
     language = language_of(lang, desired)
     moment = parse_at(at)
-    try:
-        store = open_state_store(settings())
-    except StateStoreError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_ERROR) from None
+    store = store_or_exit()
     try:
         with providers_for(desired, sandbox=sandbox, at=moment) as providers:
             # The embedded demo world is invented: its counts must not become the real ones.

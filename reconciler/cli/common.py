@@ -27,6 +27,7 @@ from reconciler.settings import Settings, load_settings
 if TYPE_CHECKING:
     from reconciler.execute import ActionOutcome
     from reconciler.providers.base import Provider
+    from reconciler.state import StateStore
 
 # Provider modules (google-api-python-client, PyGithub, google-cloud-iam, grpc) take ~1.5 s
 # to import: they are imported inside the functions that need them, so `validate`,
@@ -212,6 +213,17 @@ class ConsoleEvents(RunEvents):
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def store_or_exit() -> StateStore:
+    """The configured state store (RECONCILER_STATE_URL, else RECONCILER_STATE_DIR); a value
+    that cannot be opened is one line and exit 1, before anything is read."""
+    from reconciler.state import StateStoreError, open_state_store
+
+    try:
+        return open_state_store(load_settings())
+    except StateStoreError as exc:
+        fail(str(exc))
 
 
 def settings() -> Settings:
