@@ -39,13 +39,6 @@ def _safe_read(
         part = SnapshotPart(
             system=system, status=ReadStatus(system, complete=False, problems=(reason,))
         )
-    # Providers put the API's own error message into a problem ("GitHub answered 403: ..."),
-    # and an API or proxy may echo a credential there. Problems are printed by the CLI and
-    # copied into plan notes (saved plans), so they are redacted here, where every read
-    # passes.
-    problems = tuple(redact_text(p) for p in part.status.problems)
-    if problems != part.status.problems:
-        part = replace(part, status=replace(part.status, problems=problems))
     log.info(
         "read_done",
         system=system.value,
@@ -57,6 +50,21 @@ def _safe_read(
     if on_progress:
         on_progress(system, "complete" if part.status.complete else "incomplete")
     return part
+
+
+def _redacted(part: SnapshotPart) -> SnapshotPart:
+    """`part` with every problem redacted.
+
+    Providers put the API's own error message into a problem ("GitHub answered 403: ..."),
+    and an API or proxy may echo a credential there. Problems are printed by the CLI and
+    copied into plan notes (saved plans), so they are redacted where every read passes: after
+    *all* systems were read, because one system's error may echo a token another system's
+    reader obtains (and registers) only later in the same run; redacting on the reader's own
+    thread let that token through whenever the failing read finished first."""
+    problems = tuple(redact_text(p) for p in part.status.problems)
+    if problems == part.status.problems:
+        return part
+    return replace(part, status=replace(part.status, problems=problems))
 
 
 def read_all(
@@ -75,7 +83,7 @@ def read_all(
             )
             for system, provider in providers.items()
         }
-        parts = [f.result() for f in futures.values()]
+        parts = [_redacted(f.result()) for f in futures.values()]
     settle_heap()
     return Snapshot.of(now, parts)
 
@@ -108,5 +116,5 @@ def read_person_everywhere(
             )
             for system, provider in providers.items()
         }
-        parts = [f.result() for f in futures.values()]
+        parts = [_redacted(f.result()) for f in futures.values()]
     return Snapshot.of(now, parts)

@@ -184,3 +184,29 @@ def test_an_oauth_client_id_in_a_revoke_token_audit_record_is_not_masked(
     ]  # fmt: skip
     assert len(revoked) == 1, records
     assert revoked[0]["result"]["message"] == f"token {CLIENT_ID} of {LEAVER_EMAIL} revoked"
+
+
+def test_a_token_echoed_by_one_system_before_another_system_obtained_it_is_still_masked(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """The systems are read in parallel: GCP's error may echo the Google access token
+    before the Google reader has obtained (and so registered) it. The sandbox answers the
+    token request late so that GCP's failing read always finishes first."""
+    directory, env = _holding_real_secrets(sandbox, tmp_path)
+    sandbox.sandbox.add_fault(
+        {"method": "POST", "path": "^/token$", "every": True, "delay_ms": 1500}
+    )
+    sandbox.sandbox.add_fault(
+        {"method": "POST", "path": r"^/v3/projects/example-dev:getIamPolicy$", "every": True,
+         "status": 403, "body": {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                                           "message": ISSUED_GOOGLE_TOKEN}}}
+    )  # fmt: skip
+    saved = tmp_path / "plan.json"
+
+    planned = cli(["plan", "--dir", str(directory), "--out", str(saved)], env)
+
+    assert "PERMISSION_DENIED" in planned.output or "403" in planned.output, planned.output
+    with sandbox.sandbox.lock:  # not vacuous: the Google reader did obtain the token
+        assert sandbox.sandbox.world["google"]["oauth_grants"]
+    for name, text in {"plan stdout": planned.stdout, "saved plan": saved.read_text()}.items():
+        assert ISSUED_GOOGLE_TOKEN not in text, f"{name} leaks the token"
