@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reconciler.log import register_secret
@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     github_private_key_secret: str | None = None  # Secret Manager reference
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
+
+    # How one API call that the system answers with "try again later" (429, 5xx, a dropped
+    # connection) is retried: jittered exponential backoff starting at retry_initial_wait
+    # seconds, never sooner than the server's Retry-After, at most retry_attempts tries
+    # within retry_deadline seconds. The defaults follow Google's and GitHub's guidance; a
+    # call still failing after them makes its read incomplete or its action failed.
+    retry_attempts: int = Field(6, ge=1, le=20)
+    retry_initial_wait: float = Field(0.5, gt=0, le=60)
+    retry_deadline: float = Field(120.0, gt=0, le=3600)
 
     # Where the run state, the run lock and the audit log live: a directory, or
     # gs://BUCKET/PREFIX (reconciler.state.open_state_store). Unset: state_dir, the local

@@ -9,6 +9,7 @@ from typing import Any
 from reconciler.errors import PermanentProviderError
 from reconciler.model import DesiredState, System
 from reconciler.providers.base import DocumentCache, Provider
+from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy
 from reconciler.settings import Settings
 
 # The provider modules import the client libraries (~1.5 s together); they are imported in
@@ -28,6 +29,18 @@ def sandbox_info(base_url: str) -> dict[str, Any]:
     return info
 
 
+def retry_policy_of(settings: Settings | None) -> RetryPolicy:
+    """The retry policy the settings ask for (RECONCILER_RETRY_*), else the default."""
+    if settings is None:
+        return DEFAULT_POLICY
+    return RetryPolicy(
+        attempts=settings.retry_attempts,
+        initial_wait=settings.retry_initial_wait,
+        max_wait=max(settings.retry_initial_wait, DEFAULT_POLICY.max_wait),
+        deadline=settings.retry_deadline,
+    )
+
+
 def connect_sandbox(
     base_url: str,
     desired: DesiredState,
@@ -44,10 +57,13 @@ def connect_sandbox(
     from reconciler.providers.google_workspace import GoogleWorkspaceProvider
 
     info = sandbox_info(base_url)
+    policy = retry_policy_of(settings)
     systems = desired.organization.systems
     providers: dict[System, Provider] = {}
     if systems.google:
-        providers[System.GOOGLE] = GoogleWorkspaceProvider.from_sandbox(base_url, systems.google)
+        providers[System.GOOGLE] = GoogleWorkspaceProvider.from_sandbox(
+            base_url, systems.google, retry_policy=policy
+        )
     if systems.github:
         token = settings.github_token if settings is not None else None
         providers[System.GITHUB] = GitHubProvider.from_sandbox(
@@ -55,9 +71,10 @@ def connect_sandbox(
             systems.github.org,
             token=token.get_secret_value() if token is not None else SANDBOX_TOKEN,
             cache=github_cache,
+            retry_policy=policy,
         )
     if systems.gcp:
-        providers[System.GCP] = GcpIamProvider.from_sandbox(info)
+        providers[System.GCP] = GcpIamProvider.from_sandbox(info, retry=policy)
     return providers
 
 
@@ -73,19 +90,28 @@ def connect(
     from reconciler.providers.google_auth import read_secret_text
     from reconciler.providers.google_workspace import GoogleWorkspaceProvider
 
+    policy = retry_policy_of(settings)
     systems = desired.organization.systems
     providers: dict[System, Provider] = {}
     if systems.google:
-        providers[System.GOOGLE] = GoogleWorkspaceProvider.from_settings(settings, systems.google)
+        providers[System.GOOGLE] = GoogleWorkspaceProvider.from_settings(
+            settings, systems.google, retry_policy=policy
+        )
     if systems.github:
         providers[System.GITHUB] = GitHubProvider.from_settings(
-            settings, systems.github.org, read_secret=read_secret_text, cache=github_cache
+            settings,
+            systems.github.org,
+            read_secret=read_secret_text,
+            cache=github_cache,
+            retry_policy=policy,
         )
     if systems.gcp:
         organization = next(
             (s.resource for s in systems.gcp if s.resource.startswith("organizations/")), None
         )
-        providers[System.GCP] = GcpIamProvider.from_settings(settings, organization=organization)
+        providers[System.GCP] = GcpIamProvider.from_settings(
+            settings, organization=organization, retry=policy
+        )
     return providers
 
 

@@ -162,6 +162,10 @@ def cli_env(sandbox: SandboxServer, tmp_path: Path) -> dict[str, str]:
         "RECONCILER_ACTOR": "ops@admin-host.example.com",
         "RECONCILER_LOG_FORMAT": "json",
         "NO_PROXY": "127.0.0.1,localhost",
+        # The production backoff (0.5 s doubling, up to six tries) spends ~20 s on every call
+        # a test makes fail on purpose; the same policy with a short first wait proves the
+        # same outcomes. Retry-After hints are still honoured as a floor.
+        "RECONCILER_RETRY_INITIAL_WAIT": "0.02",
     }
 
 

@@ -157,3 +157,24 @@ def test_an_incomplete_read_removes_nothing_there_except_the_leavers_grants(
         not in bindings(state(sandbox), "projects/example-dev")["roles/editor"]
     )
     assert cli(["plan", "--dir", str(directory)], env).exit_code == 0
+
+
+def test_the_retry_settings_reach_every_call_of_a_cli_run(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """RECONCILER_RETRY_ATTEMPTS bounds the tries of a call that keeps failing: the sandbox
+    sees exactly that many, and the read is incomplete (never empty)."""
+    from tests.e2e.scenario import cli_env
+
+    directory, _, env = setup(sandbox, tmp_path)
+    path = r"^/v3/projects/example-prod:getIamPolicy$"
+    sandbox.sandbox.add_fault({"method": "POST", "path": path, "every": True, "status": 503})
+
+    result = cli(["plan", "--dir", str(directory)], cli_env(sandbox, tmp_path) | {
+        "RECONCILER_RETRY_ATTEMPTS": "2"})  # fmt: skip
+
+    assert result.exit_code == 3, result.output
+    assert [f.fired for f in sandbox.sandbox.faults] == [2]
+    refused = cli(["plan", "--dir", str(directory)], env | {"RECONCILER_RETRY_ATTEMPTS": "0"})
+    assert refused.exit_code != 0
+    assert "RECONCILER_RETRY_ATTEMPTS" in refused.output and "Traceback" not in refused.output
