@@ -6,6 +6,7 @@ the security officer approve every change to people, roles and the organisation.
 from __future__ import annotations
 
 import fnmatch
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,41 @@ def test_the_jobs_validate_with_annotations_and_plan_read_only_with_the_pr_comme
     assert "@v" in package or "==" in package, package
     for job in (validate, plan):
         assert '"$RECONCILER_PACKAGE"' in _runs(job)
+
+
+# `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`: a tag or branch can be moved to other code, a
+# commit cannot; the comment says which release the commit is, for the next update.
+_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){0,2}$")
+_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(.+?)\s*$")
+
+
+def _unpinned(text: str) -> list[str]:
+    """Every `uses:` line of a workflow not pinned to a commit SHA with its version comment."""
+    found = []
+    for line in text.splitlines():
+        match = _USES.match(line)
+        if match and not _PINNED.match(match.group(1)):
+            found.append(line.strip())
+    return found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_commit_sha_with_its_version(path: Path) -> None:
+    text = Path(path).read_text(encoding="utf-8")
+    assert [x for x in text.splitlines() if _USES.match(x)], "no uses: line found"
+    assert _unpinned(text) == []
+
+
+def test_the_pin_check_refuses_a_tag_a_short_sha_and_a_missing_comment() -> None:
+    sha = "11d5960a326750d5838078e36cf38b85af677262"
+    bad = [
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/checkout@11d5960 # v4.4.0",
+        f"      - uses: actions/checkout@{sha}",
+        f"        uses: actions/checkout@{sha} # latest",
+    ]
+    good = f"      - uses: actions/checkout@{sha} # v4.4.0"
+    assert _unpinned("\n".join([*bad, good])) == [b.strip() for b in bad]
 
 
 def _owners(codeowners: str, path: str) -> list[str]:
