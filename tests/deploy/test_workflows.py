@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from reconciler.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = ROOT / "deploy" / "github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
@@ -90,6 +92,16 @@ def test_the_jobs_validate_with_annotations_and_plan_read_only_with_the_pr_comme
         s for s in plan["steps"] if s.get("uses", "").startswith("google-github-actions/auth")
     )
     assert set(auth["with"]) == {"workload_identity_provider", "service_account"}  # no key
+    # Read-only credentials, and the comment posted by the job's own token: the credential
+    # that reads the organisation never writes (docs/deployment.md, step 7).
+    env = next(s for s in plan["steps"] if "--pr-comment" in s.get("run", ""))["env"]
+    assert env["RECONCILER_READ_ONLY"] == "true"
+    assert env["RECONCILER_PR_COMMENT_TOKEN"] == "${{ github.token }}"
+    assert env["RECONCILER_GOOGLE_IMPERSONATE_SERVICE_ACCOUNT"] == (
+        "${{ vars.RECONCILER_PLAN_SERVICE_ACCOUNT }}"
+    )
+    known = {f"RECONCILER_{name.upper()}" for name in Settings.model_fields}
+    assert {n for n in env if n.startswith("RECONCILER_")} <= known
     upload = next(
         s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact")
     )
