@@ -79,6 +79,12 @@ def test_a_read_only_plan_reads_with_read_only_credentials_and_says_what_it_did_
     assert note["system"] == "google"
     # Neither listed nor revoked: the demo world's leavers have tokens, and none is planned.
     assert not [a for a in plan["actions"] if a["kind"] in ("revoke_token", "delete_app_password")]
+    # A leaver's finding never presents unread tokens as none.
+    leavers = [f for f in plan["findings"] if f["code"] == "leaver-has-access"]
+    assert leavers
+    assert all(
+        f["message"].endswith("; OAuth tokens and app passwords were not read") for f in leavers
+    )
     called = endpoints(sandbox)
     assert "google.users.list" in called
     assert not [e for e in called if e.startswith(("google.tokens.", "google.asps."))]
