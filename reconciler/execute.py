@@ -45,7 +45,7 @@ from reconciler.plan import check_safety
 from reconciler.providers.base import Provider
 from reconciler.providers.reading import read_person_everywhere
 from reconciler.reports.plans import PLAN_FORMAT, render_json
-from reconciler.views import StateViews, access_held
+from reconciler.views import StateViews, access_held, access_unread
 
 log = get_logger(__name__)
 
@@ -442,6 +442,9 @@ def _record_offboardings(
         )
         views = StateViews.of(desired, expand_access(desired, fresh.read_at), fresh, fresh.read_at)
         held = access_held(views.ids, views.index, fresh, person)
+        if access_unread(views.ids, fresh, person) and System.GOOGLE.value not in unread:
+            # Tokens not read are not tokens revoked: the offboarding stays unproven.
+            unread.append(System.GOOGLE.value)
         failed = [o.action.describe() for o in mine if not o.ok]
         if not unread and not held and not failed:
             if mine:

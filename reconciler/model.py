@@ -583,6 +583,23 @@ class GitHubOrgSettings:
     two_factor_required: bool
 
 
+class Unread(StrEnum):
+    """Data a provider deliberately did not read, so no check may take its absence for "none":
+    read-only credentials (RECONCILER_READ_ONLY) have no scope that lists OAuth tokens or app
+    passwords (the Directory API's only scope for them, admin.directory.user.security, also
+    revokes them)."""
+
+    OAUTH_TOKENS = "OAuth tokens"
+    APP_PASSWORDS = "app passwords"
+
+
+def unread_names(unread: Iterable[Unread]) -> str:
+    """ "OAuth tokens and app passwords": how the plan note and the checks name what was not
+    read, in one wording."""
+    names = [u.value for u in Unread if u in set(unread)]
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else ""
+
+
 @dataclass(frozen=True)
 class SnapshotPart:
     """What one provider read: merged into the Snapshot."""
@@ -600,6 +617,9 @@ class SnapshotPart:
     # GitHub accounts looked up by id or login for people who may be invited (not org members
     # nor collaborators): who holds a login now decides whether an invitation is safe.
     invitees: tuple[Account, ...] = ()
+    # What was deliberately left unread (not a failure: the read stays complete); its
+    # absence from the part means nothing.
+    not_read: frozenset[Unread] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -619,6 +639,11 @@ class Snapshot:
     def is_complete(self, system: System) -> bool:
         part = self.parts.get(system)
         return part is not None and part.status.complete
+
+    def not_read(self, system: System) -> frozenset[Unread]:
+        """What `system`'s provider deliberately did not read (read-only credentials)."""
+        part = self.parts.get(system)
+        return part.not_read if part is not None else frozenset()
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -669,6 +694,9 @@ class Snapshot:
                         )
                     ),
                     _fingerprint_row(p.github_org) if p.github_org is not None else None,
+                    # Only when something was left unread, so every other fingerprint (and
+                    # every plan saved before this field existed) stays what it was.
+                    *([sorted(u.value for u in p.not_read)] if p.not_read else []),
                 ]
             )
         return hashlib.sha256(_json(payload).encode()).hexdigest()
@@ -918,6 +946,9 @@ class NoteKind(StrEnum):
     UNTOUCHED = "untouched"  # a protected or non-human account was left alone (steady state)
     WAITING = "waiting"  # waits for something outside the run (an invitation's acceptance)
     ADVICE = "advice"  # something for a human to fix in the repo; nothing is held back
+    # Data deliberately not read (read-only credentials): the plan claims nothing about it,
+    # and nothing is held back, since a read-only run changes nothing anyway.
+    UNREAD = "unread"
 
     @property
     def partial(self) -> bool:

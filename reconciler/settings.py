@@ -27,6 +27,19 @@ class Settings(BaseSettings):
     # Point every provider at a running sandbox (http://127.0.0.1:PORT); empty in production.
     sandbox_url: str | None = None
 
+    # Read-only credentials (the desired-state repo's pull-request plans): the delegation
+    # asks only for the read-only Directory scopes, OAuth tokens and app passwords are not
+    # read (no read-only scope lists them; the plan says so), `doctor` checks the read-only
+    # scopes and App permissions, and every command that changes access refuses to run.
+    # Explicit, never implied by `plan`: the service's own plans read tokens to show what an
+    # offboarding will revoke.
+    read_only: bool = False
+    # The token `plan --pr-comment` posts the comment with (in the workflow, its own
+    # GITHUB_TOKEN with pull-requests: write on the desired-state repo), so the credential
+    # that reads the organisation never needs to write anything. Unset: the GitHub
+    # provider's credentials post it, which read-only mode refuses.
+    pr_comment_token: SecretStr | None = None
+
     # Google Workspace: domain-wide delegation. Keyless (impersonate this service account via
     # IAM signJwt) is preferred; a key file or Secret Manager reference is allowed.
     google_impersonate_service_account: str | None = None
@@ -101,6 +114,17 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr):
                 register_secret(value)
         return self
+
+    def write_refusal(self, command: str) -> str | None:
+        """The one-line refusal of a command that changes access under read-only
+        credentials, or None when it may run. One place, so `apply`, `offboard` and `serve`
+        with RECONCILER_APPLY=true say the same thing."""
+        if not self.read_only:
+            return None
+        return (
+            f"{command} refused: RECONCILER_READ_ONLY=true (read-only credentials can only "
+            "plan); run it with the service's credentials, without RECONCILER_READ_ONLY"
+        )
 
     def inventory_path(self) -> Path:
         return self.inventory_dir or self.state_dir / "inventory"

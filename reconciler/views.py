@@ -36,6 +36,7 @@ from reconciler.model import (
     normalise_email,
     normalise_login,
     normalise_member,
+    unread_names,
 )
 
 GROUP_ROLE_RANK = {"MEMBER": 0, "MANAGER": 1, "OWNER": 2}
@@ -552,6 +553,17 @@ def access_held(
             for e in index.via_groups.get(member, ())
         ]
     return held
+
+
+def access_unread(ids: Identities, snapshot: Snapshot, person: Person) -> str:
+    """What the person may hold that was deliberately not read ("OAuth tokens and app
+    passwords", read-only credentials), or "". Tokens and app passwords outlive a
+    suspension, so any Google account of theirs may still have some: a check must say "not
+    read" rather than take `access_held`'s silence about them for "none"."""
+    unread = snapshot.not_read(System.GOOGLE)
+    if not unread or person.id not in ids.google_accounts:
+        return ""
+    return unread_names(unread)
 
 
 def pending_invitations_of(

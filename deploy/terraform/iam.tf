@@ -20,7 +20,9 @@ resource "google_service_account" "scheduler" {
 }
 
 # Pull-request plans in the desired-state repo's GitHub Actions, through Workload Identity
-# Federation: reads only (getIamPolicy, list), no write, no secret, no signJwt.
+# Federation: reads only (getIamPolicy, list), no write. Its unique id holds a second,
+# read-only domain-wide delegation (the read-only Directory scopes alone), which it signs
+# itself like the runtime does; it reads the read-only GitHub App's key and nothing else.
 resource "google_service_account" "plan" {
   account_id   = "reconciler-plan"
   display_name = "reconciler pull-request plans (read only)"
@@ -125,4 +127,13 @@ resource "google_service_account_iam_member" "runtime_signs_itself" {
   service_account_id = google_service_account.runtime.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.runtime_member
+}
+
+# Keyless read-only delegation for pull-request plans (RECONCILER_READ_ONLY): the plan
+# account signs its own Workspace assertion, on itself only; the delegation of its client
+# id is authorised for the read-only scopes alone, so a token it obtains cannot write.
+resource "google_service_account_iam_member" "plan_signs_itself" {
+  service_account_id = google_service_account.plan.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.plan_member
 }

@@ -24,6 +24,16 @@ output "plan_service_account" {
   value       = google_service_account.plan.email
 }
 
+output "plan_client_id" {
+  description = "Client id of the read-only delegation: authorise it for the read-only Directory scopes alone (docs/deployment.md)."
+  value       = google_service_account.plan.unique_id
+}
+
+output "plan_github_app_key_secret" {
+  description = "RECONCILER_GITHUB_PRIVATE_KEY_SECRET of pull-request plans: the read-only GitHub App's key (repository variable RECONCILER_PLAN_GITHUB_KEY_SECRET)."
+  value       = "${google_secret_manager_secret.plan_github_app_key.id}/versions/latest"
+}
+
 output "workload_identity_provider" {
   description = "For google-github-actions/auth (GitHub secret RECONCILER_WIF_PROVIDER)."
   value       = google_iam_workload_identity_pool_provider.github.name

@@ -39,6 +39,7 @@ from reconciler.cli.output import report_console
 from reconciler.desired.emergency import load_for_offboarding
 from reconciler.desired.problems import ValidationFailed
 from reconciler.execute import (
+    EXIT_REFUSED,
     ApplyReport,
     OutcomeStatus,
     new_run_id,
@@ -237,6 +238,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     3 partial (an incomplete read, changes held back, access kept by a rule, an offboarding
     not proven complete).
     """
+    refuse_if_read_only("apply")
     desired = load(directory)
     language = language_of(lang, desired)
     ctx = _context(
@@ -285,6 +287,15 @@ def read_plan_file(path: Path) -> str:
     return text
 
 
+def refuse_if_read_only(command: str) -> None:
+    """Under RECONCILER_READ_ONLY nothing that changes access runs, not even a dry run that
+    would read with credentials meant for planning only: one line, exit 2 (refused by a
+    safety rule, nothing applied), before anything is read."""
+    refusal = load_settings().write_refusal(command)
+    if refusal is not None:
+        fail(refusal, EXIT_REFUSED)
+
+
 @contextmanager
 def _no_lock() -> Iterator[None]:
     # A dry run changes nothing, so it does not wait for (or block) a confirmed run.
@@ -326,6 +337,7 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
             "departure set employment.end in the person's file and let `apply` do it."
         )
         raise typer.Exit(EXIT_ERROR)
+    refuse_if_read_only("offboard")
     desired, found = _load_for_offboarding(directory, person, email=email, github=github)
     ctx = _context(at=at, confirm=confirm, sandbox=sandbox, directory=directory)
     lock = locked(ctx.settings, ctx.run_id, f"offboard {found.id}") if confirm else _no_lock()

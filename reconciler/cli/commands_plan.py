@@ -21,6 +21,7 @@ from reconciler.cli.common import (
     load,
     parse_at,
     providers_for,
+    settings,
     store_or_exit,
 )
 from reconciler.cli.output import report_console
@@ -81,19 +82,19 @@ def post_pr_comment(
     *,
     lang: Language | None = None,
 ) -> None:
-    """Post the plan as the pull request's one plan comment, through the GitHub provider."""
-    from reconciler.providers.base import PostsComments
+    """Post the plan as the pull request's one plan comment, with RECONCILER_PR_COMMENT_TOKEN
+    or else the GitHub provider (`connecting.pr_commenter` decides, and refuses the read-only
+    credentials)."""
+    from reconciler.providers.connecting import pr_commenter
 
-    github = providers.get(System.GITHUB)
-    if not isinstance(github, PostsComments):
-        fail(
-            "--pr-comment posts with the GitHub credentials, and organization.yaml has no "
-            "systems.github"
-        )
     repository, number = reference
+    try:
+        commenter = pr_commenter(settings(), repository, providers.get(System.GITHUB))
+    except ProviderError as exc:
+        fail(f"--pr-comment {repository}#{number}: {exc}")
     body = render_pr_comment(result, desired, artifact_url=link, lang=lang)
     try:
-        posted = github.upsert_issue_comment(repository, number, body, PLAN_COMMENT_MARKER)
+        posted = commenter.upsert_issue_comment(repository, number, body, PLAN_COMMENT_MARKER)
     except ProviderError as exc:
         fail(f"--pr-comment {repository}#{number}: the plan comment could not be posted: {exc}")
     verb = "posted" if posted.created else "updated"

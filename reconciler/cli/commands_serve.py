@@ -94,6 +94,9 @@ def serve(
     from reconciler.daemon.serving import Daemon, listen, run_server
 
     settings = load_settings()  # parsed once already by the CLI's callback
+    refusal = settings.write_refusal("serve with RECONCILER_APPLY=true")
+    if settings.apply and refusal is not None:
+        fail(refusal, 2)
     with ExitStack() as stack:
         try:
             sock = listen(host, port)

@@ -22,6 +22,7 @@ from reconciler.model import (
     System,
     action_order_key,
     normalise_member,
+    unread_names,
 )
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.planning.gcp import plan_gcp
@@ -69,6 +70,13 @@ def plan_changes(
             out.note(
                 NoteKind.NOT_READ,
                 f"{system.value} was not read: nothing is planned for it",
+                system=system,
+            )
+        elif part.not_read:
+            out.note(
+                NoteKind.UNREAD,
+                f"{unread_names(part.not_read)} were not read (read-only credentials): this "
+                "plan neither shows nor revokes them, and says nothing of who holds any",
                 system=system,
             )
     plan_google(ctx, out)

@@ -18,6 +18,7 @@ from reconciler.policy.context import CheckContext, Findings
 from reconciler.views import (
     GitHubMatch,
     access_held,
+    access_unread,
 )
 
 EXPIRING_SOON_DAYS = 7  # an extra grant ending within a week is worth a heads-up
@@ -158,11 +159,13 @@ def check_leaver(ctx: CheckContext, out: Findings, person: Person) -> None:
         when = f"{hours:.1f} hours past the offboarding time {ends.isoformat()}"
     else:
         overdue, when = True, "with no recorded offboarding time"
+    unread = access_unread(ctx.ids, ctx.snapshot, person)
+    unknown = f"; {unread} were not read" if unread else ""
     out.add(
         "leaver-has-access",
         None,
         person.email,
-        f"{person.id} has left but still holds {', '.join(held)} ({when})",
+        f"{person.id} has left but still holds {', '.join(held)} ({when}){unknown}",
         person.id,
         variant=None if overdue else "before-offboarding-time",
     )

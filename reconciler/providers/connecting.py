@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.errors import PermanentProviderError
 from reconciler.model import DesiredState, System
-from reconciler.providers.base import DocumentCache, Provider
+from reconciler.providers.base import DocumentCache, PostsComments, Provider
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy
 from reconciler.settings import Settings
 
@@ -62,7 +62,10 @@ def connect_sandbox(
     providers: dict[System, Provider] = {}
     if systems.google:
         providers[System.GOOGLE] = GoogleWorkspaceProvider.from_sandbox(
-            base_url, systems.google, retry_policy=policy
+            base_url,
+            systems.google,
+            retry_policy=policy,
+            read_only=settings is not None and settings.read_only,
         )
     if systems.github:
         token = settings.github_token if settings is not None else None
@@ -113,6 +116,37 @@ def connect(
             settings, organization=organization, retry=policy
         )
     return providers
+
+
+def pr_commenter(settings: Settings, repository: str, github: Provider | None) -> PostsComments:
+    """Who posts `plan --pr-comment`'s comment on `repository` ("owner/name"): the token of
+    RECONCILER_PR_COMMENT_TOKEN when set (the workflow's own GITHUB_TOKEN, pull-requests:
+    write on the desired-state repo only), so the credential that reads the organisation
+    needs no write; else the GitHub provider `github`, which read-only mode refuses: its
+    credentials are read-only by contract. Raises a PermanentProviderError naming the fix."""
+    from github import Auth
+
+    from reconciler.providers.github import GitHubProvider
+
+    token = settings.pr_comment_token
+    if token is not None:
+        return GitHubProvider(
+            org=repository.split("/", 1)[0],
+            base_url=settings.sandbox_url or settings.github_api_url,
+            auth=Auth.Token(token.get_secret_value()),
+        )
+    if settings.read_only:
+        raise PermanentProviderError(
+            "RECONCILER_READ_ONLY=true never writes with the read-only credentials: set "
+            "RECONCILER_PR_COMMENT_TOKEN (in the workflow, the job's own GITHUB_TOKEN with "
+            "pull-requests: write) to post the plan comment"
+        )
+    if not isinstance(github, PostsComments):
+        raise PermanentProviderError(
+            "--pr-comment posts with the GitHub credentials, and organization.yaml has no "
+            "systems.github: set RECONCILER_PR_COMMENT_TOKEN"
+        )
+    return github
 
 
 def own_identities(

@@ -29,9 +29,9 @@ from reconciler.errors import ProviderError
 from reconciler.model import DesiredState, GoogleScope
 from reconciler.providers import google_auth
 from reconciler.providers.permissions import (
-    ADMIN_SCOPES,
-    GITHUB_APP_PERMISSIONS,
     AppPermission,
+    admin_scopes,
+    app_permissions,
     gcp_permissions_for,
 )
 from reconciler.providers.retrying import RetryPolicy
@@ -194,12 +194,26 @@ def check_google(scope: GoogleScope, settings: Settings, secrets: dict[str, str]
         )
 
     groups: list[str] = []
-    probes: dict[str, Callable[[GoogleWorkspaceProvider], str]] = {
-        "user": lambda d: _count(
+
+    def users(d: GoogleWorkspaceProvider) -> str:
+        return _count(
             d.call("users.list", customer=customer, maxResults=1, fields="users(primaryEmail)"),
             "users",
             "users.list",
-        ),
+        )
+
+    def members(d: GoogleWorkspaceProvider) -> str:
+        if not groups:
+            return ""
+        return _count(
+            d.call("members.list", groupKey=groups[0], maxResults=1, fields="members(email)"),
+            "members",
+            f"members.list of {groups[0]}",
+        )
+
+    probes: dict[str, Callable[[GoogleWorkspaceProvider], str]] = {
+        "user": users,
+        "user.readonly": users,
         "user.security": lambda d: _count(
             d.call("tokens.list", userKey=subject, fields="items(clientId)"),
             "items",
@@ -208,19 +222,15 @@ def check_google(scope: GoogleScope, settings: Settings, secrets: dict[str, str]
         "group.readonly": lambda d: _groups(
             d.call("groups.list", customer=customer, maxResults=1, fields="groups(email)"), groups
         ),
-        "group.member": lambda d: (
-            _count(
-                d.call("members.list", groupKey=groups[0], maxResults=1, fields="members(email)"),
-                "members",
-                f"members.list of {groups[0]}",
-            )
-            if groups
-            else ""
-        ),
+        "group.member": members,
+        "group.member.readonly": members,
     }
     checks: list[Check] = []
     subject_refused = ""
-    for requirement in ADMIN_SCOPES:
+    # Read-only credentials are authorised for the read-only scopes alone (asking for any
+    # other would only show the token endpoint refusing it).
+    scopes = admin_scopes(settings.read_only)
+    for requirement in scopes:
         short = requirement.scope.rsplit("admin.directory.", 1)[-1]
         item = f"scope {requirement.scope}"
         fix = f"authorise {requirement.scope} for client id {creds.client_id} in {DELEGATION_PAGE}"
@@ -262,7 +272,7 @@ def check_google(scope: GoogleScope, settings: Settings, secrets: dict[str, str]
             checks.append(Check("google", item, True, "authorised (no group to read members of)"))
         else:
             checks.append(Check("google", item, True, f"authorised: {detail}"))
-    checks.append(_check_subject(subject, subject_refused, directory))
+    checks.append(_check_subject(subject, subject_refused, lambda: directory(scopes[0].scope)))
     return checks
 
 
@@ -275,7 +285,7 @@ def _groups(answer: dict[str, Any], into: list[str]) -> str:
     return f"groups.list answered ({len(into)} item(s))"
 
 
-def _check_subject(subject: str, refused: str, directory: Callable[[str], Any]) -> Check:
+def _check_subject(subject: str, refused: str, directory: Callable[[], Any]) -> Check:
     """users.get of the admin subject itself: it must exist and be an administrator."""
     item = f"admin subject {subject}"
     make_admin = (
@@ -292,7 +302,7 @@ def _check_subject(subject: str, refused: str, directory: Callable[[str], Any]) 
             "systems.google.admin_subject",
         )
     try:
-        user = directory(ADMIN_SCOPES[0].scope).call(
+        user = directory().call(
             "users.get", userKey=subject, fields="primaryEmail,isAdmin,isDelegatedAdmin"
         )
     except (RefreshError, ProviderError) as exc:
@@ -420,7 +430,8 @@ def _check_app(
     else:
         checks.append(Check("github", item, True, f"installation {installation.id}"))
     checks += [
-        _check_permission(org, slug, r, installation.permissions) for r in GITHUB_APP_PERMISSIONS
+        _check_permission(org, slug, r, installation.permissions)
+        for r in app_permissions(settings.read_only)
     ]
     return checks
 

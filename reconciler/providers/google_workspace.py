@@ -55,10 +55,12 @@ from reconciler.model import (
     ReadStatus,
     SnapshotPart,
     System,
+    Unread,
     normalise_email,
 )
 from reconciler.providers import google_auth
 from reconciler.providers.base import ActionResult
+from reconciler.providers.permissions import directory_scopes
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
 from reconciler.providers.translating import (
     TRANSPORT_ERRORS,
@@ -183,17 +185,22 @@ class GoogleWorkspaceProvider:
         batch_size: int = BATCH_MAX,
         batch_concurrency: int = 2,
         subject: str | None = None,
+        read_only: bool = False,
     ) -> None:
         """`endpoint` None means Google itself (the discovery doc's rootUrl). `subject`: the
         admin the credentials impersonate (domain-wide delegation); default the scope's.
 
         batch_concurrency bounds batches in flight: the 429 rateLimitExceeded limit is per
-        Workspace account and "cannot be increased" (limits page), so stay modest."""
+        Workspace account and "cannot be increased" (limits page), so stay modest.
+
+        `read_only`: the credentials hold only the read-only scopes, which cover no
+        tokens.list or asps.list: those are not called, and the part says they were not read."""
         doc = json.loads(get_static_doc("admin", "directory_v1"))
         if endpoint:
             doc["rootUrl"] = endpoint.rstrip("/") + "/"
         self.scope = scope
         self.subject = subject or scope.admin_subject
+        self.read_only = read_only
         self._credentials = credentials
         self._policy = retry_policy
         self._timeout = timeout
@@ -209,12 +216,18 @@ class GoogleWorkspaceProvider:
     # -- construction --------------------------------------------------------------------
     @classmethod
     def from_sandbox(
-        cls, base_url: str, scope: GoogleScope, **kwargs: Any
+        cls, base_url: str, scope: GoogleScope, *, read_only: bool = False, **kwargs: Any
     ) -> GoogleWorkspaceProvider:
-        """Against the sandbox, with the real DWD service-account token flow."""
+        """Against the sandbox, with the real DWD service-account token flow (for the
+        read-only scopes alone when `read_only`)."""
         subject = scope.admin_subject or f"admin@{scope.domain}"
-        creds = google_auth.sandbox_delegated_credentials(base_url, subject)
-        return cls(endpoint=base_url, credentials=creds, scope=scope, subject=subject, **kwargs)
+        creds = google_auth.sandbox_delegated_credentials(
+            base_url, subject, directory_scopes(read_only)
+        )
+        return cls(
+            endpoint=base_url, credentials=creds, scope=scope, subject=subject,
+            read_only=read_only, **kwargs,
+        )  # fmt: skip
 
     @classmethod
     def from_settings(
@@ -223,24 +236,30 @@ class GoogleWorkspaceProvider:
         """Production: keyless DWD if a service account to impersonate is configured,
         else a key JSON from Secret Manager. The sandbox URL, when set, wins."""
         if settings.sandbox_url:
-            return cls.from_sandbox(settings.sandbox_url, scope, **kwargs)
+            return cls.from_sandbox(
+                settings.sandbox_url, scope, read_only=settings.read_only, **kwargs
+            )
+        scopes = directory_scopes(settings.read_only)
         subject = scope.admin_subject or settings.google_admin_subject
         if not subject:
             raise PermanentProviderError("Google: no admin subject for domain-wide delegation")
         creds: google.auth.credentials.Credentials
         if settings.google_impersonate_service_account:
             creds = google_auth.keyless_delegated_credentials(
-                settings.google_impersonate_service_account, subject
+                settings.google_impersonate_service_account, subject, scopes
             )
         elif settings.google_credentials_secret:
             info = google_auth.key_from_secret_manager(settings.google_credentials_secret)
-            creds = google_auth.key_delegated_credentials(info, subject)
+            creds = google_auth.key_delegated_credentials(info, subject, scopes)
         else:
             raise PermanentProviderError(
                 "Google: set RECONCILER_GOOGLE_IMPERSONATE_SERVICE_ACCOUNT (keyless, preferred) "
                 "or RECONCILER_GOOGLE_CREDENTIALS_SECRET"
             )
-        return cls(endpoint=None, credentials=creds, scope=scope, subject=subject, **kwargs)
+        return cls(
+            endpoint=None, credentials=creds, scope=scope, subject=subject,
+            read_only=settings.read_only, **kwargs,
+        )  # fmt: skip
 
     # -- identity ------------------------------------------------------------------------
     def acting_as(self) -> tuple[str, ...]:
@@ -455,6 +474,7 @@ class GoogleWorkspaceProvider:
             grants=tuple(sorted(grants)),
             oauth_tokens=tokens,
             app_passwords=asps,
+            not_read=self._not_read(),
         )
 
     def _read_details(
@@ -520,6 +540,8 @@ class GoogleWorkspaceProvider:
         return members, per_user, problems
 
     def _security_calls(self, user: str) -> list[_Call]:
+        if self.read_only:
+            return []  # no read-only scope covers them: `not_read` says so
         return [
             _Call(
                 ("tokens", user),
@@ -596,6 +618,9 @@ class GoogleWorkspaceProvider:
                     )
         return tuple(tokens), tuple(asps)
 
+    def _not_read(self) -> frozenset[Unread]:
+        return frozenset(Unread) if self.read_only else frozenset()
+
     # -- read_person ---------------------------------------------------------------------
     def read_person(self, person: Person) -> SnapshotPart:
         """Reverse look-ups only: the user, the groups naming them (groups.list userKey),
@@ -667,6 +692,7 @@ class GoogleWorkspaceProvider:
             grants=tuple(sorted(grants)),
             oauth_tokens=tokens,
             app_passwords=asps,
+            not_read=self._not_read(),
         )
 
     # -- apply ---------------------------------------------------------------------------

@@ -103,6 +103,32 @@ ADMIN_SCOPES: tuple[AdminScope, ...] = (
     ),
 )
 
+# Read-only credentials (RECONCILER_READ_ONLY: the desired-state repo's pull-request plans):
+# the delegation of the plan identity is authorised for these alone. No read-only scope
+# covers tokens.list or asps.list (admin.directory.user.security also revokes), so a
+# read-only plan reads no OAuth tokens or app passwords and says so in a plan note.
+READ_ONLY_ADMIN_SCOPES: tuple[AdminScope, ...] = (
+    AdminScope(
+        "https://www.googleapis.com/auth/admin.directory.user.readonly",
+        ("users",),
+        "pull-request plans: list and read accounts (2SV, last sign-in, suspension) to show "
+        "what a change to the repo would do, never changing one",
+        "第5.1条, 第5.2条1",
+    ),
+    AdminScope(
+        "https://www.googleapis.com/auth/admin.directory.group.readonly",
+        ("groups",),
+        "pull-request plans: list the groups in scope",
+        "第5.1条",
+    ),
+    AdminScope(
+        "https://www.googleapis.com/auth/admin.directory.group.member.readonly",
+        ("members",),
+        "pull-request plans: read group memberships, never changing one",
+        "第5.1条, 第5.2条1",
+    ),
+)
+
 GITHUB_APP_PERMISSIONS: tuple[AppPermission, ...] = (
     AppPermission(
         "Members",
@@ -128,6 +154,36 @@ GITHUB_APP_PERMISSIONS: tuple[AppPermission, ...] = (
         "repository",
         "the daemon clones the desired-state repo (install the App on that repository only)",
         "第5.2条1",
+    ),
+    AppPermission(
+        "Metadata",
+        "read",
+        "repository",
+        "mandatory for every GitHub App with repository access",
+        "第5.1条",
+    ),
+)
+
+# The second, read-only GitHub App of the pull-request plans (no webhook, no events): what a
+# plan reads and nothing it could write with. The plan comment is not its job: the
+# workflow's own GITHUB_TOKEN posts it (RECONCILER_PR_COMMENT_TOKEN).
+READ_ONLY_GITHUB_APP_PERMISSIONS: tuple[AppPermission, ...] = (
+    AppPermission(
+        "Members",
+        "read",
+        "organization",
+        "pull-request plans: read members (role, 2FA), teams, invitations, failed "
+        "invitations and outside collaborators, never changing one",
+        "第5.1条, 第5.2条1",
+    ),
+    AppPermission(
+        "Administration",
+        "read",
+        "organization",
+        "pull-request plans: whether the organisation requires two-factor authentication "
+        "and each member's 2FA state",
+        "第5.3条",
+        api_name="organization_administration",
     ),
     AppPermission(
         "Metadata",
@@ -312,9 +368,19 @@ GCP_PERMISSIONS: tuple[GcpPermission, ...] = (
 PLAN_GCP_PERMISSIONS: frozenset[str] = frozenset(p.permission for p in GCP_PERMISSIONS if p.plan)
 
 
-def directory_scopes() -> tuple[str, ...]:
+def admin_scopes(read_only: bool = False) -> tuple[AdminScope, ...]:
+    """The delegation's scopes: the read-only ones for read-only credentials."""
+    return READ_ONLY_ADMIN_SCOPES if read_only else ADMIN_SCOPES
+
+
+def directory_scopes(read_only: bool = False) -> tuple[str, ...]:
     """The scopes the delegation asks for, in the order listed above."""
-    return tuple(s.scope for s in ADMIN_SCOPES)
+    return tuple(s.scope for s in admin_scopes(read_only))
+
+
+def app_permissions(read_only: bool = False) -> tuple[AppPermission, ...]:
+    """What the GitHub App must be granted: the read-only App's for read-only credentials."""
+    return READ_ONLY_GITHUB_APP_PERMISSIONS if read_only else GITHUB_APP_PERMISSIONS
 
 
 def scope_of_call(call: str) -> str | None:

@@ -514,6 +514,12 @@ def spend_secondary(
 
 
 Body = tuple[int, Any, dict[str, str]]  # status, JSON payload (None = no body), headers
+# The permission a write needs of a token granted only some (a fine-grained token or an App
+# installation token: "Permissions required for fine-grained personal access tokens" in
+# GitHub's REST docs): organisation and team writes need Members: write, comments on pull
+# requests Pull requests: write. Reads are not restricted here.
+_WRITE_PERMISSION = {"orgs": "members", "teams": "members", "issues": "pull_requests"}
+NOT_ACCESSIBLE = "Resource not accessible by personal access token"
 
 
 class GitHubRest:
@@ -552,13 +558,17 @@ class GitHubRest:
                     {"message": PRIMARY_LIMIT_MESSAGE, "documentation_url": DOCS}, 403
                 )
             else:
-                resp = spend_secondary(
-                    rate,
-                    name,
-                    req.method,
-                    int(limits.get("points_per_minute", SECONDARY_REST_POINTS_PER_MINUTE)),
-                    int(limits.get("retry_after", 60)),
-                ) or self.run(req, fn)
+                resp = (
+                    spend_secondary(
+                        rate,
+                        name,
+                        req.method,
+                        int(limits.get("points_per_minute", SECONDARY_REST_POINTS_PER_MINUTE)),
+                        int(limits.get("retry_after", 60)),
+                    )
+                    or self.refusal(req, name)
+                    or self.run(req, fn)
+                )
                 if resp.status == 200 and req.method == "GET":
                     tag = etag_of(resp.body)
                     resp.headers["ETag"] = tag
@@ -574,6 +584,19 @@ class GitHubRest:
                     gw.sync_rate_limit()
             resp.headers.update(rate.headers("core"))
             return resp
+
+    def refusal(self, req: Request, name: str) -> Response | None:
+        """403 for a write by a token the world's `token_permissions` grants too little
+        (what GitHub answers a read-only fine-grained token that tries to write)."""
+        if req.method not in WRITE_METHODS or not self.gw.loaded:
+            return None
+        granted_by_token: dict[str, dict[str, str]] = self.gw.data.get("token_permissions") or {}
+        parts = (req.headers.get("authorization") or "").split()
+        granted = granted_by_token.get(parts[1]) if len(parts) == 2 else None
+        needed = _WRITE_PERMISSION.get(name.split(".", 1)[0])
+        if granted is None or needed is None or granted.get(needed) in {"write", "admin"}:
+            return None
+        return Response.json({"message": NOT_ACCESSIBLE, "documentation_url": DOCS}, 403)
 
     @staticmethod
     def run(req: Request, fn: Callable[[Request], Body]) -> Response:

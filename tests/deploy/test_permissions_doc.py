@@ -11,6 +11,8 @@ from reconciler.providers.permissions import (
     GCP_PERMISSIONS,
     GITHUB_APP_EVENTS,
     GITHUB_APP_PERMISSIONS,
+    READ_ONLY_ADMIN_SCOPES,
+    READ_ONLY_GITHUB_APP_PERMISSIONS,
 )
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
@@ -28,9 +30,20 @@ def table() -> str:
         rows.append(
             f"| Admin SDK scope | `{s.scope}` | delegation ({calls}) | {s.why} | {s.article} |"
         )
+    for s in READ_ONLY_ADMIN_SCOPES:
+        calls = ", ".join(f"`{c}`" for c in s.calls)
+        rows.append(
+            f"| Admin SDK scope | `{s.scope}` | read-only delegation ({calls}) | {s.why} "
+            f"| {s.article} |"
+        )
     for p in GITHUB_APP_PERMISSIONS:
         rows.append(
             f"| GitHub App permission | {p.name}: {p.level} | {p.scope} | {p.why} | {p.article} |"
+        )
+    for p in READ_ONLY_GITHUB_APP_PERMISSIONS:
+        rows.append(
+            f"| GitHub App permission | {p.name}: {p.level} | read-only App, {p.scope} | {p.why} "
+            f"| {p.article} |"
         )
     for e in GITHUB_APP_EVENTS:
         rows.append(f"| GitHub App event | `{e.name}` | webhook | {e.why} | {e.article} |")

@@ -210,31 +210,48 @@ def test_the_pull_request_identity_can_read_and_never_write() -> None:
     assert {_unquote(p) for p in role["permissions"]} == PLAN_GCP_PERMISSIONS
     for target in (GcpTarget.PROJECT, GcpTarget.FOLDER):
         assert _granted(target, "local.plan_member") == PLAN_GCP_PERMISSIONS
-    # nothing else is bound to it: no secret, no bucket, no signJwt
+    # Besides the reads: signJwt on itself (its read-only delegation) and the read-only
+    # App's key; no other secret, no bucket, no other account.
     plan_bindings = [
         name
         for name, body in RESOURCES.items()
         if "local.plan_member" in _text(body.get("member", ""))
     ]
-    assert all(
-        n.split(".")[0]
-        in {
+    extra = {
+        n
+        for n in plan_bindings
+        if n.split(".")[0]
+        not in {
             "google_project_iam_member",
             "google_folder_iam_member",
             "google_organization_iam_member",
         }
-        for n in plan_bindings
-    ), plan_bindings
+    }
+    assert extra == {
+        "google_service_account_iam_member.plan_signs_itself",
+        "google_secret_manager_secret_iam_member.plan_reads",
+    }, plan_bindings
+    signs = RESOURCES["google_service_account_iam_member.plan_signs_itself"]
+    assert "google_service_account.plan.name" in _text(signs["service_account_id"])
+    assert _unquote(signs["role"]) == "roles/iam.serviceAccountTokenCreator"
+    reads = RESOURCES["google_secret_manager_secret_iam_member.plan_reads"]
+    assert "google_secret_manager_secret.plan_github_app_key.id" in _text(reads["secret_id"])
+    assert _unquote(reads["role"]) == "roles/secretmanager.secretAccessor"
 
 
-def test_each_secret_is_readable_by_the_runtime_only() -> None:
-    readers = [
-        body
+def test_each_secret_is_readable_by_the_runtime_only_and_the_read_only_key_by_plans_only() -> None:
+    readers = {
+        name: body
         for name, body in RESOURCES.items()
         if name.startswith("google_secret_manager_secret_iam_")
-    ]
-    assert [_unquote(b["member"]) for b in readers] == ["${local.runtime_member}"]
-    assert "google_secret_manager_secret.secret" in _text(readers[0]["for_each"])
+    }
+    members = {name: _unquote(b["member"]) for name, b in readers.items()}
+    assert members == {
+        "google_secret_manager_secret_iam_member.runtime_reads": "${local.runtime_member}",
+        "google_secret_manager_secret_iam_member.plan_reads": "${local.plan_member}",
+    }
+    runtime = readers["google_secret_manager_secret_iam_member.runtime_reads"]
+    assert "google_secret_manager_secret.secret" in _text(runtime["for_each"])
 
 
 def _service() -> dict[str, Any]:

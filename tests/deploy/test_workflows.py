@@ -6,6 +6,7 @@ the security officer approve every change to people, roles and the organisation.
 from __future__ import annotations
 
 import fnmatch
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+
+from reconciler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = ROOT / "deploy" / "github"
@@ -89,6 +92,16 @@ def test_the_jobs_validate_with_annotations_and_plan_read_only_with_the_pr_comme
         s for s in plan["steps"] if s.get("uses", "").startswith("google-github-actions/auth")
     )
     assert set(auth["with"]) == {"workload_identity_provider", "service_account"}  # no key
+    # Read-only credentials, and the comment posted by the job's own token: the credential
+    # that reads the organisation never writes (docs/deployment.md, step 7).
+    env = next(s for s in plan["steps"] if "--pr-comment" in s.get("run", ""))["env"]
+    assert env["RECONCILER_READ_ONLY"] == "true"
+    assert env["RECONCILER_PR_COMMENT_TOKEN"] == "${{ github.token }}"
+    assert env["RECONCILER_GOOGLE_IMPERSONATE_SERVICE_ACCOUNT"] == (
+        "${{ vars.RECONCILER_PLAN_SERVICE_ACCOUNT }}"
+    )
+    known = {f"RECONCILER_{name.upper()}" for name in Settings.model_fields}
+    assert {n for n in env if n.startswith("RECONCILER_")} <= known
     upload = next(
         s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact")
     )
@@ -98,6 +111,41 @@ def test_the_jobs_validate_with_annotations_and_plan_read_only_with_the_pr_comme
     assert "@v" in package or "==" in package, package
     for job in (validate, plan):
         assert '"$RECONCILER_PACKAGE"' in _runs(job)
+
+
+# `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`: a tag or branch can be moved to other code, a
+# commit cannot; the comment says which release the commit is, for the next update.
+_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){0,2}$")
+_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(.+?)\s*$")
+
+
+def _unpinned(text: str) -> list[str]:
+    """Every `uses:` line of a workflow not pinned to a commit SHA with its version comment."""
+    found = []
+    for line in text.splitlines():
+        match = _USES.match(line)
+        if match and not _PINNED.match(match.group(1)):
+            found.append(line.strip())
+    return found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_commit_sha_with_its_version(path: Path) -> None:
+    text = Path(path).read_text(encoding="utf-8")
+    assert [x for x in text.splitlines() if _USES.match(x)], "no uses: line found"
+    assert _unpinned(text) == []
+
+
+def test_the_pin_check_refuses_a_tag_a_short_sha_and_a_missing_comment() -> None:
+    sha = "11d5960a326750d5838078e36cf38b85af677262"
+    bad = [
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/checkout@11d5960 # v4.4.0",
+        f"      - uses: actions/checkout@{sha}",
+        f"        uses: actions/checkout@{sha} # latest",
+    ]
+    good = f"      - uses: actions/checkout@{sha} # v4.4.0"
+    assert _unpinned("\n".join([*bad, good])) == [b.strip() for b in bad]
 
 
 def _owners(codeowners: str, path: str) -> list[str]:
