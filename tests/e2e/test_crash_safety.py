@@ -58,7 +58,9 @@ def _fault(sandbox: SandboxServer, method: str, path: str, took_effect: bool) ->
 
 
 def _wait_for(condition: object, what: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    # A guard against a hang, not a speed goal: a loaded CI machine may take a while to
+    # start the subprocess and read every system before its first write.
+    deadline = time.monotonic() + 180
     while not condition():  # type: ignore[operator]
         if proc.poll() is not None:
             out = proc.stdout.read().decode() if proc.stdout else ""
