@@ -67,8 +67,11 @@ class Settings(BaseSettings):
     # default, which RECONCILER_STATE_DIR still sets.
     state_url: str | None = None
     state_dir: Path = Path("var")
-    # Where the daemon's yearly inventory job writes its files (<dir>/<year>/); default
-    # <state_dir>/inventory. `reconciler inventory --out` chooses its own directory.
+    # Where the daemon's yearly inventory job archives its files (<location>/<year>/<run
+    # id>/): gs://BUCKET/PREFIX or a directory. Unset: with a gs:// state store the audit
+    # bucket's inventory/, else inventory_dir (default <state_dir>/inventory); resolved by
+    # reconciler.state.inventory. `reconciler inventory --out` chooses its own directory.
+    inventory_url: str | None = None
     inventory_dir: Path | None = None
     # gs:// only: put the audit segments in another bucket, one with a retention policy
     # (Bucket Lock); the mutable state and the audit head stay under state_url.
@@ -125,9 +128,6 @@ class Settings(BaseSettings):
             f"{command} refused: RECONCILER_READ_ONLY=true (read-only credentials can only "
             "plan); run it with the service's credentials, without RECONCILER_READ_ONLY"
         )
-
-    def inventory_path(self) -> Path:
-        return self.inventory_dir or self.state_dir / "inventory"
 
     def audit_log_path(self) -> Path:
         """The local audit log file. Prefer `open_state_store(settings).audit_log()`, which

@@ -7,7 +7,9 @@
 # - audit (RECONCILER_AUDIT_URL=gs://AUDIT/audit): the audit segments, one object per record,
 #   created once and never replaced. A retention policy keeps any of them from being deleted
 #   or replaced before it ages out (policy 第14.1条); Bucket Lock (lock_audit_retention) makes
-#   that permanent, even for project owners: the log becomes WORM.
+#   that permanent, even for project owners: the log becomes WORM. The yearly inventory
+#   (the auditors' evidence) is archived here too, under gs://AUDIT/inventory/<year>/<run id>/,
+#   beside the segments' audit/ prefix and never inside it, each object created once.
 #
 # Both: uniform access (IAM only, no ACLs), never public.
 locals {
@@ -68,7 +70,8 @@ resource "google_storage_bucket_iam_member" "runtime_state" {
   member = local.runtime_member
 }
 
-# On the audit bucket: create and read, never delete (objectCreator + objectViewer). With
+# On the audit bucket: create and read, never delete (objectCreator + objectViewer), for the
+# audit segments and the inventory files alike. With
 # versioning a replace needs delete too, so a creator-only identity cannot rewrite a segment.
 resource "google_storage_bucket_iam_member" "runtime_audit_create" {
   bucket = google_storage_bucket.audit.name

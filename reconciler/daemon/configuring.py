@@ -15,6 +15,8 @@ from reconciler.daemon.jobs import Job, JobKind
 from reconciler.errors import ReconcilerError
 from reconciler.log import register_secret
 from reconciler.settings import Settings
+from reconciler.state import StateStoreError
+from reconciler.state.inventory import inventory_target
 
 ReadSecret = Callable[[str], str]
 
@@ -118,6 +120,12 @@ def configure(
             "RECONCILER_REPO_URL is not set: give the desired-state repo (a git URL or a "
             "local path)"
         )
+    try:
+        # Checked now, not on the day of the yearly job: evidence headed for a disk that does
+        # not last, or into the audit segments, is a deployment error.
+        inventory_target(settings)
+    except StateStoreError as exc:
+        raise ConfigError(str(exc)) from None
     with_sandbox = sandbox or bool(settings.sandbox_url)
     webhook = _secret(settings, "webhook_secret", sandbox=with_sandbox, read_secret=read_secret)
     notify = _secret(settings, "notify_url", sandbox=with_sandbox, read_secret=read_secret)

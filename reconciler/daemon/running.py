@@ -59,6 +59,7 @@ from reconciler.runs import (
     plan_now,
 )
 from reconciler.state import open_state_store
+from reconciler.state.inventory import MANIFEST, open_inventory_archive
 
 log = get_logger(__name__)
 
@@ -255,9 +256,12 @@ class Runner:
 
     def _inventory(self, job: Job) -> str:
         """The yearly inventory, as `reconciler inventory` makes it (the same `inventory_now`,
-        provenance from git blame of the checked-out commit), written to
-        RECONCILER_INVENTORY_DIR/<year>/ with its manifest; a notification names the files'
-        manifest hash and the audit head."""
+        provenance from git blame of the checked-out commit), archived through the state
+        package (`open_inventory_archive`: the audit bucket with a gs:// state store) in a
+        folder of its own, `<year>/<run id>/`, manifest last; a notification names the folder,
+        the manifest's hash and the audit head. A file that cannot be written fails the run
+        (StateStoreError -> run-failed), never a "completed" with evidence missing."""
+        archive = open_inventory_archive(self.settings)
         with self._head() as (directory, desired):
             if desired is None:
                 return "invalid"
@@ -274,17 +278,15 @@ class Runner:
             )
         lang = desired.organization.language or "ja"
         files = inventory_files(result.inventory, lang)
-        files["manifest.json"] = render_manifest(files, result.inventory, result.audit_head)
-        out = self.settings.inventory_path() / str(year)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            (out / name).write_bytes(data)
-        digest = hashlib.sha256(files["manifest.json"]).hexdigest()
+        files[MANIFEST] = render_manifest(files, result.inventory, result.audit_head)
+        run_id = new_run_id(moment)
+        where = archive.write(year, run_id, files)
+        digest = hashlib.sha256(files[MANIFEST]).hexdigest()
         self.notifier.notify(
             "inventory",
-            f"access inventory {year}: {len(result.inventory.rows)} rows in {out} "
+            f"access inventory {year}: {len(result.inventory.rows)} rows in {where} "
             f"(manifest sha256 {digest})",
-            {"year": year, "dir": str(out), "manifest_sha256": digest},
+            {"year": year, "run_id": run_id, "location": where, "manifest_sha256": digest},
         )
         return "partial" if result.inventory.incomplete else "completed"
 

@@ -18,6 +18,7 @@ from reconciler.model import (
     GrantKind,
     NoteKind,
     Plan,
+    ReviewItem,
     Snapshot,
     System,
     action_order_key,
@@ -159,35 +160,71 @@ def _record_approvals(ctx: PlanContext, actions: list[Action]) -> list[Action]:
     return annotated
 
 
-# What each removing action takes away, as the kind of grant it ends.
+# What each action that takes access away ends, as the kind of grant: removals, and the role
+# changes that lower a role (the grant they end is the `old_role` they replace).
 _REMOVES = {
     ActionKind.REMOVE_GROUP_MEMBER: GrantKind.GOOGLE_GROUP,
     ActionKind.REMOVE_ORG_MEMBER: GrantKind.GITHUB_ORG,
+    ActionKind.CANCEL_INVITATION: GrantKind.GITHUB_ORG,
+    ActionKind.REMOVE_OUTSIDE_COLLABORATOR: GrantKind.GITHUB_COLLABORATOR,
     ActionKind.REMOVE_TEAM_MEMBER: GrantKind.GITHUB_TEAM,
     ActionKind.REMOVE_BINDING: GrantKind.GCP_BINDING,
 }
+_CHANGES = {
+    ActionKind.CHANGE_GROUP_ROLE: GrantKind.GOOGLE_GROUP,
+    ActionKind.CHANGE_ORG_ROLE: GrantKind.GITHUB_ORG,
+    ActionKind.CHANGE_TEAM_ROLE: GrantKind.GITHUB_TEAM,
+}
+
+
+def _cited(item: ReviewItem) -> str:
+    """Where a review decision is written: file:line, as the plan and the audit log cite it."""
+    return f"{item.source.file}:{item.source.line}" if item.source else f"reviews/{item.year}"
+
+
+def _revoking_item(
+    action: Action, revoked: dict[tuple[GrantKind, str, str], ReviewItem]
+) -> ReviewItem | None:
+    """The review item whose revocation `action` carries out: a removal of the revoked
+    grant (any role, except a GCP binding, which is one role), or a role change away from
+    the revoked role (an org owner made a member: the grant `old_role` ends)."""
+    if action.kind in _CHANGES:
+        kind, ended = _CHANGES[action.kind], dict(action.params).get("old_role")
+    elif action.kind in _REMOVES:
+        kind, ended = _REMOVES[action.kind], None
+    else:
+        return None
+    found = None
+    for (k, target, role), candidate in revoked.items():
+        if k is not kind or target.lower() != action.target.lower():
+            continue
+        if ended is not None:
+            same_role = role == ended
+        else:
+            same_role = role == action.role or kind is not GrantKind.GCP_BINDING
+        if same_role:
+            found = candidate
+    return found
 
 
 def _cite_reviews(ctx: PlanContext, actions: list[Action], out: Candidates) -> list[Action]:
-    """A removal of a grant that an access review revoked (the expansion already dropped it)
-    cites the review: `review` (file:line) and `reviewer` params, a reason saying so, and a
-    note, so the plan, the audit log and the inventory show why a role's grant went."""
+    """Every action that carries out an access review's revocation (the expansion already
+    dropped the grant) cites the review: a removal, and a role change lowering the revoked
+    role; `review` (file:line) and `reviewer` params, a reason saying so, and a note, so the
+    plan, the audit log and the inventory show why a role's grant went."""
     revoked = revocations(ctx.desired)
     if not revoked:
         return actions
+    _note_revoked_super_admins(ctx, revoked, out)
     cited = []
     for action in actions:
-        kind = _REMOVES.get(action.kind)
         item = None
-        if kind is not None and action.person_id in revoked and not action.offboarding:
-            for (k, target, role), candidate in revoked[action.person_id].items():
-                same_role = role == action.role or kind is not GrantKind.GCP_BINDING
-                if k is kind and target.lower() == action.target.lower() and same_role:
-                    item = candidate
-        if item is None or kind is None:
+        if action.person_id in revoked and not action.offboarding:
+            item = _revoking_item(action, revoked[action.person_id])
+        if item is None:
             cited.append(action)
             continue
-        where = f"{item.source.file}:{item.source.line}" if item.source else f"reviews/{item.year}"
+        where = _cited(item)
         extra = {"review": where, "reviewer": item.reviewer}
         cited.append(
             replace(
@@ -196,15 +233,41 @@ def _cite_reviews(ctx: PlanContext, actions: list[Action], out: Candidates) -> l
                 reason=f"revoked in the {item.year} access review by {item.reviewer} ({where})",
             )
         )
+        role = dict(action.params).get("old_role") or action.role
         out.note(
             NoteKind.ADVICE,
-            f"{action.person_id}'s {kind.value} {action.target} {action.role} is removed "
-            f"although role {item.via or 'in the repo'} grants it: {item.reviewer} revoked it "
-            f"in {where}",
+            f"{action.person_id}'s {item.kind.value} {action.target} {role} is "
+            f"{'lowered' if action.kind in _CHANGES else 'removed'} although role "
+            f"{item.via or 'in the repo'} grants it: {item.reviewer} revoked it in {where}",
             person_id=action.person_id,
             system=action.system,
         )
     return cited
+
+
+def _note_revoked_super_admins(
+    ctx: PlanContext,
+    revoked: dict[str, dict[tuple[GrantKind, str, str], ReviewItem]],
+    out: Candidates,
+) -> None:
+    """A revoked Workspace super admin that the account still holds: the planner has no
+    action that changes super-admin status, so the note says where the revocation stands
+    and cites the review (the privileged-holder finding reports the admin right too)."""
+    for pid, items in sorted(revoked.items()):
+        account = ctx.ids.google_accounts.get(pid)
+        if account is None or not account.is_admin or account.suspended:
+            continue
+        for (kind, _target, role), item in items.items():
+            if kind is GrantKind.GOOGLE_ACCOUNT and role == "ADMIN":
+                where = _cited(item)
+                out.note(
+                    NoteKind.ADVICE,
+                    f"{pid}'s Workspace super admin ({account.name}) was revoked by "
+                    f"{item.reviewer} in {where} but is still held: the reconciler does not "
+                    "change super-admin status; remove it in the Admin console",
+                    person_id=pid,
+                    system=System.GOOGLE,
+                )
 
 
 def _hold_back_unapproved_privilege(

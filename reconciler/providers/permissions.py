@@ -344,7 +344,8 @@ GCP_PERMISSIONS: tuple[GcpPermission, ...] = (
         "storage.objects.get",
         "storage v1 objects.get",
         GcpTarget.AUDIT_BUCKET,
-        "read the audit segments (audit verify, leavers, the run-start check)",
+        "read the audit segments (audit verify, leavers, the run-start check); read back an "
+        "inventory file whose retried write answered 412",
         "第14.1条",
     ),
     GcpPermission(
@@ -358,7 +359,8 @@ GCP_PERMISSIONS: tuple[GcpPermission, ...] = (
         "storage.objects.create",
         "storage v1 objects.insert",
         GcpTarget.AUDIT_BUCKET,
-        "write each audit record once (ifGenerationMatch=0); never replaced or deleted",
+        "write each audit record and each file of the yearly inventory once "
+        "(ifGenerationMatch=0); never replaced or deleted",
         "第14.1条",
     ),
 )

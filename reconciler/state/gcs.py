@@ -11,7 +11,9 @@ arbitrates between processes on different hosts (the local store relies on flock
   renewed by a background thread, taken over once expired with ifGenerationMatch=<its
   generation>, deleted on release with ifGenerationMatch=<ours>;
 - the audit log is one immutable segment object per record plus a head object
-  `<prefix>/audit/HEAD` advanced with ifGenerationMatch (docs/audit-log.md, "On GCS").
+  `<prefix>/audit/HEAD` advanced with ifGenerationMatch (docs/audit-log.md, "On GCS");
+- the daemon's yearly inventory (`GcsInventoryArchive`): each file created once with
+  ifGenerationMatch=0, the manifest last (reconciler/state/inventory.py says where).
 
 The google-cloud-storage client retries transient failures of conditional writes; a retried
 write whose first attempt did land answers 412, so each writer re-reads and accepts a 412 when
@@ -27,7 +29,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +55,7 @@ from reconciler.audit import (
 )
 from reconciler.locking import LockHolder, RunLockBusy, RunLockLost
 from reconciler.log import get_logger
+from reconciler.state.inventory import in_writing_order
 from reconciler.state.local import DOCUMENT_NAME, StateStoreError
 
 log = get_logger(__name__)
@@ -640,3 +643,56 @@ def _with_bad(report: VerifyReport, bad: BadRecord) -> VerifyReport:
         unfinished_intents=report.unfinished_intents,
         hashes=report.hashes,
     )
+
+
+# What each inventory file is, for whoever downloads it from the console.
+_CONTENT_TYPES = {
+    ".csv": "text/csv; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": JSON,
+    ".md": "text/markdown; charset=utf-8",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+class GcsInventoryArchive:
+    """The yearly inventory as objects `<prefix>/<year>/<run id>/<file>`, each created with
+    ifGenerationMatch=0 (evidence is never replaced, even by a run with the same id) and the
+    manifest last; built by `reconciler.state.inventory.open_inventory_archive`."""
+
+    def __init__(self, client: storage.Client, location: GcsLocation) -> None:
+        self.location = location
+        self._bucket = client.bucket(location.bucket)
+
+    def describe(self) -> str:
+        return self.location.url()
+
+    def write(self, year: int, run_id: str, files: Mapping[str, bytes]) -> str:
+        folder = (str(year), _RUN_ID.sub("_", run_id) or "run")
+        for name, data in in_writing_order(files):
+            self._create(self.location.name(*folder, name), data)
+        return self.location.url(*folder)
+
+    def _create(self, name: str, data: bytes) -> None:
+        url = f"gs://{self.location.bucket}/{name}"
+        suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+        blob = self._bucket.blob(name)
+        try:
+            blob.upload_from_string(
+                data,
+                content_type=_CONTENT_TYPES.get(suffix, "application/octet-stream"),
+                if_generation_match=0,
+            )
+        except gexc.PreconditionFailed:
+            # The client retries a conditional write: a 412 may answer our own first attempt.
+            try:
+                same = self._bucket.blob(name).download_as_bytes() == data
+            except gexc.GoogleAPICallError as exc:
+                raise StateStoreError(f"cannot read back {url}: {_explain(exc)}") from None
+            if not same:
+                raise StateStoreError(
+                    f"{url} already exists with other content; inventory files are never "
+                    "overwritten"
+                ) from None
+        except gexc.GoogleAPICallError as exc:
+            raise StateStoreError(f"cannot write {url}: {_explain(exc)}") from None

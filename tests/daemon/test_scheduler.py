@@ -125,8 +125,33 @@ def test_serve_refuses_to_start_without_a_repo(tmp_path: Path) -> None:
             "RECONCILER_SCHEDULE_DRIFT='0 25 * * *': '0 25 * * *' is not a cron expression",
         ),
         ({"RECONCILER_REPO_URL": "/nonexistent/repo"}, [], "git fetch failed: fatal: "),
+        (
+            {
+                "RECONCILER_STATE_URL": "gs://example-reconciler-state/prod",
+                "RECONCILER_INVENTORY_DIR": "/var/inventory",
+            },
+            [],
+            "RECONCILER_INVENTORY_DIR=/var/inventory is a local directory but the state store "
+            "is gs://example-reconciler-state/prod",
+        ),
+        (
+            {
+                "RECONCILER_STATE_URL": "gs://example-reconciler-state/prod",
+                "RECONCILER_AUDIT_URL": "gs://example-reconciler-audit",
+            },
+            [],
+            "the inventory location gs://example-reconciler-audit/inventory is inside the "
+            "audit segments gs://example-reconciler-audit",
+        ),
     ],
-    ids=["a setting that does not parse", "a bad poll interval", "a bad cron", "no such repo"],
+    ids=[
+        "a setting that does not parse",
+        "a bad poll interval",
+        "a bad cron",
+        "no such repo",
+        "a local inventory with a gs:// state store",
+        "the inventory in the audit segments",
+    ],
 )
 def test_serve_refuses_bad_configuration_with_one_line(
     tmp_path: Path, env: dict[str, str], args: list[str], message: str

@@ -253,8 +253,9 @@ def test_the_yearly_inventory_job_writes_the_inventory_and_its_manifest(
             )
             assert queued.status_code == 202
             [event] = wait_for(lambda: notified.events("inventory"), "the inventory")
-    folder = Path(event["details"]["dir"])
-    assert folder.parent == out
+    folder = Path(event["details"]["location"])
+    assert folder.parent.parent == out  # <dir>/<year>/<run id>/
+    assert folder.name == event["details"]["run_id"]
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["files"], manifest
     for name, digest in manifest["files"].items():

@@ -351,3 +351,102 @@ def test_plan_reports_security_training_overdue_or_missing_for_active_people(
     assert "never recorded" in overdue["e0002"]["message"]  # no training date in the file
     assert STAYER not in overdue  # trained 30 days ago
     assert "e0010" not in overdue  # the leaver has left: not asked to train
+
+
+def _privileged_repo(tmp_path: Path) -> Path:
+    """The stayer holds `owner`, a privileged role, through an approved grant that expires:
+    Workspace super admin, GitHub org owner, maintainer of backend and owner of the eng
+    group, on top of the engineer role's member grants. The security officer reviews
+    privileged grants."""
+    directory = write_repo(tmp_path / "desired_state")
+    roles = directory / "roles.yaml"
+    roles.write_text(
+        roles.read_text(encoding="utf-8")
+        + "owner:\n  privileged: true\n  google_admin: true\n"
+        + "  google_groups: [{group: eng@example.co.jp, role: OWNER}]\n"
+        + "  github: {org_role: admin, teams: [{team: backend, role: maintainer}]}\n",
+        encoding="utf-8",
+    )
+    stayer = directory / "people" / f"{STAYER}.yaml"
+    start, end = today() - timedelta(days=10), today() + timedelta(days=30)
+    stayer.write_text(
+        stayer.read_text(encoding="utf-8")
+        + f"manager: {MOVER}\ntraining: {today() - timedelta(days=30)}\n"
+        + f"grants:\n  - {{role: owner, approved_by: e0002, approved_on: {start}, "
+        + f'expires: {end}, reason: "INC-2001 migration"}}\n',
+        encoding="utf-8",
+    )
+    officer = directory / "people" / "e0002.yaml"
+    officer.write_text(
+        officer.read_text(encoding="utf-8") + f"manager: {STAYER}\n", encoding="utf-8"
+    )
+    _git(directory, "init", "-q")
+    _git(directory, "add", ".")
+    _git(directory, "commit", "-qm", "the company")
+    return directory
+
+
+def test_a_review_lowering_a_privileged_role_cites_the_review_in_every_downgrade(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    directory = _privileged_repo(tmp_path)
+    sandbox.sandbox.load_world(world_before(load_desired_dir(directory)))
+    env = cli_env(sandbox, tmp_path)
+    year = str(today().year)
+    assert cli(["review", "start", "--year", year, "--dir", str(directory)], env).exit_code == 0
+    revoked = {
+        ("github_org", "example-co", "admin"),
+        ("github_team", "example-co/backend", "maintainer"),
+        ("google_group", "eng@example.co.jp", "OWNER"),
+        ("google_account", "example.co.jp", "ADMIN"),
+    }
+    for path in (directory / "reviews" / year).iterdir():
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for item in data["grants"]:
+            mine = item["person"] == STAYER and (item["kind"], item["target"], item["role"])
+            item["decision"] = "revoke" if mine in revoked else "keep"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+    status = cli(["review", "status", "--year", year, "--dir", str(directory)], env)
+    assert status.exit_code == 0 and "4 revoked" in status.output, status.output
+
+    planned = cli(["plan", "--format", "json", "--dir", str(directory)], env)
+    assert planned.exit_code == 2, planned.output
+    plan = json.loads(planned.stdout)["plan"]
+    downgrades = {
+        a["kind"]: a for a in plan["actions"] if a.get("person_id") == STAYER
+    }  # one each: the owner becomes a member, the maintainer a member, the group OWNER a MEMBER
+    assert set(downgrades) == {"change_org_role", "change_team_role", "change_group_role"}
+    reviewer_file = f"reviews/{year}/e0002.yaml:"
+    for action in downgrades.values():
+        params = dict(action["params"])
+        assert params["reviewer"] == "e0002", action
+        assert params["review"].startswith(reviewer_file), action
+        assert "access review by e0002" in action["reason"], action
+    assert dict(downgrades["change_org_role"]["params"])["old_role"] == "admin"
+    assert downgrades["change_org_role"]["role"] == "member"
+    # Super-admin status has no action: the plan says the revocation is still to be done.
+    (admin,) = [n["message"] for n in plan["notes"] if "Workspace super admin" in n["message"]]
+    assert f"revoked by e0002 in {reviewer_file}" in admin and "Admin console" in admin
+
+    applied = cli(["apply", "--confirm", "--dir", str(directory)], env)
+    assert applied.exit_code in (0, 3), applied.output
+    members = {m["login"]: m["role"] for m in state(sandbox)["github"]["members"]}
+    assert members["sstayer"] == "member"  # no longer an org owner
+    records = [json.loads(line) for line in audit_path(tmp_path).read_text().splitlines()]
+    results = {
+        r["action"]["kind"]: r
+        for r in records
+        if r["type"] == "result" and r["result"]["ok"] and "review" in dict(r["action"]["params"])
+    }
+    assert set(results) == set(downgrades)
+
+    out = tmp_path / "inventory"
+    made = cli(["inventory", "--year", year, "--out", str(out), "--dir", str(directory),
+                "--lang", "en"], env)  # fmt: skip
+    assert made.exit_code == 0, made.output
+    review = _csv(out / "review.csv")
+    owner = _row(review, **{"person id": STAYER, "kind": "org", "target": "example-co",
+                            "role": "admin"})  # fmt: skip
+    assert owner["decision"] == "revoke"
+    carried = results["change_org_role"]
+    assert owner["carried out (audit run #seq)"] == f"{carried['run_id']} #{carried['seq']}"
