@@ -77,7 +77,10 @@ def _run(bin_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The install itself (module fixture) runs inside the first test: uv copies ~100 packages,
+# which on a loaded 2-core machine can take longer than the suite's default timeout.
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_a_clean_production_install_runs_version_and_help(installed: Path) -> None:
     version = _run(installed, "--version")
     assert version.returncode == 0, version.stderr
@@ -94,6 +97,7 @@ def test_a_clean_production_install_runs_version_and_help(installed: Path) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_production_install_has_no_dev_tools_and_no_sandbox_dependency(
     installed: Path,
 ) -> None:
