@@ -95,9 +95,11 @@ def plan_changes(
 
 
 def _dedupe(actions: Iterable[Action]) -> list[Action]:
-    seen: dict[str, Action] = {}
+    """The first of each change (`Action.identity`, what `Action.id` digests) proposed more
+    than once; by the tuple itself, which spares a JSON digest per action."""
+    seen: dict[tuple[object, ...], Action] = {}
     for a in actions:
-        seen.setdefault(a.id, a)
+        seen.setdefault(a.identity, a)
     return list(seen.values())
 
 
