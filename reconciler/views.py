@@ -272,6 +272,8 @@ def group_closure(
     An in-domain address that is neither is a nested group with no members (or one the read
     did not list): it reaches nobody, the same rule the planner uses to leave it in place.
     """
+    if groups is not None and not groups:
+        return {}  # nothing asked for: spare indexing every membership
     members: dict[str, list[str]] = {}
     for g in group_grants:
         if g.kind is GrantKind.GOOGLE_GROUP:
@@ -360,7 +362,9 @@ class SnapshotIndex:
         when expanding GCP bindings through groups (`effective_bindings`)."""
         by_kind: dict[GrantKind, list[Grant]] = {}
         by_principal: dict[tuple[GrantKind, str], list[Grant]] = {}
-        for g in sorted(snapshot.grants, key=grant_order):
+        # The dataclass order, not `grant_order`: the providers hand over sorted parts, and
+        # timsort then compares ~n times, cheaper than building 100,000 key tuples.
+        for g in sorted(snapshot.grants):
             by_kind.setdefault(g.kind, []).append(g)
             by_principal.setdefault((g.kind, g.principal), []).append(g)
         tokens: dict[str, list[OAuthToken]] = {}

@@ -15,6 +15,7 @@ from reconciler.model import (
     DesiredAccess,
     DesiredState,
     EmergencyHold,
+    Grant,
     GrantKind,
     NoteKind,
     Plan,
@@ -301,7 +302,8 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
             f"the last owner of the GitHub organisation {org}",
             out,
         )
-    for resource, owners in sorted(gcp_owners(ctx.snapshot).items()):
+    bindings = ctx.grants(GrantKind.GCP_BINDING)
+    for resource, owners in sorted(gcp_owners(ctx.snapshot, bindings).items()):
         actions = _keep_one(
             actions,
             owners,
@@ -329,9 +331,12 @@ def _removes_gcp_owner(resource: str) -> Callable[[Action], bool]:
     return removes
 
 
-def gcp_owners(snapshot: Snapshot) -> dict[str, set[str]]:
+def gcp_owners(
+    snapshot: Snapshot, bindings: Iterable[Grant] | None = None
+) -> dict[str, set[str]]:
     """Every member of an unconditional roles/owner binding, per resource. All member kinds
-    count (a group or service account owner can repair a policy too)."""
+    count (a group or service account owner can repair a policy too). `bindings` are the
+    snapshot's GCP binding grants when the caller has them indexed (the planner does)."""
     owners: dict[str, set[str]] = {}
     for policy in snapshot.policies:
         for b in policy.bindings:
@@ -339,7 +344,7 @@ def gcp_owners(snapshot: Snapshot) -> dict[str, set[str]]:
                 owners.setdefault(policy.resource, set()).update(
                     normalise_member(m) for m in b.members
                 )
-    for g in snapshot.grants:
+    for g in snapshot.grants if bindings is None else bindings:
         if g.kind is GrantKind.GCP_BINDING and g.role == "roles/owner":
             owners.setdefault(g.target, set()).add(g.principal)
     return owners
