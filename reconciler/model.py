@@ -665,9 +665,8 @@ class Snapshot:
                 [
                     system.value,
                     p.status.complete,
-                    # A grant is four strings: its own row, the bulk of every snapshot
-                    # (its kind, a StrEnum, is its value in JSON and in comparisons).
-                    sorted(map(grant_order, p.grants)),
+                    # A grant is four strings: its own row, the bulk of every snapshot.
+                    sorted((g.kind.value, g.target, g.principal, g.role) for g in p.grants),
                     # Other rows may hold None beside a value: sorted by their JSON text.
                     *(
                         sorted(_json(_fingerprint_row(x)) for x in items)
@@ -690,7 +689,7 @@ class Snapshot:
 # Changes when the fingerprint's layout does: a plan saved by an older layout then no longer
 # matches any read, and is refused as stale instead of compared wrongly.
 _FINGERPRINT_VERSION = "snapshot/2"
-_ROW_FIELDS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+_ROW_FIELDS: dict[type, tuple[str, ...]] = {}
 # What `json.dumps(value, ensure_ascii=False, separators=(",", ":"))` uses, built once:
 # `dumps` with arguments builds a new encoder per call, and the fingerprint encodes a row per
 # account, token and policy.
@@ -701,21 +700,14 @@ def _json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def _fields_of(kind: type) -> Callable[[Any], tuple[Any, ...]]:
-    names = tuple(kind.__dataclass_fields__)  # type: ignore[attr-defined]
-    if len(names) == 1:
-        return lambda value: (getattr(value, names[0]),)
-    return attrgetter(*names)
-
-
 def _fingerprint_row(value: Any) -> tuple[Any, ...]:
     """A dataclass value as a tuple of plain JSON values, field by field in declaration order,
     nested values and sequences as tuples. Compared with `_canonical`: no dict per value and
     no key sorting, which is what made it slow."""
-    fields_of = _ROW_FIELDS.get(type(value))
-    if fields_of is None:
-        fields_of = _ROW_FIELDS.setdefault(type(value), _fields_of(type(value)))
-    return tuple(map(_fingerprint_leaf, fields_of(value)))
+    names = _ROW_FIELDS.get(type(value))
+    if names is None:
+        names = _ROW_FIELDS.setdefault(type(value), tuple(value.__dataclass_fields__))
+    return tuple(_fingerprint_leaf(getattr(value, name)) for name in names)
 
 
 def _fingerprint_leaf(value: Any) -> Any:

@@ -61,7 +61,6 @@ def higher_role(kind: GrantKind, a: str, b: str) -> str:
     return a if ranks.get(a, -1) >= ranks.get(b, -1) else b
 
 
-
 def email_domain(address: str) -> str:
     return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
 

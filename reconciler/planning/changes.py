@@ -331,9 +331,7 @@ def _removes_gcp_owner(resource: str) -> Callable[[Action], bool]:
     return removes
 
 
-def gcp_owners(
-    snapshot: Snapshot, bindings: Iterable[Grant] | None = None
-) -> dict[str, set[str]]:
+def gcp_owners(snapshot: Snapshot, bindings: Iterable[Grant] | None = None) -> dict[str, set[str]]:
     """Every member of an unconditional roles/owner binding, per resource. All member kinds
     count (a group or service account owner can repair a policy too). `bindings` are the
     snapshot's GCP binding grants when the caller has them indexed (the planner does)."""
