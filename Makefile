@@ -68,5 +68,6 @@ messages: setup ## re-extract the messages of plans and reports into the ja/en c
 		-D reconciler --ignore-obsolete -w 100
 	rm reconciler/locale/reconciler.pot
 
-goldens: setup ## regenerate the drift report's golden files (review the diff afterwards)
-	UPDATE_GOLDENS=1 $(UV) run --frozen pytest -q tests/reports/test_drift_golden.py
+goldens: setup ## regenerate the golden files of the drift report and the plan digests (review the diff)
+	UPDATE_GOLDENS=1 $(UV) run --frozen pytest -q tests/reports/test_drift_golden.py \
+		tests/plan/test_plan_golden.py

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
+from operator import attrgetter
 from typing import Self
 
 from reconciler.model import (
@@ -22,6 +24,7 @@ from reconciler.model import (
     DesiredAccess,
     DesiredState,
     EmergencyHold,
+    Entitlement,
     Grant,
     GrantKind,
     IamPolicy,
@@ -32,6 +35,7 @@ from reconciler.model import (
     Snapshot,
     System,
     gcp_user,
+    grant_order,
     member_identity,
     normalise_email,
     normalise_login,
@@ -44,14 +48,17 @@ ORG_ROLE_RANK = {"member": 0, "admin": 1}
 TEAM_ROLE_RANK = {"member": 0, "maintainer": 1}
 
 
+_ROLE_RANKS: Mapping[GrantKind, Mapping[str, int]] = {
+    GrantKind.GOOGLE_GROUP: GROUP_ROLE_RANK,
+    GrantKind.GITHUB_ORG: ORG_ROLE_RANK,
+    GrantKind.GITHUB_TEAM: TEAM_ROLE_RANK,
+}
+
+
 def higher_role(kind: GrantKind, a: str, b: str) -> str:
     """The stronger of two roles for one (kind, target): two roles asking for the same group
     or team yield the stronger membership, never two conflicting actions."""
-    ranks = {
-        GrantKind.GOOGLE_GROUP: GROUP_ROLE_RANK,
-        GrantKind.GITHUB_ORG: ORG_ROLE_RANK,
-        GrantKind.GITHUB_TEAM: TEAM_ROLE_RANK,
-    }.get(kind, {})
+    ranks = _ROLE_RANKS.get(kind, {})
     return a if ranks.get(a, -1) >= ranks.get(b, -1) else b
 
 
@@ -249,10 +256,14 @@ def _as_member(address: str) -> str:
 
 
 def group_closure(
-    group_grants: Iterable[Grant], users: Collection[str], domains: Iterable[str]
+    group_grants: Iterable[Grant],
+    users: Collection[str],
+    domains: Iterable[str],
+    groups: Collection[str] | None = None,
 ) -> Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]]:
-    """For every group the read listed members of: each principal inside it at any depth,
-    with the shortest path of groups leading to it (the group itself first).
+    """For every group the read listed members of (or only those of `groups`, the ones a
+    caller will look up): each principal inside it at any depth, with the shortest path of
+    groups leading to it (the group itself first).
 
     The Directory API lists a nested group as a member by its email, so a member is a nested
     group when the read listed members of it; a cycle of groups is followed once. Any other
@@ -261,6 +272,8 @@ def group_closure(
     An in-domain address that is neither is a nested group with no members (or one the read
     did not list): it reaches nobody, the same rule the planner uses to leave it in place.
     """
+    if groups is not None and not groups:
+        return {}  # nothing asked for: spare indexing every membership
     members: dict[str, list[str]] = {}
     for g in group_grants:
         if g.kind is GrantKind.GOOGLE_GROUP:
@@ -268,7 +281,8 @@ def group_closure(
     wanted = {normalise_email(u) for u in users}
     domains = tuple(domains)
     closure: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
-    for top in sorted(members):
+    tops = set(members) if groups is None else {normalise_email(g) for g in groups} & set(members)
+    for top in sorted(tops):
         best: dict[str, tuple[str, ...]] = {}
         queue: deque[tuple[str, tuple[str, ...]]] = deque([(top, (top,))])
         seen = {top}
@@ -297,7 +311,17 @@ def effective_bindings(
 
     Only as complete as the Google read: a group outside the Workspace customer (another
     domain's) has no listed members and reaches nobody here."""
-    closure = group_closure(group_grants, users, domains)
+    policies = tuple(policies)
+    # Only the groups a binding names are expanded: at 10,000 people the read lists ~1,500
+    # groups, and bindings name a handful of them.
+    bound = {
+        member_identity(m)
+        for policy in policies
+        for b in policy.bindings
+        for m in {normalise_member(m) for m in b.members}
+        if m.startswith("group:")
+    }
+    closure = group_closure(group_grants, users, domains, bound)
     found: set[EffectiveBinding] = set()
     for policy in policies:
         for b in policy.bindings:
@@ -338,6 +362,8 @@ class SnapshotIndex:
         when expanding GCP bindings through groups (`effective_bindings`)."""
         by_kind: dict[GrantKind, list[Grant]] = {}
         by_principal: dict[tuple[GrantKind, str], list[Grant]] = {}
+        # The dataclass order, not `grant_order`: the providers hand over sorted parts, and
+        # timsort then compares ~n times, cheaper than building 100,000 key tuples.
         for g in sorted(snapshot.grants):
             by_kind.setdefault(g.kind, []).append(g)
             by_principal.setdefault((g.kind, g.principal), []).append(g)
@@ -377,7 +403,11 @@ class SnapshotIndex:
 
     def held(self, kind: GrantKind, principals: Iterable[str]) -> list[Grant]:
         """The grants of `kind` held by any of `principals`, sorted."""
-        return sorted(g for p in set(principals) for g in self.by_principal.get((kind, p), ()))
+        wanted = set(principals)
+        if len(wanted) == 1:  # most people have one address: their grants are already sorted
+            return list(self.by_principal.get((kind, wanted.pop()), ()))
+        found = [g for p in wanted for g in self.by_principal.get((kind, p), ())]
+        return sorted(found, key=grant_order)
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,6 +510,39 @@ class Untouchables:
 
 
 @dataclass(frozen=True)
+class Entitled:
+    """The desired access indexed once by person and kind of grant, each group sorted by
+    grant, so the planners and checks look a person's entitlements up instead of filtering
+    and sorting them again per person and kind (48,000 small sorts at 10,000 people)."""
+
+    by_person: Mapping[tuple[str, GrantKind], tuple[Entitlement, ...]]  # sorted by grant
+
+    @classmethod
+    def of(cls, access: DesiredAccess) -> Entitled:
+        by_person: dict[tuple[str, GrantKind], tuple[Entitlement, ...]] = {}
+        for pid, entry in access.people.items():
+            # Sorted by grant, kind first: each kind's entitlements are one run of the list.
+            ordered = sorted(entry.entitlements, key=_BY_GRANT)
+            for kind, run in groupby(ordered, key=_GRANT_KIND):
+                by_person[(pid, kind)] = tuple(run)
+        return cls(by_person)
+
+    def of_person(self, person_id: str, kind: GrantKind) -> tuple[Entitlement, ...]:
+        return self.by_person.get((person_id, kind), ())
+
+    def grants(self, kind: GrantKind) -> frozenset[Grant]:
+        """Every desired grant of `kind`, whoever it is for."""
+        return frozenset(
+            e.grant for (_, k), found in self.by_person.items() if k is kind for e in found
+        )
+
+
+# `grant_order` of each entitlement's grant.
+_BY_GRANT = attrgetter("grant.kind", "grant.target", "grant.principal", "grant.role")
+_GRANT_KIND = attrgetter("grant.kind")
+
+
+@dataclass(frozen=True)
 class StateViews:
     """Desired and actual state with what every check and planner derives from them
     (identities, managed scope, untouchables, the snapshot index), built once per plan."""
@@ -492,6 +555,7 @@ class StateViews:
     scope: ManagedScope
     untouchables: Untouchables
     index: SnapshotIndex
+    entitled: Entitled
     holds: tuple[EmergencyHold, ...] = ()  # the standing emergency holds, already in `access`
 
     @classmethod
@@ -512,6 +576,7 @@ class StateViews:
             scope=ManagedScope.of(desired),
             untouchables=Untouchables.of(desired),
             index=SnapshotIndex.of(snapshot, desired.organization.domains),
+            entitled=Entitled.of(access),
             holds=holds,
         )
 

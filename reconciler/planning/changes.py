@@ -15,6 +15,7 @@ from reconciler.model import (
     DesiredAccess,
     DesiredState,
     EmergencyHold,
+    Grant,
     GrantKind,
     NoteKind,
     Plan,
@@ -104,9 +105,11 @@ def plan_changes(
 
 
 def _dedupe(actions: Iterable[Action]) -> list[Action]:
-    seen: dict[str, Action] = {}
+    """The first of each change (`Action.identity`, what `Action.id` digests) proposed more
+    than once; by the tuple itself, which spares a JSON digest per action."""
+    seen: dict[tuple[object, ...], Action] = {}
     for a in actions:
-        seen.setdefault(a.id, a)
+        seen.setdefault(a.identity, a)
     return list(seen.values())
 
 
@@ -370,7 +373,8 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
             f"the last owner of the GitHub organisation {org}",
             out,
         )
-    for resource, owners in sorted(gcp_owners(ctx.snapshot).items()):
+    bindings = ctx.grants(GrantKind.GCP_BINDING)
+    for resource, owners in sorted(gcp_owners(ctx.snapshot, bindings).items()):
         actions = _keep_one(
             actions,
             owners,
@@ -398,9 +402,10 @@ def _removes_gcp_owner(resource: str) -> Callable[[Action], bool]:
     return removes
 
 
-def gcp_owners(snapshot: Snapshot) -> dict[str, set[str]]:
+def gcp_owners(snapshot: Snapshot, bindings: Iterable[Grant] | None = None) -> dict[str, set[str]]:
     """Every member of an unconditional roles/owner binding, per resource. All member kinds
-    count (a group or service account owner can repair a policy too)."""
+    count (a group or service account owner can repair a policy too). `bindings` are the
+    snapshot's GCP binding grants when the caller has them indexed (the planner does)."""
     owners: dict[str, set[str]] = {}
     for policy in snapshot.policies:
         for b in policy.bindings:
@@ -408,7 +413,7 @@ def gcp_owners(snapshot: Snapshot) -> dict[str, set[str]]:
                 owners.setdefault(policy.resource, set()).update(
                     normalise_member(m) for m in b.members
                 )
-    for g in snapshot.grants:
+    for g in snapshot.grants if bindings is None else bindings:
         if g.kind is GrantKind.GCP_BINDING and g.role == "roles/owner":
             owners.setdefault(g.target, set()).add(g.principal)
     return owners

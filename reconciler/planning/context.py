@@ -32,10 +32,9 @@ class PlanContext(StateViews):
         for person in sorted(self.desired.people.values(), key=lambda p: p.id):
             yield person, status_of(self.access, person.id)
 
-    def entitlements(self, person_id: str, kind: GrantKind) -> list[Entitlement]:
-        entry = self.access.people.get(person_id)
-        found = [e for e in (entry.entitlements if entry else ()) if e.grant.kind is kind]
-        return sorted(found, key=lambda e: e.grant)
+    def entitlements(self, person_id: str, kind: GrantKind) -> tuple[Entitlement, ...]:
+        """The person's entitlements of `kind`, sorted by grant."""
+        return self.entitled.of_person(person_id, kind)
 
     def part(self, system: System) -> SnapshotPart | None:
         return self.snapshot.part(system)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from reconciler.model import (
+    SEVERITY_RANK,
     Account,
     Entitlement,
     Finding,
@@ -48,10 +49,10 @@ def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
         sorted(
             unique,
             key=lambda f: (
-                f.severity.rank,
+                SEVERITY_RANK[f.severity],
                 f.code,
                 f.subject,
-                f.system.value if f.system else "",
+                f.system or "",  # a StrEnum: sorts as its value
                 f.person_id or "",
                 f.message,
             ),

@@ -16,7 +16,7 @@ REQUIRED_AUDIT_LOG_TYPES = frozenset({"ADMIN_READ", "DATA_READ", "DATA_WRITE"})
 
 
 def check_gcp(ctx: CheckContext, out: Findings) -> None:
-    desired = ctx.access.grants()
+    desired = ctx.entitled.grants(GrantKind.GCP_BINDING)  # only GCP grants are looked up
     scopes = {s.resource: s for s in ctx.desired.organization.systems.gcp}
     for policy in sorted(ctx.snapshot.policies, key=lambda p: p.resource):
         scope = scopes.get(policy.resource)
