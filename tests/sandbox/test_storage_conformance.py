@@ -211,7 +211,9 @@ def test_retention_policy_and_test_iam_permissions_match_the_discovery_schemas(
 ) -> None:
     sandbox.sandbox.load_world(PERMISSIONS_WORLD)
     asked = "permissions=storage.objects.create&permissions=storage.objects.delete"
-    held = requests.get(f"{sandbox.url}/storage/v1/b/{AUDIT}/iam/testPermissions?{asked}", timeout=5)
+    held = requests.get(
+        f"{sandbox.url}/storage/v1/b/{AUDIT}/iam/testPermissions?{asked}", timeout=5
+    )
     none = requests.get(
         f"{sandbox.url}/storage/v1/b/{AUDIT}/iam/testPermissions?permissions=storage.buckets.get",
         timeout=5,
