@@ -84,3 +84,11 @@ resource "google_storage_bucket_iam_member" "runtime_audit_read" {
   role   = "roles/storage.objectViewer"
   member = local.runtime_member
 }
+
+# storage.buckets.get (and objects.list) on the audit bucket: `reconciler doctor` reads its
+# retention policy and whether Bucket Lock locked it. No write to the bucket's settings.
+resource "google_storage_bucket_iam_member" "runtime_audit_bucket_read" {
+  bucket = google_storage_bucket.audit.name
+  role   = "roles/storage.legacyBucketReader"
+  member = local.runtime_member
+}

@@ -13,7 +13,6 @@ from reconciler.cli import app
 from reconciler.cli.common import err_console, load, settings
 from reconciler.cli.output import report_console
 from reconciler.log import redact_text
-from reconciler.state import LocalStateStore, StateStoreError
 
 EXIT_READY, EXIT_MISSING = 0, 1
 
@@ -28,27 +27,27 @@ def doctor(
 
     Google: each domain-wide delegation scope with a harmless read, and the admin subject.
     GitHub: the App installation and each permission it needs, or the token's owner role.
-    GCP: testIamPermissions on every resource in scope. Also the state directory and each
-    configured Secret Manager reference.
+    GCP: testIamPermissions on every resource in scope. Also each configured Secret Manager
+    reference, and the state store: a local directory must be writable; on gs:// a probe
+    object is written, read back and deleted, a conflicting generation precondition must be
+    refused, and the audit bucket must have a retention policy and must not let the runtime
+    delete objects.
 
     Exit codes: 0 everything needed is there, 1 something is missing (each item is named,
     with its fix).
     """
-    from reconciler.providers.doctor import Check, run_checks
-    from reconciler.state.local import probe_local_store
+    from reconciler.providers.doctor import run_checks
+    from reconciler.providers.permissions import GcpTarget, gcp_permissions_on
+    from reconciler.state.doctor import check_state_store
 
     desired = load(directory)
     config = settings()
     checks = run_checks(desired, config)
-    store = LocalStateStore(config.state_dir)
-    try:
-        checks.append(Check("state", "state directory", True, probe_local_store(store)))
-    except StateStoreError as exc:
-        checks.append(
-            Check("state", "state directory", False, str(exc),
-                  fix=f"make {config.state_dir} writable by the runtime identity, or set "
-                      "RECONCILER_STATE_DIR")
-        )  # fmt: skip
+    checks += check_state_store(
+        config,
+        [p.permission for p in gcp_permissions_on(GcpTarget.STATE_BUCKET)],
+        [p.permission for p in gcp_permissions_on(GcpTarget.AUDIT_BUCKET)],
+    )
     out = report_console()
     system = ""
     for check in checks:

@@ -49,7 +49,18 @@ SANDBOX_GITHUB_TOKEN = "sandbox-token"  # noqa: S105 - a fixed sandbox value, no
 # against the demo sandbox as it does in production.
 STATE_BUCKETS: tuple[dict[str, object], ...] = (
     {"name": "example-reconciler-state", "versioning": True},
-    {"name": "example-reconciler-audit", "versioning": True, "retention_period": 220_752_000},
+    {
+        "name": "example-reconciler-audit",
+        "versioning": True,
+        "retention_period": 220_752_000,
+        # What deploy/terraform grants the runtime there: create and read, never delete.
+        "caller_permissions": [
+            "storage.buckets.get",
+            "storage.objects.create",
+            "storage.objects.get",
+            "storage.objects.list",
+        ],
+    },
 )
 
 

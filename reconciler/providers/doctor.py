@@ -19,12 +19,12 @@ never an exception, so one missing scope does not hide the next. What is checked
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from github import Auth
 from google.auth.exceptions import RefreshError
 
+from reconciler.checks import Check, short_error
 from reconciler.errors import ProviderError
 from reconciler.model import DesiredState, GoogleScope
 from reconciler.providers import google_auth
@@ -41,26 +41,6 @@ from reconciler.settings import Settings
 DOCTOR_RETRY = RetryPolicy(attempts=2, initial_wait=0.5, max_wait=2.0, deadline=30)
 DELEGATION_PAGE = "Admin console > Security > API controls > Domain-wide delegation"
 _LEVELS = {"read": 1, "write": 2, "admin": 3}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One thing doctor looked at. `ok` False with `fix` when it is missing; `skipped` when
-    it could not be looked at here (it neither passes nor fails the run)."""
-
-    system: str  # "google", "github", "gcp", "secrets", "state"
-    item: str
-    ok: bool
-    detail: str = ""
-    fix: str = ""
-    skipped: bool = False
-
-
-def _short(exc: BaseException) -> str:
-    """The first line of an error's message (google-auth's RefreshError carries the OAuth
-    error text as its first argument and the raw answer as its second)."""
-    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- secrets ---------------------------------------------------------------------------------
@@ -101,7 +81,7 @@ def check_secrets(
                     "secrets",
                     item,
                     False,
-                    _short(exc),
+                    short_error(exc),
                     fix=f"grant the runtime identity roles/secretmanager.secretAccessor on "
                     f"{reference.rsplit('/versions/', 1)[0]}, or correct {variable}",
                 )
@@ -238,7 +218,7 @@ def check_google(scope: GoogleScope, settings: Settings, secrets: dict[str, str]
         try:
             detail = probe(directory(requirement.scope))
         except RefreshError as exc:
-            reason = _short(exc)
+            reason = short_error(exc)
             if "invalid_grant" in reason:
                 subject_refused = reason
                 checks.append(
@@ -260,13 +240,13 @@ def check_google(scope: GoogleScope, settings: Settings, secrets: dict[str, str]
                         "google",
                         item,
                         False,
-                        _short(exc),
+                        short_error(exc),
                         fix=f"give {subject} an admin role allowed to make this "
                         "call (Admin console > Account > Admin roles)",
                     )
                 )
             else:
-                checks.append(Check("google", item, False, _short(exc)))
+                checks.append(Check("google", item, False, short_error(exc)))
             continue
         if not detail:
             checks.append(Check("google", item, True, "authorised (no group to read members of)"))
@@ -307,7 +287,11 @@ def _check_subject(subject: str, refused: str, directory: Callable[[], Any]) -> 
         )
     except (RefreshError, ProviderError) as exc:
         return Check(
-            "google", item, False, f"not checked: users.get failed: {_short(exc)}", skipped=True
+            "google",
+            item,
+            False,
+            f"not checked: users.get failed: {short_error(exc)}",
+            skipped=True,
         )
     if user.get("isAdmin"):
         return Check("google", item, True, "a super administrator")
@@ -346,7 +330,14 @@ def check_github(org: str, settings: Settings, secrets: dict[str, str]) -> list[
                     "RECONCILER_GITHUB_PRIVATE_KEY_SECRET to its version",
                 )
             ]
-        return _check_app(org, settings, base_url, key, github.org_installation)
+        return _check_app(
+            org,
+            settings,
+            base_url,
+            key,
+            org_installation=github.org_installation,
+            mint_installation_token=github.mint_installation_token,
+        )
     token = settings.github_token
     if token is None and settings.sandbox_url:
         token_value = github.SANDBOX_TOKEN
@@ -376,7 +367,7 @@ def check_github(org: str, settings: Settings, secrets: dict[str, str]) -> list[
                 "github",
                 "token",
                 False,
-                _short(exc),
+                short_error(exc),
                 fix="set RECONCILER_GITHUB_TOKEN to a valid token",
             )
         ]
@@ -401,18 +392,28 @@ def _check_app(
     settings: Settings,
     base_url: str,
     key: str,
+    *,
     org_installation: Callable[..., Any],
+    mint_installation_token: Callable[..., Any],
 ) -> list[Check]:
+    """The App's installation on `org` (as the App: its id and key), an installation token
+    minted for RECONCILER_GITHUB_INSTALLATION_ID as every run mints one, and each
+    permission the installation must have been granted."""
     app_id, wanted = settings.github_app_id, settings.github_installation_id
+    assert app_id is not None and wanted is not None  # check_github looks at an App only then
+    mismatch = (
+        f"the private key in RECONCILER_GITHUB_PRIVATE_KEY_SECRET is not a key of App "
+        f"{app_id}: check RECONCILER_GITHUB_APP_ID (App settings > General > App ID), or "
+        "generate a private key of that App (App settings > Private keys) and add it as a "
+        "new version of the secret"
+    )
     try:
         installation = org_installation(base_url, app_id, key, org, retry_policy=DOCTOR_RETRY)
     except ProviderError as exc:
-        fix = (
-            f"install the App (id {app_id}) on {org}"
-            if exc.status == 404
-            else "check RECONCILER_GITHUB_APP_ID and the private key"
-        )
-        return [Check("github", f"App {app_id} installation on {org}", False, _short(exc), fix=fix)]
+        fix = f"install the App (id {app_id}) on {org}" if exc.status == 404 else mismatch
+        return [
+            Check("github", f"App {app_id} installation on {org}", False, short_error(exc), fix=fix)
+        ]
     slug = installation.app_slug or str(app_id)
     checks = []
     item = f"App {slug} installation on {org}"
@@ -429,11 +430,53 @@ def _check_app(
         )
     else:
         checks.append(Check("github", item, True, f"installation {installation.id}"))
+    checks.append(
+        _check_token(
+            base_url,
+            app_id,
+            key,
+            wanted=wanted,
+            installed=installation.id,
+            mint_installation_token=mint_installation_token,
+        )
+    )
     checks += [
         _check_permission(org, slug, r, installation.permissions)
         for r in app_permissions(settings.read_only)
     ]
     return checks
+
+
+def _check_token(
+    base_url: str,
+    app_id: int,
+    key: str,
+    *,
+    wanted: int,
+    installed: int,
+    mint_installation_token: Callable[..., Any],
+) -> Check:
+    """An installation token for the configured installation id, minted the way a run
+    mints it (the token itself is never shown)."""
+    item = f"installation token for installation {wanted}"
+    try:
+        token = mint_installation_token(base_url, app_id, key, wanted, retry_policy=DOCTOR_RETRY)
+    except ProviderError as exc:
+        if exc.status == 404:
+            fix = (
+                f"set RECONCILER_GITHUB_INSTALLATION_ID={installed} (the App's installation "
+                "on the organisation: the number in its settings page URL)"
+            )
+        else:
+            fix = "check RECONCILER_GITHUB_APP_ID and the App's private key"
+        return Check("github", item, False, f"cannot be minted: {short_error(exc)}", fix=fix)
+    granted = ", ".join(f"{k}={v}" for k, v in sorted(token.permissions.items()))
+    return Check(
+        "github",
+        item,
+        True,
+        f"minted, expires {token.expires_at:%Y-%m-%d %H:%M} UTC ({granted or 'no permissions'})",
+    )
 
 
 def _check_permission(
@@ -472,7 +515,7 @@ def check_gcp(desired: DesiredState, settings: Settings) -> list[Check]:
                 "gcp",
                 "credentials",
                 False,
-                _short(exc),
+                short_error(exc),
                 fix="run with Application Default Credentials (workload identity)",
             )
         ]
@@ -487,7 +530,7 @@ def check_gcp(desired: DesiredState, settings: Settings) -> list[Check]:
                     "gcp",
                     resource,
                     False,
-                    _short(exc),
+                    short_error(exc),
                     fix=f"check that {resource} exists and {who} can see it",
                 )
             )

@@ -32,7 +32,7 @@ from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from github import Auth, GithubIntegration
+from github import Auth, Github, GithubIntegration
 from github.InstallationAuthorization import InstallationAuthorization
 
 from reconciler.errors import PermanentProviderError, ProviderError
@@ -149,9 +149,12 @@ class RegisteringInstallationAuth(Auth.AppInstallationAuth):
     obtains it (first use and every refresh before expiry), so an API that echoes it back
     cannot carry it into output."""
 
+    authorization: InstallationAuthorization | None = None  # the last one obtained
+
     def _get_installation_authorization(self) -> InstallationAuthorization:
         authorization = super()._get_installation_authorization()
         register_secret(authorization.token)
+        self.authorization = authorization
         return authorization
 
 
@@ -884,6 +887,44 @@ def org_installation(
             id=int(found.id),
             app_slug=str(found.app_slug or ""),
             permissions={str(k): str(v) for k, v in (found.permissions or {}).items()},
+        )
+
+    return call_with_retry(partial(translated, attempt), retry_policy)
+
+
+@dataclass(frozen=True)
+class InstallationToken:
+    """What "Create an installation access token for an app" answered (never the token)."""
+
+    expires_at: datetime
+    permissions: Mapping[str, str]
+
+
+def mint_installation_token(
+    base_url: str,
+    app_id: int,
+    private_key: str,
+    installation_id: int,
+    retry_policy: RetryPolicy = DEFAULT_POLICY,
+) -> InstallationToken:
+    """An installation token minted through `app_installation_auth`, exactly as a run's
+    first GitHub call mints one (POST /app/installations/{id}/access_tokens with the App's
+    JWT): `reconciler doctor` proves the App id, key and installation id belong together.
+    Raises a ProviderError (404: no such installation of this App; 401: the JWT refused)."""
+    auth = app_installation_auth(app_id, private_key, installation_id)
+    assert isinstance(auth, RegisteringInstallationAuth)
+    # Github() hands the auth its requester; nothing is sent until the token is asked for.
+    Github(auth=auth, base_url=base_url.rstrip("/"), retry=None,
+           seconds_between_requests=None, seconds_between_writes=None)  # fmt: skip
+
+    def attempt() -> InstallationToken:
+        auth.token  # noqa: B018 - the property mints the token
+        minted = auth.authorization
+        assert minted is not None
+        permissions = minted.raw_data.get("permissions") or {}
+        return InstallationToken(
+            expires_at=minted.expires_at,
+            permissions={str(k): str(v) for k, v in permissions.items()},
         )
 
     return call_with_retry(partial(translated, attempt), retry_policy)

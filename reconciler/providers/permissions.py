@@ -363,6 +363,14 @@ GCP_PERMISSIONS: tuple[GcpPermission, ...] = (
         "(ifGenerationMatch=0); never replaced or deleted",
         "第14.1条",
     ),
+    GcpPermission(
+        "storage.buckets.get",
+        "storage v1 buckets.get",
+        GcpTarget.AUDIT_BUCKET,
+        "reconciler doctor: read the audit bucket's retention policy and whether Bucket Lock "
+        "locked it",
+        "第14.1条",
+    ),
 )
 
 # What the read-only identity of the desired-state repo's pull-request workflow holds on
@@ -409,6 +417,12 @@ def gcp_permissions_for(resource: str) -> tuple[GcpPermission, ...]:
     `organizations/N`), each permission once: what `reconciler doctor` asks
     testIamPermissions about."""
     target = _TARGET_OF_KIND.get(resource.split("/", 1)[0])
+    return gcp_permissions_on(target) if target is not None else ()
+
+
+def gcp_permissions_on(target: GcpTarget) -> tuple[GcpPermission, ...]:
+    """What the runtime must hold on one kind of place (a managed project, the audit
+    bucket, ...), each permission once."""
     unique: dict[str, GcpPermission] = {}
     for permission in GCP_PERMISSIONS:
         if permission.target is target:

@@ -14,8 +14,13 @@ discovery document and the Cloud Storage docs describe it:
   ifGenerationNotMatch, ifMetagenerationMatch -> 412 conditionNotMet, or 304 for a get;
 - versioning: an overwritten or deleted live object is kept as a noncurrent version;
 - a bucket retention policy: deleting or replacing an object younger than retentionPeriod
-  seconds -> 403 retentionPolicyNotMet. Time is the wall clock: seed an object's
-  `time_created` in the past to make it old enough.
+  seconds -> 403 retentionPolicyNotMet; buckets.get reports it with isLocked (Bucket Lock)
+  and effectiveTime. Time is the wall clock: seed an object's `time_created` in the past to
+  make it old enough;
+- buckets.testIamPermissions: the asked permissions the caller holds on the bucket (the
+  world's `caller_permissions`; absent: all of them), and buckets.get refused (403) without
+  storage.buckets.get. Object calls are not gated by it: `reconciler doctor` asks, the
+  store's own calls then succeed or fail on their own terms.
 
 Objects live in this module's index (content is bytes); the world only seeds them.
 """
@@ -101,6 +106,9 @@ class StoredBucket:
     name: str
     versioning: bool = False
     retention_period: int | None = None  # seconds
+    retention_locked: bool = False  # Bucket Lock: the policy can no longer be removed
+    caller_permissions: frozenset[str] | None = None  # None: the caller holds every one
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
     generations: int = 0
     live: dict[str, StoredObject] = field(default_factory=dict)
     noncurrent: list[StoredObject] = field(default_factory=list)
@@ -130,6 +138,12 @@ class StorageIndex:
                 name=spec["name"],
                 versioning=bool(spec.get("versioning", False)),
                 retention_period=spec.get("retention_period"),
+                retention_locked=bool(spec.get("retention_locked", False)),
+                caller_permissions=(
+                    frozenset(spec["caller_permissions"])
+                    if spec.get("caller_permissions") is not None
+                    else None
+                ),
             )
             for item in spec.get("objects", []):
                 created = (
@@ -196,7 +210,8 @@ def render_bucket(bucket: StoredBucket) -> dict[str, Any]:
     if bucket.retention_period:
         out["retentionPolicy"] = {
             "retentionPeriod": str(bucket.retention_period),
-            "isLocked": False,
+            "effectiveTime": _rfc3339(bucket.created),
+            "isLocked": bucket.retention_locked,
         }
     return out
 
@@ -306,12 +321,39 @@ def register(app: Sandbox) -> None:
             obj.deleted = datetime.now(UTC)
             bucket.noncurrent.append(obj)
 
+    def holds(bucket: StoredBucket, permission: str) -> bool:
+        return bucket.caller_permissions is None or permission in bucket.caller_permissions
+
     def get_bucket(req: Request) -> Response:
         with app.lock:
             bucket = bucket_of(req)
             if isinstance(bucket, Response):
                 return bucket
+            if not holds(bucket, "storage.buckets.get"):
+                return gcs_error(
+                    403,
+                    "The caller does not have storage.buckets.get access to the Google "
+                    "Cloud Storage bucket. Permission 'storage.buckets.get' denied on "
+                    "resource (or it may not exist).",
+                    "forbidden",
+                )
             return Response.json(render_bucket(bucket))
+
+    def test_permissions(req: Request) -> Response:
+        """buckets.testIamPermissions: `permissions` is repeated in the query; the answer
+        lists the held ones, and leaves the field out when none is held."""
+        asked = req.query.get("permissions") or []
+        if not asked:
+            return gcs_error(400, "Required parameter: permissions", "required")
+        with app.lock:
+            bucket = bucket_of(req)
+            if isinstance(bucket, Response):
+                return bucket
+            held = [p for p in asked if holds(bucket, p)]
+        body: dict[str, Any] = {"kind": "storage#testIamPermissionsResponse"}
+        if held:
+            body["permissions"] = held
+        return Response.json(body)
 
     def get_object(req: Request) -> Response:
         with app.lock:
@@ -439,6 +481,12 @@ def register(app: Sandbox) -> None:
 
     routes = [
         ("GET", f"{PREFIX}/b/{{bucket}}", get_bucket, "buckets.get"),
+        (
+            "GET",
+            f"{PREFIX}/b/{{bucket}}/iam/testPermissions",
+            test_permissions,
+            "buckets.testIamPermissions",
+        ),
         ("GET", f"{PREFIX}/b/{{bucket}}/o", list_objects, "objects.list"),
         ("GET", f"{PREFIX}/b/{{bucket}}/o/{{object}}", get_object, "objects.get"),
         ("GET", f"/download{PREFIX}/b/{{bucket}}/o/{{object}}", get_object, "objects.get"),

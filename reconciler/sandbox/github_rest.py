@@ -11,13 +11,21 @@ rate limit, GitHub's primary and secondary rate-limit 403s, and its 404 / 422 er
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hashlib
+import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from reconciler.sandbox.http import Request, Response
 
@@ -56,6 +64,16 @@ TEAM_ROLES = ("member", "maintainer")
 # "Create an issue comment": GitHub refuses a body longer than this (the comment body limit,
 # 65,536 characters) with 422 Validation Failed.
 COMMENT_BODY_MAX = 65536
+# "Create an installation access token for an app": tokens expire one hour after creation.
+INSTALLATION_TOKEN_SECONDS = 3600
+# What GitHub answers an App JWT it cannot verify (wrong key for the App id, not RS256,
+# garbled), and one that has expired; both 401.
+JWT_UNDECODABLE = "A JSON web token could not be decoded"
+JWT_EXPIRED = (
+    "'Expiration time' claim ('exp') must be a numeric value representing the future time at "
+    "which the assertion expires"
+)
+INTEGRATION_NOT_ACCESSIBLE = "Resource not accessible by integration"
 
 
 class GitHubError(Exception):
@@ -128,6 +146,9 @@ class GitHubWorld:
         self.users_by_login: dict[str, dict[str, Any]] = {}
         self.users_by_id: dict[int, dict[str, Any]] = {}
         self.rates: dict[str, RateState] = {"core": RateState(), "graphql": RateState()}
+        # Installation tokens minted by POST /app/installations/{id}/access_tokens; each is
+        # also in the world's `token_permissions`, granted the installation's permissions.
+        self.installation_tokens: set[str] = set()
 
     @property
     def data(self) -> dict[str, Any]:
@@ -139,6 +160,7 @@ class GitHubWorld:
         return "github" in self.app.world and "org" in self.app.world["github"]
 
     def on_load(self) -> None:
+        self.installation_tokens = set()
         if "github" not in self.app.world:
             self.users_by_login, self.users_by_id = {}, {}
             self.rates = {"core": RateState(), "graphql": RateState()}
@@ -243,6 +265,9 @@ class GitHubWorld:
         parts = (authorization or "").split()
         if len(parts) != 2 or parts[0].lower() not in {"token", "bearer"}:
             raise GitHubError(401, "Requires authentication")
+        if parts[1] in self.installation_tokens:
+            # An installation acts as its App's bot, which GET /user does not describe.
+            raise GitHubError(403, INTEGRATION_NOT_ACCESSIBLE)
         tokens: dict[str, str] | None = self.data.get("tokens") if self.loaded else None
         if tokens is None:
             found = self.users_by_login.get(DEFAULT_ACTING_LOGIN)
@@ -474,6 +499,23 @@ def installation_json(base: str, org: dict[str, Any], inst: dict[str, Any]) -> d
 # -- plumbing ----------------------------------------------------------------------------------
 
 
+def _b64url(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _decode_jwt(jwt: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """A compact JWT's header, claims, signature and signed bytes; 401 when it is garbled."""
+    head, body, sig = jwt.split(".")
+    try:
+        header, claims = json.loads(_b64url(head)), json.loads(_b64url(body))
+        signature = _b64url(sig)
+    except (ValueError, binascii.Error):
+        raise GitHubError(401, JWT_UNDECODABLE) from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise GitHubError(401, JWT_UNDECODABLE)
+    return header, claims, signature, f"{head}.{body}".encode()
+
+
 def paginate(req: Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
     """Slice one page and build GitHub's Link header with absolute URLs on our own host
     (PyGithub asserts that Link URLs point at its base_url host)."""
@@ -596,7 +638,11 @@ class GitHubRest:
         needed = _WRITE_PERMISSION.get(name.split(".", 1)[0])
         if granted is None or needed is None or granted.get(needed) in {"write", "admin"}:
             return None
-        return Response.json({"message": NOT_ACCESSIBLE, "documentation_url": DOCS}, 403)
+        message = (
+            INTEGRATION_NOT_ACCESSIBLE if parts[1] in self.gw.installation_tokens
+            else NOT_ACCESSIBLE
+        )  # fmt: skip
+        return Response.json({"message": message, "documentation_url": DOCS}, 403)
 
     @staticmethod
     def run(req: Request, fn: Callable[[Request], Body]) -> Response:
@@ -930,17 +976,79 @@ class GitHubRest:
         return 200, issue_comment_json(self.gw, req.base_url, repo, comment), {}
 
     # -- GitHub App ----------------------------------------------------------------------
+    def app_jwt(self, req: Request) -> dict[str, Any] | None:
+        """Check the request's App JWT (`Authorization: Bearer`, RS256, signed by the App's
+        private key, `iss` its App id, `exp` in the future) and return the world's
+        installation of that App, or None when the App has none. 401 otherwise: a token is
+        not a JWT, and a JWT the App's key does not verify "could not be decoded".
+
+        The signature is verified when the installation has `public_key` (the App's, PEM);
+        without one, any well-formed RS256 JWT of the App passes, so small worlds need no
+        key pair."""
+        parts = (req.headers.get("authorization") or "").split()
+        if len(parts) != 2 or parts[0].lower() != "bearer" or parts[1].count(".") != 2:
+            raise GitHubError(401, JWT_UNDECODABLE)
+        header, claims, signature, signed = _decode_jwt(parts[1])
+        inst: dict[str, Any] | None = self.gw.data.get("installation") if self.gw.loaded else None
+        if header.get("alg") != "RS256" or not isinstance(claims.get("exp"), int | float):
+            raise GitHubError(401, JWT_UNDECODABLE)
+        app_id = inst.get("app_id") if inst else None
+        if app_id is not None and str(claims.get("iss")) != str(app_id):
+            raise GitHubError(401, JWT_UNDECODABLE)  # no App with that id has this key
+        if inst and inst.get("public_key"):
+            key = serialization.load_pem_public_key(str(inst["public_key"]).encode())
+            assert isinstance(key, rsa.RSAPublicKey)
+            try:
+                key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+            except InvalidSignature:
+                raise GitHubError(401, JWT_UNDECODABLE) from None
+        if float(claims["exp"]) <= time.time():
+            raise GitHubError(401, JWT_EXPIRED)
+        return inst
+
     def get_org_installation(self, req: Request) -> Body:
         """ "Get an organization installation for the authenticated app": only an App's JWT
         may ask (GitHub answers 401 to a token); 404 when the App is not installed there."""
         org = self.gw.org(req.params["org"])
-        parts = (req.headers.get("authorization") or "").split()
-        if len(parts) != 2 or parts[0].lower() != "bearer" or parts[1].count(".") != 2:
-            raise GitHubError(401, "A JSON web token could not be decoded")
-        inst = self.gw.data.get("installation")
+        inst = self.app_jwt(req)
         if not inst:
             raise not_found()
         return 200, installation_json(req.base_url, org, inst), {}
+
+    def create_installation_token(self, req: Request) -> Body:
+        """ "Create an installation access token for an app": 201 with a token that expires
+        in an hour and acts with the installation's permissions (or the subset the body's
+        `permissions` asks for; more than granted -> 422). The token goes into the world's
+        `token_permissions`, so a write it was not granted is refused like any token's."""
+        inst = self.app_jwt(req)
+        if not inst or str(inst["id"]) != req.params["installation_id"]:
+            raise not_found()
+        try:
+            body = req.json() if req.body else {}
+        except ValueError:
+            raise GitHubError(400, "Problems parsing JSON") from None
+        granted: dict[str, str] = dict(inst.get("permissions", {}))
+        asked = (body or {}).get("permissions") or {}
+        if not isinstance(asked, dict):
+            raise validation_failed("Installation", "permissions")
+        levels = {"read": 1, "write": 2, "admin": 3}
+        for name, level in asked.items():
+            if levels.get(str(level), 9) > levels.get(granted.get(name, ""), 0):
+                raise GitHubError(
+                    422, "The permissions requested are not granted to this installation."
+                )
+        permissions = {str(k): str(v) for k, v in asked.items()} if asked else granted
+        token = f"ghs_{secrets.token_hex(18)}"
+        self.gw.installation_tokens.add(token)
+        self.gw.data.setdefault("token_permissions", {})[token] = dict(permissions)
+        expires = time.gmtime(time.time() + INSTALLATION_TOKEN_SECONDS)
+        answer = {
+            "token": token,
+            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", expires),
+            "permissions": permissions,
+            "repository_selection": inst.get("repository_selection", "all"),
+        }
+        return 201, answer, {}
 
     # -- users and rate limit ------------------------------------------------------------
     def get_user(self, req: Request) -> Body:
@@ -1013,6 +1121,8 @@ def _routes(rest: GitHubRest) -> list[tuple[str, str, str, Callable[[Request], B
              "issues.comments.update", rest.update_issue_comment),
             ("GET", f"{org_p}/installation", "apps.get_org_installation",
              rest.get_org_installation),
+            ("POST", "/app/installations/{installation_id}/access_tokens",
+             "apps.create_installation_access_token", rest.create_installation_token),
         )
     ]  # fmt: skip
     routes.append(("GET", "/rate_limit", "rate_limit.get", rest.get_rate_limit, True))

@@ -29,6 +29,7 @@ PREDEFINED = {
     "roles/secretmanager.secretAccessor": {"secretmanager.versions.access"},
     "roles/storage.objectCreator": {"storage.objects.create"},
     "roles/storage.objectViewer": {"storage.objects.get", "storage.objects.list"},
+    "roles/storage.legacyBucketReader": {"storage.buckets.get", "storage.objects.list"},
     "roles/storage.objectUser": {
         "storage.objects.create",
         "storage.objects.delete",

@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from github import Auth
 from graphql import build_client_schema, parse, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from reconciler.providers.github import GRAPHQL_QUERIES
+from reconciler.providers.google_auth import throwaway_private_key_pem
 from reconciler.sandbox.server import SandboxServer
 from tests.conftest import load
 from tests.sandbox.test_github_rest import ORG, github_world
@@ -303,8 +309,25 @@ INSTALLATION = {
     "app_slug": "example-reconciler",
     "permissions": {"members": "write", "organization_administration": "read"},
 }
-# Any three-part token passes for an App's JWT: the sandbox checks no signature.
-JWT_HEADERS = {"Authorization": "Bearer aGVhZGVy.Y2xhaW1z.c2lnbmF0dXJl"}
+
+
+def app_jwt(key: str | None = None, app_id: int = 4242) -> dict[str, str]:
+    """An App JWT as PyGithub signs it (RS256, iss = the App id, minutes of validity), made
+    when asked so it has not expired by the time a long test run gets to it."""
+    jwt = Auth.AppAuth(app_id, key or throwaway_private_key_pem()).create_jwt()
+    return {"Authorization": f"Bearer {jwt}"}
+
+
+def public_key_pem(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+TOKENS = "/app/installations/{installation_id}/access_tokens"
 COMMENTS = f"/repos/{ORG}/desired-state/issues/1/comments"
 APP_CALLS: list[tuple[str, str, str, Any, int]] = [
     ("GET", f"{COMMENTS}?per_page=1", "/repos/{owner}/{repo}/issues/{issue_number}/comments",
@@ -320,6 +343,12 @@ APP_CALLS: list[tuple[str, str, str, Any, int]] = [
     ("PATCH", f"/repos/{ORG}/desired-state/issues/comments/8000001",
      "/repos/{owner}/{repo}/issues/comments/{comment_id}", {}, 422),
     ("GET", f"/orgs/{ORG}/installation", "/orgs/{org}/installation", None, 200),
+    ("POST", "/app/installations/77001/access_tokens", TOKENS, {}, 201),
+    ("POST", "/app/installations/77001/access_tokens", TOKENS,
+     {"permissions": {"members": "read"}}, 201),
+    ("POST", "/app/installations/77001/access_tokens", TOKENS,
+     {"permissions": {"contents": "write"}}, 422),
+    ("POST", "/app/installations/99999/access_tokens", TOKENS, {}, 404),
 ]  # fmt: skip
 
 
@@ -328,9 +357,7 @@ def test_issue_comment_and_installation_answers_conform_to_the_openapi_descripti
 ) -> None:
     load(sandbox, github_world(repositories=[REPO], installation=INSTALLATION))
     for method, path, template, body, status in APP_CALLS:
-        resp = requests.request(
-            method, sandbox.url + path, json=body, headers=JWT_HEADERS, timeout=5
-        )
+        resp = requests.request(method, sandbox.url + path, json=body, headers=app_jwt(), timeout=5)
         assert resp.status_code == status, (method, path, resp.text)
         if status == 404:  # GitHub documents the 404 with the basic-error schema
             check(resp.json(), schema_named("basic-error"))
@@ -354,7 +381,7 @@ def test_the_installation_needs_an_apps_jwt_and_a_renamed_field_fails(
     )
     assert token.status_code == 401
     body = requests.get(
-        f"{sandbox.url}/orgs/{ORG}/installation", headers=JWT_HEADERS, timeout=5
+        f"{sandbox.url}/orgs/{ORG}/installation", headers=app_jwt(), timeout=5
     ).json()
     assert body["permissions"] == INSTALLATION["permissions"]
     schema = response_schema("GET", "/orgs/{org}/installation", 200)
@@ -362,3 +389,57 @@ def test_the_installation_needs_an_apps_jwt_and_a_renamed_field_fails(
     body["permission"] = body.pop("permissions")
     with pytest.raises(jsonschema.ValidationError):
         check(body, schema)
+
+
+def test_an_installation_token_needs_the_apps_key_and_acts_with_its_permissions(
+    sandbox: SandboxServer,
+) -> None:
+    key = throwaway_private_key_pem()
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other_pem = other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    installation = INSTALLATION | {
+        "public_key": public_key_pem(key),
+        "permissions": {"members": "read"},
+    }
+    load(sandbox, github_world(installation=installation))
+    url = f"{sandbox.url}{TOKENS.format(installation_id=77001)}"
+    now = int(time.time())
+    # PyGithub signs no expired JWT; PyJWT (which it signs with) does.
+    expired = jwt.encode({"iat": now - 700, "exp": now - 60, "iss": "4242"}, key, "RS256")
+    refused = [
+        requests.post(url, headers=app_jwt(other_pem), timeout=5),  # not the App's key
+        requests.post(url, headers=app_jwt(key, app_id=4343), timeout=5),  # another App id
+        requests.post(url, headers={"Authorization": f"Bearer {expired}"}, timeout=5),
+        requests.post(url, headers={"Authorization": "token some-token"}, timeout=5),
+    ]
+    assert [r.status_code for r in refused] == [401, 401, 401, 401]
+    assert refused[0].json()["message"] == "A JSON web token could not be decoded"
+    assert "'exp'" in refused[2].json()["message"]
+    unauthorised = response_schema("POST", TOKENS, 401)
+    assert unauthorised is not None
+    for answer in refused:
+        check(answer.json(), unauthorised)
+
+    minted = requests.post(url, headers=app_jwt(key), timeout=5)
+    assert minted.status_code == 201, minted.text
+    body = minted.json()
+    assert body["permissions"] == {"members": "read"}
+    token = {"Authorization": f"token {body['token']}"}
+    assert sandbox.sandbox.world["github"]["token_permissions"][body["token"]] == {
+        "members": "read"
+    }
+    read = requests.get(f"{sandbox.url}/orgs/{ORG}/members", headers=token, timeout=5)
+    write = requests.put(
+        f"{sandbox.url}/orgs/{ORG}/memberships/user1",
+        json={"role": "admin"},
+        headers=token,
+        timeout=5,
+    )
+    assert read.status_code == 200
+    assert write.status_code == 403
+    assert write.json()["message"] == "Resource not accessible by integration"
+    forbidden = response_schema("PUT", "/orgs/{org}/memberships/{username}", 403)
+    assert forbidden is not None
+    check(write.json(), forbidden)

@@ -5,6 +5,7 @@ JSON API's documented error format (storage/docs/json_api/v1/status-codes)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -111,6 +112,9 @@ def test_the_paths_exist_in_the_discovery_document() -> None:
         methods["list"]["parameters"]
     )
     assert DOC["resources"]["buckets"]["methods"]["get"]["path"] == "b/{bucket}"
+    test = DOC["resources"]["buckets"]["methods"]["testIamPermissions"]
+    assert (test["httpMethod"], test["path"]) == ("GET", "b/{bucket}/iam/testPermissions")
+    assert test["parameters"]["permissions"]["repeated"] is True
     assert methods["list"]["parameters"]["maxResults"]["default"] == str(cloud_storage.LIST_MAX)
 
 
@@ -184,3 +188,59 @@ def test_a_misspelt_field_in_an_object_answer_fails_conformance(
     payload[renamed[1]] = payload.pop(renamed[0])
     assert any(renamed[1] in e for e in conformance_errors(payload, "Object"))
     assert conformance_errors({"generation": 12}, "Object")  # int64 travels as a string
+
+
+AUDIT = "example-reconciler-audit"
+PERMISSIONS_WORLD: dict[str, Any] = {
+    "storage": {
+        "buckets": [
+            {"name": BUCKET},
+            {
+                "name": AUDIT,
+                "retention_period": 220752000,
+                "retention_locked": True,
+                "caller_permissions": ["storage.objects.create", "storage.objects.get"],
+            },
+        ]
+    }
+}
+
+
+def test_retention_policy_and_test_iam_permissions_match_the_discovery_schemas(
+    sandbox: SandboxServer,
+) -> None:
+    sandbox.sandbox.load_world(PERMISSIONS_WORLD)
+    asked = "permissions=storage.objects.create&permissions=storage.objects.delete"
+    held = requests.get(
+        f"{sandbox.url}/storage/v1/b/{AUDIT}/iam/testPermissions?{asked}", timeout=5
+    )
+    none = requests.get(
+        f"{sandbox.url}/storage/v1/b/{AUDIT}/iam/testPermissions?permissions=storage.buckets.get",
+        timeout=5,
+    )
+    everything = requests.get(
+        f"{sandbox.url}/storage/v1/b/{BUCKET}/iam/testPermissions?{asked}", timeout=5
+    )
+    schema = response_schema("buckets", "testIamPermissions")
+    for answer in (held, none, everything):
+        assert answer.status_code == 200, answer.text
+        assert conformance_errors(answer.json(), schema) == []
+    assert held.json()["permissions"] == ["storage.objects.create"]
+    assert "permissions" not in none.json()  # an empty repeated field is left out
+    assert everything.json()["permissions"] == ["storage.objects.create", "storage.objects.delete"]
+
+    # The caller may not read the audit bucket's metadata: 403 in the JSON API's error body.
+    refused = requests.get(f"{sandbox.url}/storage/v1/b/{AUDIT}", timeout=5)
+    assert refused.status_code == 403
+    assert list(jsonschema.Draft202012Validator(GCS_ERROR_SCHEMA).iter_errors(refused.json())) == []
+
+    readable = copy.deepcopy(PERMISSIONS_WORLD)
+    readable["storage"]["buckets"][1]["caller_permissions"].append("storage.buckets.get")
+    sandbox.sandbox.load_world(readable)
+    bucket = requests.get(f"{sandbox.url}/storage/v1/b/{AUDIT}", timeout=5).json()
+    assert conformance_errors(bucket, response_schema("buckets", "get")) == []
+    policy = bucket["retentionPolicy"]
+    assert (policy["retentionPeriod"], policy["isLocked"]) == ("220752000", True)
+    assert policy["effectiveTime"].endswith("Z")
+    bucket["retentionPolicy"]["locked"] = bucket["retentionPolicy"].pop("isLocked")
+    assert conformance_errors(bucket, "Bucket")  # a misspelt field fails
