@@ -61,6 +61,7 @@ from reconciler.model import (
 from reconciler.providers import google_auth
 from reconciler.providers import google_payloads as payloads
 from reconciler.providers.base import ActionResult
+from reconciler.providers.google_batch import FastBatchHttpRequest
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
 from reconciler.providers.tally import ReadTally
 from reconciler.providers.translating import (
@@ -193,6 +194,8 @@ class GoogleWorkspaceProvider:
         self._concurrency = max(1, batch_concurrency)
         self._local = threading.local()
         self._service = build_from_document(doc, http=self._http())
+        # Where the discovery client sends its batches (its `new_batch_http_request`).
+        self._batch_uri = doc["rootUrl"] + doc.get("batchPath", "batch")
         self._collections: dict[str, Any] = {}
 
     # -- construction --------------------------------------------------------------------
@@ -294,7 +297,7 @@ class GoogleWorkspaceProvider:
         pending = {c.key: c for c in chunk}
 
         def once() -> None:
-            batch = self._service.new_batch_http_request()
+            batch = FastBatchHttpRequest(batch_uri=self._batch_uri)
             answers: dict[str, tuple[Any, Any]] = {}
             ids: dict[str, Key] = {}
 
