@@ -11,12 +11,12 @@ fixed (directory/v1/guides/batch): parts of `application/http` with a Content-ID
 holding one HTTP request or response.
 
 `FastBatchHttpRequest` subclasses the library's batch and replaces only its private
-`_serialize_request` and `_execute` (google-api-python-client
-2.x). Everything else stays the library's: building the requests from the discovery
-document, the credentials on each part, the 401 re-send, the per-part `HttpError` and
-`postproc` in `execute`, the callbacks. The request bytes are the same the library writes
-(tests/providers/test_google_batch.py compares them); a request with a body, or a header
-the library would have to MIME-encode, is left to the library's own code.
+`_serialize_request` and `_execute` (google-api-python-client 2.x). Everything else stays
+the library's: building the requests from the discovery document, the credentials on each
+part, the 401 re-send, the per-part `HttpError` and `postproc` in `execute`, the callbacks.
+The request bytes are the same the library writes (tests/providers/test_google_batch.py
+compares them); a request with a body, or a header the library would have to MIME-encode,
+is left to the library's own code.
 """
 
 from __future__ import annotations
