@@ -2,6 +2,11 @@
 passwords through the Admin SDK Directory API v1 and applies Google actions; used by the
 executor, the CLI and the daemon through the `providers.base.Provider` seam.
 
+This module is the transport: calls, retries, paging, batches and error translation.
+What each answer means (User, Member, Token, Asp payloads -> model values) is the pure
+`providers.google_payloads`; what one read cost and what failed is a
+`providers.tally.ReadTally` per read.
+
 Client: google-api-python-client, built from the discovery document bundled with the
 library (no network fetch) with `rootUrl` replaced when an endpoint is given, which moves
 batch requests too (research/client_libs.md section 1). The library's own retries are off
@@ -45,23 +50,22 @@ from reconciler.model import (
     Account,
     Action,
     ActionKind,
-    AppPassword,
     DesiredState,
     GoogleScope,
     Grant,
-    GrantKind,
-    OAuthToken,
     Person,
-    ReadStatus,
     SnapshotPart,
     System,
     Unread,
     normalise_email,
 )
 from reconciler.providers import google_auth
+from reconciler.providers import google_payloads as payloads
 from reconciler.providers.base import ActionResult
+from reconciler.providers.google_batch import FastBatchHttpRequest
 from reconciler.providers.permissions import directory_scopes
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
+from reconciler.providers.tally import ReadTally
 from reconciler.providers.translating import (
     TRANSPORT_ERRORS,
     error_for_status,
@@ -88,8 +92,6 @@ TOKENS_FIELDS = "items(clientId,displayText,scopes)"
 ASPS_FIELDS = "items(codeId,name)"
 # 403 reasons that mean "slow down", not "forbidden" (admin-sdk/directory/v1/limits).
 RATE_LIMIT_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded"})
-# lastLoginTime for an account that never signed in (observed API behaviour).
-NEVER = "1970-01-01T00:00:00.000Z"
 
 # Note: when a keep-alive connection answers nothing (BadStatusLine / RemoteDisconnected on
 # the first try), httplib2 reconnects and re-sends once by itself, whatever its RETRIES
@@ -121,15 +123,6 @@ def translate_http_error(exc: HttpError, what: str) -> ProviderError:
         # Forbidden says nothing about why; the scope the call needs is what people miss.
         message = f"{message}: forbidden; {google_auth.delegation_hint(what)}"
     return error_for_status(message, status, retry_after, temporary=temporary)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value or value == NEVER:
-        return None
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
 
 
 Key = tuple[str, str]  # (what, for whom): ("members", group), ("tokens", user), ...
@@ -208,10 +201,9 @@ class GoogleWorkspaceProvider:
         self._concurrency = max(1, batch_concurrency)
         self._local = threading.local()
         self._service = build_from_document(doc, http=self._http())
+        # Where the discovery client sends its batches (its `new_batch_http_request`).
+        self._batch_uri = doc["rootUrl"] + doc.get("batchPath", "batch")
         self._collections: dict[str, Any] = {}
-        self._counter_lock = threading.Lock()
-        self._api_calls = 0
-        self._round_trips = 0
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -293,20 +285,13 @@ class GoogleWorkspaceProvider:
             found = self._collections.setdefault(name, getattr(self._service, name)())
         return found
 
-    def _count(self, *, api_calls: int, round_trips: int) -> None:
-        with self._counter_lock:
-            self._api_calls += api_calls
-            self._round_trips += round_trips
-
-    def _counters(self) -> tuple[int, int]:
-        with self._counter_lock:
-            return self._api_calls, self._round_trips
-
-    def _execute(self, request: Any, what: str) -> dict[str, Any]:
-        """One API call with the project's retry policy."""
+    def _execute(self, request: Any, what: str, tally: ReadTally | None = None) -> dict[str, Any]:
+        """One API call with the project's retry policy; every attempt is counted in the
+        read's `tally` (none outside a read: an apply's calls are not a read's cost)."""
 
         def once() -> dict[str, Any]:
-            self._count(api_calls=1, round_trips=1)
+            if tally is not None:
+                tally.count()
             try:
                 result = request.execute(http=self._http(), num_retries=0)
             except HttpError as exc:
@@ -324,14 +309,14 @@ class GoogleWorkspaceProvider:
         request = getattr(getattr(self._service, resource)(), name)(**params)
         return self._execute(request, method)
 
-    def _run_chunk(self, chunk: Sequence[_Call]) -> _Batched:
+    def _run_chunk(self, chunk: Sequence[_Call], tally: ReadTally) -> _Batched:
         """Send up to 1000 calls as one batch; re-send only the parts that failed
         temporarily, under the one retry policy (a failed part never hides as "empty")."""
         out = _Batched()
         pending = {c.key: c for c in chunk}
 
         def once() -> None:
-            batch = self._service.new_batch_http_request()
+            batch = FastBatchHttpRequest(batch_uri=self._batch_uri)
             answers: dict[str, tuple[Any, Any]] = {}
             ids: dict[str, Key] = {}
 
@@ -341,7 +326,7 @@ class GoogleWorkspaceProvider:
             for n, (key, call) in enumerate(pending.items()):
                 ids[str(n)] = key
                 batch.add(call.build(), callback=callback, request_id=str(n))
-            self._count(api_calls=len(pending), round_trips=1)
+            tally.count(api_calls=len(pending), round_trips=1)
             try:
                 batch.execute(http=self._http())
             except HttpError as exc:  # the batch as a whole (BatchError is an HttpError)
@@ -382,28 +367,30 @@ class GoogleWorkspaceProvider:
                 out.errors.setdefault(key, exc)
         return out
 
-    def _run_batched(self, calls: Sequence[_Call]) -> _Batched:
+    def _run_batched(self, calls: Sequence[_Call], tally: ReadTally) -> _Batched:
         """All calls in batches of at most `batch_size`, `batch_concurrency` in flight."""
         chunks = [calls[i : i + self._batch_size] for i in range(0, len(calls), self._batch_size)]
         merged = _Batched()
         if not chunks:
             return merged
         if len(chunks) == 1 or self._concurrency == 1:
-            parts = [self._run_chunk(c) for c in chunks]
+            parts = [self._run_chunk(c, tally) for c in chunks]
         else:
             with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
-                parts = list(pool.map(self._run_chunk, chunks))
+                parts = list(pool.map(functools.partial(self._run_chunk, tally=tally), chunks))
         for part in parts:
             merged.results.update(part.results)
             merged.errors.update(part.errors)
         return merged
 
-    def _list_all(self, make: Callable[[str | None], Any], item: str, what: str) -> list[Any]:
+    def _list_all(
+        self, make: Callable[[str | None], Any], item: str, what: str, tally: ReadTally
+    ) -> list[Any]:
         """Follow nextPageToken; raises the page's ProviderError if a page fails."""
         items: list[Any] = []
         token: str | None = None
         while True:
-            page = self._execute(make(token), what)
+            page = self._execute(make(token), what, tally)
             items.extend(page.get(item, []))
             token = page.get("nextPageToken")
             if not token:
@@ -413,8 +400,7 @@ class GoogleWorkspaceProvider:
     def read(self, desired: DesiredState, now: datetime | None = None) -> SnapshotPart:
         """Everything in the customer: accounts, account and group grants, tokens, ASPs."""
         del desired  # the scope was fixed at construction; the whole customer is read
-        calls0, trips0 = self._counters()
-        problems: list[str] = []
+        tally = ReadTally(System.GOOGLE)
         users: list[dict[str, Any]] = []
         groups: list[dict[str, Any]] = []
         svc = self._service
@@ -426,13 +412,14 @@ class GoogleWorkspaceProvider:
                 ),
                 "users",
                 "users.list",
+                tally,
             )  # fmt: skip
         except ProviderError as exc:
-            problems.append(f"users list failed: {exc}")
-        if not users and not problems:
+            tally.problem(f"users list failed: {exc}")
+        if not users and tally.complete:
             # An organisation always has at least its admin; 200 with no users is what
             # expired or de-privileged delegated credentials look like. Never "nobody".
-            problems.append("users list came back empty: delegated credentials may be expired")
+            tally.problem("users list came back empty: delegated credentials may be expired")
         try:
             groups = self._list_all(
                 lambda token: svc.groups().list(
@@ -441,35 +428,23 @@ class GoogleWorkspaceProvider:
                 ),
                 "groups",
                 "groups.list",
+                tally,
             )  # fmt: skip
         except ProviderError as exc:
-            problems.append(f"groups list failed: {exc}")
+            tally.problem(f"groups list failed: {exc}")
 
-        domain_suffix = "@" + normalise_email(self.scope.domain)
-        own = [
-            normalise_email(u["primaryEmail"])
-            for u in users
-            if normalise_email(u["primaryEmail"]).endswith(domain_suffix)
-        ]
+        own = payloads.in_domain(users, self.scope.domain)
         expected = {g["email"]: _member_pages(g.get("directMembersCount")) for g in groups}
-        members, per_user, errors = self._read_details(expected, own)
-        problems.extend(errors)
+        members, per_user = self._read_details(expected, own, tally)
 
-        accounts = tuple(self._account(u) for u in users)
-        grants = [self._account_grant(a) for a in accounts if not a.suspended]
+        accounts = tuple(payloads.account(u) for u in users)
+        grants = [payloads.account_grant(a, self.scope.domain) for a in accounts if not a.suspended]
         for group_email, items in members.items():
-            grants.extend(self._member_grants(group_email, items))
-        tokens, asps = self._user_security(per_user)
-        calls1, trips1 = self._counters()
+            grants.extend(payloads.member_grants(group_email, items))
+        tokens, asps = payloads.user_security(per_user)
         return SnapshotPart(
             system=System.GOOGLE,
-            status=ReadStatus(
-                system=System.GOOGLE,
-                complete=not problems,
-                problems=tuple(problems),
-                api_calls=calls1 - calls0,
-                round_trips=trips1 - trips0,
-            ),
+            status=tally.status(),
             accounts=accounts,
             grants=tuple(sorted(grants)),
             oauth_tokens=tokens,
@@ -478,9 +453,10 @@ class GoogleWorkspaceProvider:
         )
 
     def _read_details(
-        self, expected_pages: Mapping[str, int], user_emails: Iterable[str]
-    ) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, str], dict[str, Any]], list[str]]:
-        """Member lists (every page), tokens and ASPs, all through batches.
+        self, expected_pages: Mapping[str, int], user_emails: Iterable[str], tally: ReadTally
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, str], dict[str, Any]]]:
+        """Member lists (every page), tokens and ASPs, all through batches; a part that
+        failed is a problem in `tally` and its group's list is left out, never partial.
 
         Page k+1 of a member list needs page k's token, so the longest list (in
         `expected_pages`, from the groups' member counts) takes that many waves of batches
@@ -511,7 +487,6 @@ class GoogleWorkspaceProvider:
         waves = max(expected_pages.values(), default=1)
         members: dict[str, list[dict[str, Any]]] = {}
         per_user: dict[tuple[str, str], dict[str, Any]] = {}
-        problems: list[str] = []
         follow: list[_Call] = []  # the next pages of lists under way: they cannot wait
         wave = 0
         while follow or free:
@@ -521,7 +496,7 @@ class GoogleWorkspaceProvider:
             size = self._batch_size * _ceil_div(max(1, share, len(follow)), self._batch_size)
             calls = follow + [free.popleft() for _ in range(min(len(free), size - len(follow)))]
             security -= sum(1 for c in calls if c.key[0] != "members")
-            done = self._run_batched(calls)
+            done = self._run_batched(calls, tally)
             follow, wave = [], wave + 1
             for key, result in done.results.items():
                 kind, name = key
@@ -536,87 +511,24 @@ class GoogleWorkspaceProvider:
                 kind, name = key
                 if kind == "members":
                     members.pop(name, None)  # never a partial list presented as whole
-                problems.append(f"{kind} of {name} failed: {error}")
-        return members, per_user, problems
+                tally.problem(f"{kind} of {name} failed: {error}")
+        return members, per_user
 
     def _security_calls(self, user: str) -> list[_Call]:
         if self.read_only:
             return []  # no read-only scope covers them: `not_read` says so
         return [
             _Call(
-                ("tokens", user),
+                (payloads.TOKENS, user),
                 functools.partial(
                     self._collection("tokens").list, userKey=user, fields=TOKENS_FIELDS
                 ),
             ),
             _Call(
-                ("asps", user),
+                (payloads.ASPS, user),
                 functools.partial(self._collection("asps").list, userKey=user, fields=ASPS_FIELDS),
             ),
         ]
-
-    def _account(self, user: dict[str, Any]) -> Account:
-        return Account(
-            system=System.GOOGLE,
-            id=str(user["id"]),
-            name=normalise_email(user["primaryEmail"]),
-            display_name=str((user.get("name") or {}).get("fullName", "")),
-            suspended=bool(user.get("suspended", False)),
-            is_admin=bool(user.get("isAdmin", False)),
-            two_factor_enrolled=user.get("isEnrolledIn2Sv"),
-            two_factor_enforced=user.get("isEnforcedIn2Sv"),
-            last_login=_parse_time(user.get("lastLoginTime")),
-            created=_parse_time(user.get("creationTime")),
-            aliases=tuple(sorted(normalise_email(a) for a in user.get("aliases", []))),
-        )
-
-    def _account_grant(self, account: Account) -> Grant:
-        return Grant(
-            GrantKind.GOOGLE_ACCOUNT,
-            normalise_email(self.scope.domain),
-            account.name,
-            "ADMIN" if account.is_admin else "USER",
-        )
-
-    @staticmethod
-    def _member_grants(group_email: str, items: Iterable[dict[str, Any]]) -> list[Grant]:
-        # CUSTOMER members ("everyone in the org") have no email and are not a person's
-        # grant; they are left to the drift report rather than invented as a principal.
-        return [
-            Grant(
-                GrantKind.GOOGLE_GROUP,
-                normalise_email(group_email),
-                normalise_email(m["email"]),
-                str(m.get("role", "MEMBER")).upper(),
-            )
-            for m in items
-            if m.get("email")
-        ]
-
-    @staticmethod
-    def _user_security(
-        per_user: dict[tuple[str, str], dict[str, Any]],
-    ) -> tuple[tuple[OAuthToken, ...], tuple[AppPassword, ...]]:
-        tokens: list[OAuthToken] = []
-        asps: list[AppPassword] = []
-        for (kind, user), result in sorted(per_user.items()):
-            for item in result.get("items", []):
-                if kind == "tokens":
-                    tokens.append(
-                        OAuthToken(
-                            user=user,
-                            client_id=str(item["clientId"]),
-                            display_text=str(item.get("displayText", "")),
-                            scopes=tuple(item.get("scopes", [])),
-                        )
-                    )
-                else:
-                    asps.append(
-                        AppPassword(
-                            user=user, code_id=int(item["codeId"]), name=str(item.get("name", ""))
-                        )
-                    )
-        return tuple(tokens), tuple(asps)
 
     def _not_read(self) -> frozenset[Unread]:
         return frozenset(Unread) if self.read_only else frozenset()
@@ -625,27 +537,26 @@ class GoogleWorkspaceProvider:
     def read_person(self, person: Person) -> SnapshotPart:
         """Reverse look-ups only: the user, the groups naming them (groups.list userKey),
         their role in each, their tokens and ASPs. Cost does not grow with the org."""
-        calls0, trips0 = self._counters()
+        tally = ReadTally(System.GOOGLE)
         email = normalise_email(person.email)
         svc = self._service
-        problems: list[str] = []
         accounts: list[Account] = []
         grants: list[Grant] = []
-        tokens: tuple[OAuthToken, ...] = ()
-        asps: tuple[AppPassword, ...] = ()
         user: dict[str, Any] | None = None
         try:
-            user = self._execute(svc.users().get(userKey=email, fields=USER_FIELDS), "users.get")
+            user = self._execute(
+                svc.users().get(userKey=email, fields=USER_FIELDS), "users.get", tally
+            )
         except PermanentProviderError as exc:
             if exc.status != 404:
-                problems.append(f"user {email} failed: {exc}")
+                tally.problem(f"user {email} failed: {exc}")
         except ProviderError as exc:
-            problems.append(f"user {email} failed: {exc}")
+            tally.problem(f"user {email} failed: {exc}")
         if user:
-            account = self._account(user)
+            account = payloads.account(user)
             accounts.append(account)
             if not account.suspended:
-                grants.append(self._account_grant(account))
+                grants.append(payloads.account_grant(account, self.scope.domain))
         groups: list[dict[str, Any]] = []
         try:
             groups = self._list_all(
@@ -657,9 +568,10 @@ class GoogleWorkspaceProvider:
                 ),
                 "groups",
                 "groups.list",
+                tally,
             )
         except ProviderError as exc:
-            problems.append(f"groups of {email} failed: {exc}")
+            tally.problem(f"groups of {email} failed: {exc}")
         calls = [
             _Call(
                 ("member", g["email"]),
@@ -671,23 +583,18 @@ class GoogleWorkspaceProvider:
         ]
         if user:
             calls.extend(self._security_calls(email))
-        done = self._run_batched(calls)
+        done = self._run_batched(calls, tally)
         for (kind, name), result in sorted(done.results.items(), key=str):
             if kind == "member":
-                grants.extend(self._member_grants(name, [result]))
+                grants.extend(payloads.member_grants(name, [result]))
         for (kind, name), error in sorted(done.errors.items(), key=str):
             if kind == "member" and error.status == 404:
                 continue  # removed since groups.list answered: nothing to report
-            problems.append(f"{kind} of {name} failed: {error}")
-        tokens, asps = self._user_security(
-            {k: v for k, v in done.results.items() if k[0] in ("tokens", "asps")}
-        )
-        calls1, trips1 = self._counters()
+            tally.problem(f"{kind} of {name} failed: {error}")
+        tokens, asps = payloads.user_security(done.results)
         return SnapshotPart(
             system=System.GOOGLE,
-            status=ReadStatus(
-                System.GOOGLE, not problems, tuple(problems), calls1 - calls0, trips1 - trips0
-            ),
+            status=tally.status(),
             accounts=tuple(accounts),
             grants=tuple(sorted(grants)),
             oauth_tokens=tokens,
@@ -746,7 +653,7 @@ class GoogleWorkspaceProvider:
             # 409 duplicate: the account exists (a re-run after a crash, or made by hand).
             return self._result(action, False, f"{email} already exists")
         return self._result(
-            action, True, f"created {email}", _parse_time(created.get("creationTime"))
+            action, True, f"created {email}", payloads.parse_time(created.get("creationTime"))
         )
 
     def _set_suspended(self, action: Action, suspended: bool) -> ActionResult:
