@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import IntEnum, StrEnum
+from operator import attrgetter
 from typing import Any
 
 
@@ -422,6 +423,13 @@ class Grant:
 
     def describe(self) -> str:
         return f"{self.kind.value} {self.target} {self.role} for {self.principal}"
+
+
+# Grant's own (dataclass) order as a sort key: `sorted(grants, key=GRANT_ORDER)` gives what
+# `sorted(grants)` gives, but reads each grant once, where the dataclass comparison builds two
+# tuples per comparison, n log n of them (0.4 s for the 20,000 grants of a 10,000-person GCP
+# read arriving in no order).
+GRANT_ORDER = attrgetter("kind", "target", "principal", "role")
 
 
 class PersonStatus(StrEnum):
