@@ -1,10 +1,15 @@
-"""GCP IAM provider: reads IAM policies, service accounts and keys, and edits bindings with
-etag-guarded read-modify-write; used by the executor and the CLI through the Provider seam.
+"""GCP IAM provider, the transport: the calls that read IAM policies, service accounts and
+keys and edit bindings with etag-guarded read-modify-write; used by the executor and the CLI
+through the Provider seam.
 
 Resource Manager v3 and Cloud Asset v1 go through google-api-python-client (REST), IAM Admin v1
 through google-cloud-iam (gRPC only: research/client_libs.md section 3). Every call runs under
 `retrying.call_with_retry` with the libraries' own retries switched off (`num_retries=0`,
-`retry=None`), so the project's one retry policy is the only one in force.
+`retry=None`), so the project's one retry policy is the only one in force; every attempt is
+counted in the read's `ReadTally`. This module owns the calls, their concurrency, paging,
+retries and error translation; what the answers mean (policies, grants, service accounts,
+keys) is decided in `providers/gcp_payloads.py`, which sees only the answers' JSON form: the
+IAM Admin messages are converted here, at the edge (`message_dict`).
 """
 
 from __future__ import annotations
@@ -12,9 +17,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -38,28 +42,35 @@ from reconciler.errors import (
     TemporaryProviderError,
 )
 from reconciler.model import (
-    Account,
-    AccountKind,
     Action,
     ActionKind,
-    AuditConfig,
-    Binding,
     DesiredState,
     Grant,
-    GrantKind,
     IamPolicy,
     Person,
-    ReadStatus,
     ServiceAccount,
     ServiceAccountKey,
     SnapshotPart,
     System,
     gcp_user,
+    grant_order,
     normalise_member,
 )
 from reconciler.providers.base import ActionResult
+from reconciler.providers.gcp_payloads import (
+    account_of,
+    edit_bindings,
+    grants_from_policy,
+    grants_naming,
+    key_from_dict,
+    policy_from_json,
+    refuse_last_owner,
+    service_account_from_dict,
+    with_keys,
+)
 from reconciler.providers.google_auth import register_refreshed_tokens
 from reconciler.providers.retrying import DEFAULT_POLICY, RetryPolicy, call_with_retry
+from reconciler.providers.tally import ReadTally
 from reconciler.providers.translating import (
     TRANSPORT_ERRORS,
     error_for_status,
@@ -70,8 +81,6 @@ from reconciler.settings import Settings
 T = TypeVar("T")
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-CRM_PREFIX = "//cloudresourcemanager.googleapis.com/"
-OWNER_ROLE = "roles/owner"
 
 # Anything that touches conditional role bindings must read and write policy version 3, or the
 # conditions are mangled or dropped (Policy.version docs; research/api_facts.md section 3).
@@ -81,14 +90,21 @@ SA_PAGE_SIZE = 100
 # ListRolesRequest.page_size: "The default is 300, and the maximum is 1,000."
 ROLES_PAGE_SIZE = 1000
 SEARCH_PAGE_SIZE = 500
-# Resource Manager v3 reads are limited to 10/s per consumer project (RM limits page): a few
-# concurrent reads keep a large scope fast without tripping the quota.
+# Resource Manager documents read limits of 10 per second and 600 per minute per consumer
+# project (RM "Quotas and usage limits"). A 200-project read is about 200 getIamPolicy, a
+# third of a minute's allowance; 4 in flight is kept (not raised with the IAM pool below)
+# because RM also states a per-second limit, and with IAM at 16 the policies already take no
+# longer than the service-account side, so more would buy nothing measurable. A 429 is
+# retried with backoff, never sooner than its Retry-After.
 DEFAULT_CONCURRENCY = 4
-# IAM Admin v1 (ListServiceAccounts, ListServiceAccountKeys) allows 6,000 read requests per
-# project per minute (IAM quotas page), 100/s. Keys are one call per service account (no
-# multi-account form), so they dominate a large read: 8 in flight at the API's usual 80 ms or
-# more per call stays under 100/s, and a RESOURCE_EXHAUSTED answer is retried with backoff.
-DEFAULT_IAM_CONCURRENCY = 8
+# IAM Admin v1 (ListServiceAccounts, ListServiceAccountKeys) documents one rate: 6,000 read
+# requests per project per minute (IAM "Quotas and limits"), counted per minute. Keys are one
+# call per service account (no multi-account form), so they dominate a large read: the
+# 10,000-person bench world's 702 IAM calls are 12 % of a minute's quota, so 16 in flight
+# stays inside it whatever the latency, and the calls' waits on the wire take half as long
+# as with 8 (702 / 16 rounds instead of 702 / 8); only a read of some 6,000 service accounts
+# or more would meet the quota, and RESOURCE_EXHAUSTED is retried with backoff.
+DEFAULT_IAM_CONCURRENCY = 16
 # How many whole read-modify-write cycles one edit may take when other writers keep changing
 # the policy (409 ABORTED: "retry the whole read-modify-write with exponential backoff").
 DEFAULT_WRITE_ATTEMPTS = 5
@@ -100,18 +116,6 @@ _TEMPORARY_GRPC = (
     core_exceptions.ResourceExhausted,
     core_exceptions.DeadlineExceeded,
 )
-
-
-@dataclass
-class _Calls:
-    """API calls made during one read (every attempt counts: it is what quota sees)."""
-
-    count: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self) -> None:
-        with self.lock:
-            self.count += 1
 
 
 def translate_error(exc: BaseException, what: str) -> ProviderError:
@@ -170,11 +174,18 @@ def _grpc_retry_after(exc: core_exceptions.GoogleAPICallError) -> float | None:
     return None
 
 
-def resource_from_asset_name(name: str) -> str:
-    """ "//cloudresourcemanager.googleapis.com/projects/p" -> "projects/p"; other asset types
-    (buckets, datasets...) keep their full resource name: they are outside the managed scope
-    but still access a leaver holds."""
-    return name.removeprefix(CRM_PREFIX) if name.startswith(CRM_PREFIX) else name
+def message_dict(message: Any) -> dict[str, Any]:
+    """A google-cloud-iam (proto-plus) message in protobuf's JSON mapping, the edge where the
+    gRPC answers become plain values for `gcp_payloads`: camelCase field names as the IAM
+    REST reference spells them, enums by name, Timestamps as RFC 3339 strings, fields at
+    their default left out (as a REST answer leaves them out)."""
+    result: dict[str, Any] = type(message).to_dict(
+        message,
+        use_integers_for_enums=False,
+        preserving_proto_field_name=False,
+        always_print_fields_with_no_presence=False,
+    )
+    return result
 
 
 class GcpIamProvider:
@@ -203,6 +214,14 @@ class GcpIamProvider:
         with, kept only to say who the provider acts as (`acting_as`); None when the
         clients send none (the sandbox)."""
         self._crm = crm
+        # One discovery collection per kind, built once: building one costs more CPU than
+        # the request it makes (a profile of the 10,000-person read: 0.6 s of the policies'
+        # 1.0 s), and requests built from it are independent, so the threads share it.
+        self._collections = {
+            "projects": crm.projects(),
+            "folders": crm.folders(),
+            "organizations": crm.organizations(),
+        }
         self._asset = asset
         self._iam = iam
         self._http_factory = http_factory
@@ -299,12 +318,13 @@ class GcpIamProvider:
             self._local.http = http
         return http
 
-    def _call(self, what: str, fn: Callable[[], T], calls: _Calls | None = None) -> T:
-        """One logical call under the shared retry policy, errors translated."""
+    def _call(self, what: str, fn: Callable[[], T], tally: ReadTally | None = None) -> T:
+        """One logical call under the shared retry policy, errors translated; each attempt is
+        one API call and one round trip in `tally` (it is what quota sees)."""
 
         def attempt() -> T:
-            if calls is not None:
-                calls.add()
+            if tally is not None:
+                tally.count()
             try:
                 return fn()
             except Exception as exc:
@@ -318,23 +338,19 @@ class GcpIamProvider:
         return result
 
     def _collection(self, resource: str) -> Any:
-        kind = resource.split("/", 1)[0]
-        if kind == "projects":
-            return self._crm.projects()
-        if kind == "folders":
-            return self._crm.folders()
-        if kind == "organizations":
-            return self._crm.organizations()
-        raise PermanentProviderError(f"not a Resource Manager resource: {resource}")
+        collection = self._collections.get(resource.split("/", 1)[0])
+        if collection is None:
+            raise PermanentProviderError(f"not a Resource Manager resource: {resource}")
+        return collection
 
-    def get_policy_json(self, resource: str, calls: _Calls | None = None) -> dict[str, Any]:
+    def get_policy_json(self, resource: str, tally: ReadTally | None = None) -> dict[str, Any]:
         """The raw policy of one resource at version 3 (conditions intact), with its etag."""
         collection = self._collection(resource)
         body = {"options": {"requestedPolicyVersion": POLICY_VERSION}}
         return self._call(
             f"getIamPolicy {resource}",
             lambda: self._execute(collection.getIamPolicy(resource=resource, body=body)),
-            calls,
+            tally,
         )
 
     def held_permissions(self, resource: str, permissions: Sequence[str]) -> frozenset[str]:
@@ -356,66 +372,54 @@ class GcpIamProvider:
         if self.organization is None:
             self.organization = next((r for r in resources if r.startswith("organizations/")), None)
         projects = [r.removeprefix("projects/") for r in resources if r.startswith("projects/")]
-        calls = _Calls()
-        problems: list[str] = []
+        tally = ReadTally(System.GCP)
         policies: list[IamPolicy] = []
+        grants: set[Grant] = set()
         # Resource Manager (policies) and IAM Admin (service accounts, keys) have separate
         # quotas, so each has its own pool; a project's keys are asked for as soon as its
-        # service accounts are listed, while the other lists and the policies are in flight.
+        # service accounts are listed, while the other lists and the policies are in flight,
+        # and each answer is turned into model values while the later calls are on the wire.
         with (
             ThreadPoolExecutor(self.concurrency, thread_name_prefix="gcp-read") as crm_pool,
             ThreadPoolExecutor(self.iam_concurrency, thread_name_prefix="gcp-iam") as iam_pool,
         ):
-            policy_jobs = [(r, crm_pool.submit(self.get_policy_json, r, calls)) for r in resources]
+            policy_jobs = [(r, crm_pool.submit(self.get_policy_json, r, tally)) for r in resources]
             sa_jobs = [
-                (p, iam_pool.submit(self._read_service_accounts, p, calls)) for p in projects
+                (p, iam_pool.submit(self._read_service_accounts, p, tally)) for p in projects
             ]
             key_jobs: list[tuple[ServiceAccount, Future[list[ServiceAccountKey]]]] = []
             for project, sa_job in sa_jobs:
                 try:
                     listed = sa_job.result()
                 except ProviderError as exc:
-                    problems.append(f"service accounts of projects/{project} not read: {exc}")
+                    tally.problem(f"service accounts of projects/{project} not read: {exc}")
                     continue
-                key_jobs += [(sa, iam_pool.submit(self._read_keys, sa, calls)) for sa in listed]
+                key_jobs += [(sa, iam_pool.submit(self._read_keys, sa, tally)) for sa in listed]
             for resource, job in policy_jobs:
                 try:
-                    policies.append(policy_from_json(resource, job.result()))
+                    policy = policy_from_json(resource, job.result())
                 except ProviderError as exc:
-                    problems.append(f"IAM policy of {resource} not read: {exc}")
-            with_keys: list[ServiceAccount] = []
+                    tally.problem(f"IAM policy of {resource} not read: {exc}")
+                    continue
+                policies.append(policy)
+                grants.update(grants_from_policy(policy))
+            service_accounts: list[ServiceAccount] = []
             for sa, key_job in key_jobs:
                 try:
-                    with_keys.append(_with_keys(sa, key_job.result()))
+                    service_accounts.append(with_keys(sa, key_job.result()))
                 except ProviderError as exc:
-                    problems.append(f"keys of {sa.email} not read: {exc}")
-                    with_keys.append(sa)
+                    tally.problem(f"keys of {sa.email} not read: {exc}")
+                    service_accounts.append(sa)
         return SnapshotPart(
             system=System.GCP,
-            status=ReadStatus(
-                system=System.GCP,
-                complete=not problems,
-                problems=tuple(problems),
-                api_calls=calls.count,
-                round_trips=calls.count,
-            ),
-            accounts=tuple(
-                Account(
-                    system=System.GCP,
-                    id=sa.unique_id,
-                    name=sa.email,
-                    kind=AccountKind.SERVICE_ACCOUNT,
-                    display_name=sa.display_name,
-                    suspended=sa.disabled,
-                )
-                for sa in with_keys
-            ),
-            grants=tuple(sorted({g for p in policies for g in grants_from_policy(p)})),
-            service_accounts=tuple(with_keys),
+            status=tally.status(),
+            accounts=tuple(account_of(sa) for sa in service_accounts),
+            grants=tuple(sorted(grants, key=grant_order)),
+            service_accounts=tuple(service_accounts),
             policies=tuple(policies),
         )
 
-    def _read_service_accounts(self, project: str, calls: _Calls) -> list[ServiceAccount]:
+    def _read_service_accounts(self, project: str, tally: ReadTally) -> list[ServiceAccount]:
         """Every page of ListServiceAccounts, each page retried on its own; one failed page
         fails the whole list (a partial list must never look like "no such account")."""
         found: list[ServiceAccount] = []
@@ -433,18 +437,9 @@ class GcpIamProvider:
                 lambda request=request: self._iam.list_service_accounts(  # type: ignore[misc]
                     request=request, retry=None
                 ),
-                calls,
+                tally,
             )
-            for sa in page.accounts:
-                found.append(
-                    ServiceAccount(
-                        email=sa.email.lower(),
-                        unique_id=sa.unique_id,
-                        project=sa.project_id or project,
-                        display_name=sa.display_name,
-                        disabled=sa.disabled,
-                    )
-                )
+            found += [service_account_from_dict(message_dict(sa), project) for sa in page.accounts]
             token = page.next_page_token
             if not token:
                 return found
@@ -485,7 +480,7 @@ class GcpIamProvider:
             if not token:
                 return names
 
-    def _read_keys(self, sa: ServiceAccount, calls: _Calls) -> list[ServiceAccountKey]:
+    def _read_keys(self, sa: ServiceAccount, tally: ReadTally) -> list[ServiceAccountKey]:
         """USER_MANAGED keys only: system-managed keys are rotated by Google and never leave it
         (ServiceAccountKey docs), so they are no one's credential to review."""
         name = f"projects/{sa.project}/serviceAccounts/{sa.email}"
@@ -498,27 +493,19 @@ class GcpIamProvider:
                 },
                 retry=None,
             ),
-            calls,
+            tally,
         )
-        return [
-            ServiceAccountKey(
-                name=key.name,
-                key_type=iam_admin_v1.ListServiceAccountKeysRequest.KeyType(key.key_type).name,
-                valid_after=_datetime(key.valid_after_time),
-                valid_before=_datetime(key.valid_before_time),
-                disabled=key.disabled,
-            )
-            for key in response.keys
-        ]
+        return [key_from_dict(message_dict(key)) for key in response.keys]
 
     def read_person(self, person: Person) -> SnapshotPart:
         """Cloud Asset searchAllIamPolicies for `policy:user:<email>` over the organization:
         the cost depends on the bindings naming the person, not on the organization's size."""
-        calls = _Calls()
+        tally = ReadTally(System.GCP)
         if not self.organization:
-            return _incomplete("no GCP organization configured for reverse look-ups", calls)
+            tally.problem("no GCP organization configured for reverse look-ups")
+            return SnapshotPart(system=System.GCP, status=tally.status())
         member = gcp_user(person.email)
-        grants: set[Grant] = set()
+        results: list[Mapping[str, Any]] = []
         token: str | None = None
         scope = self.organization
         try:
@@ -534,30 +521,19 @@ class GcpIamProvider:
                             pageToken=page_token,
                         )
                     ),
-                    calls,
+                    tally,
                 )
-                for result in response.get("results", []):
-                    target = resource_from_asset_name(result["resource"])
-                    for binding in result.get("policy", {}).get("bindings", []):
-                        if binding.get("condition"):
-                            continue  # conditional bindings are not managed as grants
-                        for m in binding.get("members", []):
-                            if normalise_member(m) == member:
-                                grants.add(
-                                    Grant(GrantKind.GCP_BINDING, target, normalise_member(m),
-                                          binding["role"])
-                                )  # fmt: skip
+                results += response.get("results", [])
                 token = response.get("nextPageToken")
                 if not token:
                     break
         except ProviderError as exc:
-            return _incomplete(f"reverse look-up of {person.email} failed: {exc}", calls)
+            tally.problem(f"reverse look-up of {person.email} failed: {exc}")
+            return SnapshotPart(system=System.GCP, status=tally.status())
         return SnapshotPart(
             system=System.GCP,
-            status=ReadStatus(
-                system=System.GCP, complete=True, api_calls=calls.count, round_trips=calls.count
-            ),
-            grants=tuple(sorted(grants)),
+            status=tally.status(),
+            grants=tuple(sorted(set(grants_naming(member, results)))),
         )
 
     # -- apply ----------------------------------------------------------------------------
@@ -627,130 +603,3 @@ class GcpIamProvider:
             f"read-modify-write attempts; re-read and re-plan ({last})",
             status=409,
         )
-
-
-# -- pure translation (payload -> model) --------------------------------------------------
-def policy_from_json(resource: str, payload: dict[str, Any]) -> IamPolicy:
-    bindings = []
-    for binding in payload.get("bindings", []):
-        condition = binding.get("condition")
-        bindings.append(
-            Binding(
-                role=binding["role"],
-                members=tuple(binding.get("members", [])),
-                condition={str(k): str(v) for k, v in condition.items()} if condition else None,
-            )
-        )
-    audit = tuple(
-        AuditConfig(
-            service=config["service"],
-            log_types=tuple(c["logType"] for c in config.get("auditLogConfigs", [])),
-        )
-        for config in payload.get("auditConfigs", [])
-    )
-    return IamPolicy(
-        resource=resource,
-        etag=str(payload.get("etag", "")),
-        version=int(payload.get("version", 1)),
-        bindings=tuple(bindings),
-        audit_configs=audit,
-    )
-
-
-def grants_from_policy(policy: IamPolicy) -> list[Grant]:
-    """One GCP_BINDING grant per member of each unconditional binding; conditional bindings
-    stay in `policy.bindings` only (the product does not manage them)."""
-    return [
-        Grant(GrantKind.GCP_BINDING, policy.resource, normalise_member(member), binding.role)
-        for binding in policy.bindings
-        if not binding.condition
-        for member in binding.members
-    ]
-
-
-def edit_bindings(
-    bindings: Sequence[dict[str, Any]],
-    adds: Sequence[tuple[str, str]],
-    removes: Sequence[tuple[str, str]],
-) -> tuple[list[dict[str, Any]], bool]:
-    """The bindings with members added to / removed from the unconditional binding of each
-    role; every other binding (conditions included) is copied unchanged. Members compare
-    case-insensitively; a member already present / absent is no change (idempotence)."""
-    edited = [
-        {**b, "members": list(b.get("members", []))} for b in bindings
-    ]  # shallow copies: the conditions are carried over untouched
-    changed = False
-    for role, member in adds:
-        target = next((b for b in edited if b["role"] == role and not b.get("condition")), None)
-        if target is None:
-            edited.append({"role": role, "members": [member]})
-            changed = True
-        elif normalise_member(member) not in {normalise_member(m) for m in target["members"]}:
-            target["members"].append(member)
-            changed = True
-    for role, member in removes:
-        for binding in edited:
-            if binding["role"] != role or binding.get("condition"):
-                continue
-            kept = [
-                m for m in binding["members"] if normalise_member(m) != normalise_member(member)
-            ]
-            if len(kept) != len(binding["members"]):
-                binding["members"] = kept
-                changed = True
-    # The API drops bindings without members; sending them empty would only confuse diffs.
-    return [b for b in edited if b["members"]], changed
-
-
-def refuse_last_owner(
-    resource: str, before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]]
-) -> None:
-    """Never remove the last owner. `deleted:` members and conditional owner
-    bindings do not count: neither can administer the resource tomorrow."""
-
-    def live_owners(bindings: Sequence[dict[str, Any]]) -> set[str]:
-        return {
-            normalise_member(m)
-            for b in bindings
-            if b["role"] == OWNER_ROLE and not b.get("condition")
-            for m in b.get("members", [])
-            if not normalise_member(m).startswith("deleted:")
-        }
-
-    if live_owners(before) and not live_owners(after):
-        raise PermanentProviderError(
-            f"refusing to remove the last {OWNER_ROLE} member of {resource}: "
-            "a resource without an owner cannot be administered; add another "
-            "owner first"
-        )
-
-
-def _with_keys(sa: ServiceAccount, keys: list[ServiceAccountKey]) -> ServiceAccount:
-    return ServiceAccount(
-        email=sa.email,
-        unique_id=sa.unique_id,
-        project=sa.project,
-        display_name=sa.display_name,
-        disabled=sa.disabled,
-        keys=tuple(keys),
-    )
-
-
-def _datetime(value: Any) -> datetime | None:
-    # proto-plus returns DatetimeWithNanoseconds for a set Timestamp; an unset one is the epoch.
-    if not isinstance(value, datetime) or value.timestamp() == 0:
-        return None
-    return datetime.fromtimestamp(value.timestamp(), tz=value.tzinfo)
-
-
-def _incomplete(reason: str, calls: _Calls) -> SnapshotPart:
-    return SnapshotPart(
-        system=System.GCP,
-        status=ReadStatus(
-            system=System.GCP,
-            complete=False,
-            problems=(reason,),
-            api_calls=calls.count,
-            round_trips=calls.count,
-        ),
-    )

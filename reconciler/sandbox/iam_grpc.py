@@ -271,7 +271,10 @@ def _role_message(name: str, role: dict[str, Any], *, full: bool) -> iam.Role:
 def serve(app: Sandbox, host: str, port: int) -> GrpcServer:
     """Start the IAM Admin gRPC server on host:port (0 = random) and return it."""
     admin = IamAdmin(app)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="iam-grpc"))
+    # Google serves a client's concurrent calls side by side; a pool smaller than what a
+    # client keeps in flight would queue them here and measure the sandbox, not the client.
+    workers = futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="iam-grpc")
+    server = grpc.server(workers)
     bound = server.add_insecure_port(f"{host}:{port}")
     methods: dict[str, tuple[Callable[[Any], Any], type[Any], type[Any]]] = {
         "ListServiceAccounts": (

@@ -17,11 +17,11 @@ from reconciler.errors import (
     ProviderError,
     TemporaryProviderError,
 )
-from reconciler.providers.gcp_iam import (
+from reconciler.providers.gcp_iam import translate_error
+from reconciler.providers.gcp_payloads import (
     edit_bindings,
     refuse_last_owner,
     resource_from_asset_name,
-    translate_error,
 )
 
 COND = {"title": "t", "expression": "true"}
