@@ -50,7 +50,7 @@ imports: setup ## layer contracts (import-linter)
 
 pytest: setup ## the test suite
 	@# pytest exits 5 when it collected no tests: that is a broken suite, say so plainly.
-	$(UV) run --frozen pytest -q || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
+	$(UV) run --frozen pytest -q -n auto || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
 docs: setup ## regenerate docs/findings.md from the finding catalogue
 	.venv/bin/reconciler findings --format markdown > docs/findings.md
