@@ -16,11 +16,13 @@ from reconciler.model import (
     DesiredState,
     EmergencyHold,
     GrantKind,
+    Message,
     NoteKind,
     Plan,
     Snapshot,
     System,
     action_order_key,
+    msg,
     normalise_member,
 )
 from reconciler.planning.context import Candidates, PlanContext
@@ -68,7 +70,7 @@ def plan_changes(
         if part is None:
             out.note(
                 NoteKind.NOT_READ,
-                f"{system.value} was not read: nothing is planned for it",
+                msg("%(system)s was not read: nothing is planned for it", system=system.value),
                 system=system,
             )
     plan_google(ctx, out)
@@ -190,9 +192,28 @@ def _cite_reviews(ctx: PlanContext, actions: list[Action], out: Candidates) -> l
         )
         out.note(
             NoteKind.ADVICE,
-            f"{action.person_id}'s {kind.value} {action.target} {action.role} is removed "
-            f"although role {item.via or 'in the repo'} grants it: {item.reviewer} revoked it "
-            f"in {where}",
+            msg(
+                "%(person)s's %(kind)s %(target)s %(role)s is removed although role %(via)s "
+                "grants it: %(reviewer)s revoked it in %(where)s",
+                person=action.person_id or "",
+                kind=kind.value,
+                target=action.target,
+                role=action.role,
+                via=item.via,
+                reviewer=item.reviewer,
+                where=where,
+            )
+            if item.via
+            else msg(
+                "%(person)s's %(kind)s %(target)s %(role)s is removed although role in the repo "
+                "grants it: %(reviewer)s revoked it in %(where)s",
+                person=action.person_id or "",
+                kind=kind.value,
+                target=action.target,
+                role=action.role,
+                reviewer=item.reviewer,
+                where=where,
+            ),
             person_id=action.person_id,
             system=action.system,
         )
@@ -222,8 +243,12 @@ def _hold_back_unapproved_privilege(
         if kind is not None and (a.person_id, kind, a.target.lower(), a.role) in forbidden:
             out.note(
                 NoteKind.HELD_BACK,
-                f"held back {a.describe()}: privileged, and {a.person_id} is not the security "
-                "officer and has no approved, time-boxed grant (policy 第10.2条)",
+                msg(
+                    "held back %(action)s: privileged, and %(person)s is not the security "
+                    "officer and has no approved, time-boxed grant (policy 第10.2条)",
+                    action=a.describe(),
+                    person=a.person_id or "",
+                ),
                 person_id=a.person_id,
                 system=a.system,
                 principal=a.principal,
@@ -239,10 +264,19 @@ def _drop_untouchables(ctx: PlanContext, actions: list[Action], out: Candidates)
     kept = []
     for a in actions:
         if ctx.untouchables.untouchable(a.principal):
-            what = "protected" if ctx.untouchables.is_protected(a.principal) else "non-human"
             out.note(
                 NoteKind.UNTOUCHED,
-                f"left {a.principal} untouched ({what} account): {a.describe()}",
+                msg(
+                    "left %(account)s untouched (protected account): %(action)s",
+                    account=a.principal,
+                    action=a.describe(),
+                )
+                if ctx.untouchables.is_protected(a.principal)
+                else msg(
+                    "left %(account)s untouched (non-human account): %(action)s",
+                    account=a.principal,
+                    action=a.describe(),
+                ),
                 system=a.system,
                 principal=a.principal,
             )
@@ -283,7 +317,7 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
         actions,
         admins,
         lambda a: a.kind is ActionKind.SUSPEND_ACCOUNT,
-        "the last Workspace super admin",
+        msg("the last Workspace super admin"),
         out,
     )
     for org in sorted({g.target for g in ctx.grants(GrantKind.GITHUB_ORG)}):
@@ -296,7 +330,7 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
             actions,
             owners,
             _removes_org_owner(org),
-            f"the last owner of the GitHub organisation {org}",
+            msg("the last owner of the GitHub organisation %(org)s", org=org),
             out,
         )
     for resource, owners in sorted(gcp_owners(ctx.snapshot).items()):
@@ -304,7 +338,7 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
             actions,
             owners,
             _removes_gcp_owner(resource),
-            f"the last roles/owner of {resource}",
+            msg("the last roles/owner of %(resource)s", resource=resource),
             out,
         )
     return actions
@@ -347,7 +381,7 @@ def _keep_one(
     actions: list[Action],
     holders: set[str],
     removes: Callable[[Action], bool],
-    what: str,
+    what: Message,
     out: Candidates,
 ) -> list[Action]:
     if not holders:
@@ -360,7 +394,11 @@ def _keep_one(
     kept = next(a for a in actions if removes(a) and a.principal == spared)
     out.note(
         NoteKind.KEPT,
-        f"kept {spared}: {what} is never removed, suspended or demoted",
+        msg(
+            "kept %(account)s: %(what)s is never removed, suspended or demoted",
+            account=spared,
+            what=what,
+        ),
         person_id=kept.person_id,
         system=kept.system,
         principal=spared,

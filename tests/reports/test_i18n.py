@@ -30,7 +30,7 @@ def _used_messages() -> set[str]:
         str(ROOT),
         method_map=method_map,
         options_map=options_map,
-        keywords={"_": None, "gettext": None, "ngettext": (1, 2)},
+        keywords={"_": None, "gettext": None, "ngettext": (1, 2), "msg": None},
     )
     return {message for _file, _line, message, _comments, _context in found}
 
