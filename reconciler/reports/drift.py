@@ -22,6 +22,7 @@ from reconciler.model import (
     DesiredState,
     Finding,
     Message,
+    MessageParam,
     PersonStatus,
     Plan,
     Snapshot,
@@ -229,7 +230,8 @@ def _parse_time(value: object) -> datetime | None:
 def drift_document(report: DriftReport, lang: Language, timezone: str) -> dict[str, Any]:
     """The report as plain JSON data; `history` for the next report reads this back. Each
     finding's `message` and each overdue leaver's `held` are worded in `lang` (instants in
-    `timezone`); `message_id` and `params` are the same in every language, for tools."""
+    `timezone`); `message_id` and `params` (nested messages in English) are the same in every
+    language, for tools."""
     document = to_jsonable(report)
     assert isinstance(document, dict)
     for finding, data in (
@@ -239,10 +241,19 @@ def drift_document(report: DriftReport, lang: Language, timezone: str) -> dict[s
         del data["text"]
         data["message"] = lang.render(finding.text, timezone)
         data["message_id"] = finding.text.msgid
-        data["params"] = {name: to_jsonable(value) for name, value in finding.text.params}
+        data["params"] = {name: _plain(value) for name, value in finding.text.params}
     for leaver, data in zip(report.overdue_leavers, document["overdue_leavers"], strict=True):
         data["held"] = [lang.render(h, timezone) for h in leaver.held]
     return {"format": DRIFT_REPORT_FORMAT, "lang": lang.code, **document}
+
+
+def _plain(value: MessageParam) -> Any:
+    """A message's value as plain JSON: a nested message as its English words."""
+    if isinstance(value, Message):
+        return str(value)
+    if isinstance(value, tuple):
+        return [str(v) for v in value]
+    return to_jsonable(value)
 
 
 def render_drift_json(report: DriftReport, lang: Language, timezone: str) -> str:
