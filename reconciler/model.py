@@ -910,7 +910,7 @@ class Message:
     (Japanese or English, dates in the organisation's timezone); `str()` is the plain English
     (ISO dates) that logs, the audit log and `Finding.message` keep.
 
-    The msgid is the gettext key: `make messages` extracts every `msg("...")` literal into the
+    The msgid is the gettext key: `make messages` extracts the literal of every `msg` call into the
     catalogues, and a test fails while one has no Japanese translation."""
 
     msgid: str
