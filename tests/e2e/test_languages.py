@@ -125,3 +125,20 @@ def test_apply_prints_its_notes_and_summary_in_the_chosen_language(
     assert "確認: `reconciler plan` が変更なし(終了コード 0)になるはずです。" in out
     assert "applied," not in out and "note:" not in out and "recorded for" not in out
     assert "github の読み取り: 完了 (API 呼び出し " in _flat(applied.output)  # stderr too
+
+
+def test_offboard_words_its_summary_and_the_repo_change_to_commit_in_the_chosen_language(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    directory, _, env = setup(sandbox, tmp_path)
+
+    ja = cli(["offboard", LEAVER, "--now", "--dir", str(directory), "--lang", "ja"], env)
+    en = cli(["offboard", LEAVER, "--now", "--dir", str(directory), "--lang", "en"], env)
+
+    assert ja.exit_code == 0 and en.exit_code == 0, ja.output + en.output
+    japanese, english = _flat(ja.stdout), _flat(en.stdout)
+    assert "件の操作を適用する予定です。何も変更していません。" in japanese
+    assert "リポジトリと実態を一致させるため、確定実行後に " in japanese
+    assert f"employment.end: {today()}" in japanese and "(変更後の行: employment: {" in japanese
+    assert "Commit this change to " in english and "after confirming" in english
+    assert "リポジトリ" not in english
