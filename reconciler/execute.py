@@ -29,6 +29,7 @@ from reconciler.model import (
     ActionKind,
     DesiredState,
     Finding,
+    Message,
     Note,
     NoteKind,
     Plan,
@@ -38,6 +39,7 @@ from reconciler.model import (
     System,
     action_order_key,
     member_identity,
+    msg,
     sha256_json,
     to_jsonable,
 )
@@ -120,7 +122,8 @@ class ApplyReport:
     offboarding_completed: tuple[str, ...] = ()  # person ids with `offboarding-complete`
     offboarding_incomplete: tuple[str, ...] = ()  # person ids with `offboarding-incomplete`
     notes: tuple[Note, ...] = ()
-    partial: tuple[str, ...] = ()  # why the run did less than a clean run would (see exit_code)
+    # why the run did less than a clean run would (see exit_code); str() of each is English
+    partial: tuple[Message, ...] = ()
     audit_head: str | None = None  # hash of the run's last audit record (confirmed runs)
 
     @property
@@ -311,7 +314,7 @@ def apply_plan(
             "applied": len(outcomes_list) - len(report.failures),
             "changed": report.changed,
             "failed": len(report.failures),
-            **({"partial": list(report.partial)} if report.partial else {}),
+            **({"partial": [str(p) for p in report.partial]} if report.partial else {}),
         },
     )
     # The run's closing head: published (printed, notified, in report manifests) so that
@@ -340,7 +343,11 @@ def _interrupted(
             "not_started": total - len(outcomes),
         },
     )
-    reason = f"interrupted: {total - len(outcomes)} of {total} action(s) not started"
+    reason = msg(
+        "interrupted: %(left)s of %(total)s action(s) not started",
+        left=total - len(outcomes),
+        total=total,
+    )
     return ApplyReport(
         run_id,
         dry_run=False,
@@ -377,16 +384,18 @@ def _apply_one(provider: Provider, action: Action, now_fn: Callable[[], datetime
     )
 
 
-def partial_reasons(plan: Plan, snapshot: Snapshot | None = None) -> list[str]:
+def partial_reasons(plan: Plan, snapshot: Snapshot | None = None) -> list[Message]:
     """Why applying `plan` cannot make a clean run even if every action succeeds: a system was
     read incompletely (when the plan was made, or in `snapshot`, the read it is applied on),
     or a rule held changes back or kept access a leaver should lose."""
     unread = set(plan.incomplete_systems)
     if snapshot is not None:
         unread |= {s for s in snapshot.parts if not snapshot.is_complete(s)}
-    reasons = [f"the {s.value} read was incomplete" for s in System if s in unread]
+    reasons = [
+        msg("the %(system)s read was incomplete", system=s.value) for s in System if s in unread
+    ]
     reasons += [
-        n.message
+        n.words
         for n in plan.partial_notes
         if not (n.kind is NoteKind.NOT_READ and n.system in unread)
     ]
@@ -397,7 +406,7 @@ def partial_reasons(plan: Plan, snapshot: Snapshot | None = None) -> list[str]:
 class _Evidence:
     completed: tuple[str, ...] = ()
     incomplete: tuple[str, ...] = ()
-    partial: tuple[str, ...] = ()
+    partial: tuple[Message, ...] = ()
 
 
 def _record_offboardings(
@@ -426,7 +435,7 @@ def _record_offboardings(
     interrupted = _interrupted_offboardings(audit, plan, set(by_person))
     completed: list[str] = []
     incomplete: list[str] = []
-    partial: list[str] = []
+    partial: list[Message] = []
     org = desired.organization
     for person_id in sorted({*by_person, *interrupted}):
         person = desired.people.get(person_id)
@@ -487,20 +496,33 @@ def _record_offboardings(
             RecordType.OFFBOARDING_INCOMPLETE,
             person_id=person_id,
             details={
-                "still_held": held,
+                "still_held": [str(h) for h in held],
                 "unread_systems": unread,
                 "failed_actions": failed,
                 "kept_by": kept,
             },
         )
-        what = (
-            ", ".join(held)
-            if held
-            else f"unknown (the {', '.join(unread)} look-up failed)"
-            if unread
-            else f"what {len(failed)} failed action(s) did not remove"
-        )
-        partial.append(f"offboarding of {person_id} not complete: still holds {what}")
+        if held:
+            reason = msg(
+                "offboarding of %(person)s not complete: still holds %(held)s",
+                person=person_id,
+                held=held,
+            )
+        elif unread:
+            reason = msg(
+                "offboarding of %(person)s not complete: still holds unknown (the %(systems)s "
+                "look-up failed)",
+                person=person_id,
+                systems=", ".join(unread),
+            )
+        else:
+            reason = msg(
+                "offboarding of %(person)s not complete: still holds what %(count)s failed "
+                "action(s) did not remove",
+                person=person_id,
+                count=len(failed),
+            )
+        partial.append(reason)
         incomplete.append(person_id)
     return _Evidence(tuple(completed), tuple(incomplete), tuple(partial))
 
@@ -624,6 +646,7 @@ def _note_from_json(data: Mapping[str, Any]) -> Note:
         person_id=data.get("person_id"),
         system=System(data["system"]) if data.get("system") else None,
         principal=data.get("principal"),
+        text=Message.from_json(data["text"]) if data.get("text") else None,
     )
 
 
@@ -631,4 +654,5 @@ def _finding_from_json(data: Mapping[str, Any]) -> Finding:
     fields_ = dict(data)
     fields_["severity"] = Severity(fields_["severity"])
     fields_["system"] = System(fields_["system"]) if fields_.get("system") else None
+    fields_["text"] = Message.from_json(fields_["text"]) if fields_.get("text") else None
     return Finding(**fields_)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import IntEnum, StrEnum
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeAlias
 
 
 def normalise_email(email: str) -> str:
@@ -605,13 +605,6 @@ class Unread(StrEnum):
     APP_PASSWORDS = "app passwords"
 
 
-def unread_names(unread: Iterable[Unread]) -> str:
-    """ "OAuth tokens and app passwords": how the plan note and the checks name what was not
-    read, in one wording."""
-    names = [u.value for u in Unread if u in set(unread)]
-    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else ""
-
-
 @dataclass(frozen=True)
 class SnapshotPart:
     """What one provider read: merged into the Snapshot."""
@@ -951,6 +944,88 @@ class Severity(StrEnum):
 SEVERITY_RANK: Mapping[Severity, int] = {s: n for n, s in enumerate(Severity)}
 
 
+# A value a Message fills in: an identifier or number (shown as written), an instant (named
+# `*_at`) or a day (named `*_on`), shown in the reader's language and the organisation's
+# timezone, or other messages (a list is joined the reader's way).
+MessageParam: TypeAlias = "str | int | date | datetime | Message | tuple[Message, ...]"
+
+
+@dataclass(frozen=True)
+class Message:
+    """Words for people that each output renders in its reader's language: an English gettext
+    msgid with named `%(name)s` placeholders and the values that fill them. The checks and the
+    planner, which know no language, build these with `msg(...)`; `reports.i18n` renders them
+    (Japanese or English, dates in the organisation's timezone); `str()` is the plain English
+    (ISO dates) that logs, the audit log and `Finding.message` keep.
+
+    The msgid is the gettext key: `make messages` extracts the literal of every `msg` call into the
+    catalogues, and a test fails while one has no Japanese translation."""
+
+    msgid: str
+    params: tuple[tuple[str, MessageParam], ...] = ()
+
+    def __str__(self) -> str:
+        return self.render(lambda words: words, lambda moment: moment.isoformat(), ", ")
+
+    def render(
+        self,
+        gettext: Callable[[str], str],
+        moment: Callable[[date], str],
+        separator: str,
+    ) -> str:
+        """The message through `gettext`, each day or instant worded by `moment`, each list of
+        messages joined by `separator`."""
+
+        def value(param: MessageParam) -> str | int:
+            if isinstance(param, Message):
+                return param.render(gettext, moment, separator)
+            if isinstance(param, tuple):
+                return separator.join(str(value(p)) for p in param)
+            if isinstance(param, date):
+                return moment(param)
+            return param
+
+        return gettext(self.msgid) % {name: value(p) for name, p in self.params}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Message:
+        """A message as `to_jsonable` wrote it (a saved plan): days and instants come back by
+        their names (`*_on`, `*_at`), nested messages by their shape."""
+        params = tuple((str(k), _param_from_json(str(k), v)) for k, v in data["params"])
+        return cls(str(data["msgid"]), params)
+
+
+def _param_from_json(name: str, value: Any) -> MessageParam:
+    if isinstance(value, Mapping):
+        return Message.from_json(value)
+    if isinstance(value, list):
+        return tuple(Message.from_json(v) for v in value)
+    if isinstance(value, str) and name.endswith("_at"):
+        return datetime.fromisoformat(value)
+    if isinstance(value, str) and name.endswith("_on"):
+        return date.fromisoformat(value)
+    if isinstance(value, int | str):
+        return value
+    raise ValueError(f"message parameter {name!r}: {value!r} is not a message value")
+
+
+def verbatim(words: str) -> Message:
+    """Words that have no message of their own (a hand-made plan's note), shown as they are in
+    every language."""
+    return Message("%(words)s", (("words", words),))
+
+
+def msg(msgid: str, /, **params: MessageParam) -> Message:
+    """A message with its values by name (the form `make messages` extracts). An instant must
+    be named `*_at` and a day `*_on`, so a saved plan reads them back as what they were."""
+    for name, value in params.items():
+        if isinstance(value, datetime) != name.endswith("_at") or (
+            isinstance(value, date) and not isinstance(value, datetime)
+        ) != name.endswith("_on"):
+            raise ValueError(f"message parameter {name!r}: instants end in _at, days in _on")
+    return Message(msgid, tuple(sorted(params.items())))
+
+
 @dataclass(frozen=True)
 class Finding:
     """A policy observation; each cites the policy article it serves."""
@@ -960,8 +1035,14 @@ class Finding:
     article: str  # e.g. "第5.2条3"
     system: System | None
     subject: str  # the account, grant or resource concerned
-    message: str
+    message: str  # the English words (str(text) when the check gave a Message)
     person_id: str | None = None
+    text: Message | None = None  # the words for each reader's language (`reports.i18n`)
+
+    @property
+    def words(self) -> Message:
+        """`text`, or `message` as it is for a finding made without one."""
+        return self.text if self.text is not None else verbatim(self.message)
 
 
 class NoteKind(StrEnum):
@@ -995,9 +1076,15 @@ class Note:
     person_id: str | None = None  # whom it concerns, when it concerns one person
     system: System | None = None
     principal: str | None = None  # the account it concerns (an email, login or IAM member)
+    text: Message | None = None  # `message` for each reader's language (`reports.i18n`)
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def words(self) -> Message:
+        """`text`, or `message` as it is for a note made without one (a hand-made plan)."""
+        return self.text if self.text is not None else verbatim(self.message)
 
     def concerns(self, person: Person) -> bool:
         """True when the note is about `person`: by id, or by one of their identities."""

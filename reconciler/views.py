@@ -29,18 +29,20 @@ from reconciler.model import (
     GrantKind,
     IamPolicy,
     Invitation,
+    Message,
     OAuthToken,
     Person,
     PersonStatus,
     Snapshot,
     System,
+    Unread,
     gcp_user,
     grant_order,
     member_identity,
+    msg,
     normalise_email,
     normalise_login,
     normalise_member,
-    unread_names,
 )
 
 GROUP_ROLE_RANK = {"MEMBER": 0, "MANAGER": 1, "OWNER": 2}
@@ -586,49 +588,91 @@ class StateViews:
 
 def access_held(
     ids: Identities, index: SnapshotIndex, snapshot: Snapshot, person: Person
-) -> list[str]:
+) -> tuple[Message, ...]:
     """Plain descriptions of everything the person still holds anywhere (for leavers and
-    people who have not started yet)."""
-    held: list[str] = []
+    people who have not started yet), as messages the reports word in their language;
+    `str()` of each is the English the audit log keeps."""
+    held: list[Message] = []
     addresses = ids.addresses_of(person)
     account = ids.google_accounts.get(person.id)
     if account is not None and not account.suspended:
-        held.append("an active Google account")
+        held.append(msg("an active Google account"))
     match = ids.github.get(person.id)
     login = match.login if match else None
     members = {gcp_user(a) for a in addresses}
-    held += [f"group {g.target}" for g in index.held(GrantKind.GOOGLE_GROUP, addresses)]
-    for kind in (GrantKind.GITHUB_ORG, GrantKind.GITHUB_TEAM, GrantKind.GITHUB_COLLABORATOR):
-        what = kind.value.removeprefix("github_")
-        held += [f"GitHub {what} {g.target}" for g in index.held(kind, [login] if login else [])]
-    held += [f"{g.role} on {g.target}" for g in index.held(GrantKind.GCP_BINDING, members)]
+    held += [
+        msg("group %(group)s", group=g.target)
+        for g in index.held(GrantKind.GOOGLE_GROUP, addresses)
+    ]
+    logins = [login] if login else []
+    held += [
+        msg("GitHub org %(org)s", org=g.target) for g in index.held(GrantKind.GITHUB_ORG, logins)
+    ]
+    held += [
+        msg("GitHub team %(team)s", team=g.target)
+        for g in index.held(GrantKind.GITHUB_TEAM, logins)
+    ]
+    held += [
+        msg("GitHub collaborator %(org)s", org=g.target)
+        for g in index.held(GrantKind.GITHUB_COLLABORATOR, logins)
+    ]
+    held += [
+        msg("%(role)s on %(resource)s", role=g.role, resource=g.target)
+        for g in index.held(GrantKind.GCP_BINDING, members)
+    ]
     tokens = sum(len(index.tokens.get(a, ())) for a in addresses)
     asps = sum(len(index.app_passwords.get(a, ())) for a in addresses)
     if tokens:
-        held.append(f"{tokens} OAuth token(s)")
+        held.append(msg("%(count)s OAuth token(s)", count=tokens))
     if asps:
-        held.append(f"{asps} app password(s)")
+        held.append(msg("%(count)s app password(s)", count=asps))
     for inv in pending_invitations_of(snapshot, login, addresses):
-        held.append(f"a pending GitHub invitation to {inv.org}")
-    for member in sorted(members):
-        held += [f"conditional {b.role} on {r}" for r, b in index.conditional.get(member, ())]
+        held.append(msg("a pending GitHub invitation to %(org)s", org=inv.org))
     for member in sorted(members):
         held += [
-            f"{'conditional ' if e.conditional else ''}{e.role} on {e.resource} through {e.path()}"
+            msg("conditional %(role)s on %(resource)s", role=b.role, resource=r)
+            for r, b in index.conditional.get(member, ())
+        ]
+    for member in sorted(members):
+        held += [
+            msg(
+                "conditional %(role)s on %(resource)s through %(path)s",
+                role=e.role,
+                resource=e.resource,
+                path=e.path(),
+            )
+            if e.conditional
+            else msg(
+                "%(role)s on %(resource)s through %(path)s",
+                role=e.role,
+                resource=e.resource,
+                path=e.path(),
+            )
             for e in index.via_groups.get(member, ())
         ]
-    return held
+    return tuple(held)
 
 
-def access_unread(ids: Identities, snapshot: Snapshot, person: Person) -> str:
-    """What the person may hold that was deliberately not read ("OAuth tokens and app
-    passwords", read-only credentials), or "". Tokens and app passwords outlive a
+def unread_message(unread: Iterable[Unread]) -> Message:
+    """ "OAuth tokens and app passwords": how the plan note and the checks name what was not
+    read, in one wording per language."""
+    found = set(unread)
+    if found >= {Unread.OAUTH_TOKENS, Unread.APP_PASSWORDS}:
+        return msg("OAuth tokens and app passwords")
+    if Unread.APP_PASSWORDS in found:
+        return msg("app passwords")
+    return msg("OAuth tokens")
+
+
+def access_unread(ids: Identities, snapshot: Snapshot, person: Person) -> frozenset[Unread]:
+    """What the person may hold that was deliberately not read (OAuth tokens and app
+    passwords, read-only credentials), or nothing. Tokens and app passwords outlive a
     suspension, so any Google account of theirs may still have some: a check must say "not
     read" rather than take `access_held`'s silence about them for "none"."""
     unread = snapshot.not_read(System.GOOGLE)
     if not unread or person.id not in ids.google_accounts:
-        return ""
-    return unread_names(unread)
+        return frozenset()
+    return frozenset(unread)
 
 
 def pending_invitations_of(

@@ -346,11 +346,16 @@ def _reports(
     """The drift report and the whole inventory (every format) from the read just made: what
     each adds beyond the plan it is built from, and the process's peak memory after them."""
     from reconciler.reports.drift import drift_report, render_drift_json
+    from reconciler.reports.i18n import language
     from reconciler.reports.inventory import build_inventory
     from reconciler.reports.inventory_files import inventory_files, render_manifest
 
     started = time.perf_counter()
-    render_drift_json(drift_report(desired, access, snapshot, plan, now, None))
+    render_drift_json(
+        drift_report(desired, access, snapshot, plan, now, None),
+        language("en"),
+        desired.organization.timezone,
+    )
     drift_seconds = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     inventory = build_inventory(

@@ -46,7 +46,7 @@ from reconciler.execute import (
 )
 from reconciler.locking import RunLockBusy, RunLockLost
 from reconciler.model import DesiredState, Person
-from reconciler.reports.i18n import Language, language
+from reconciler.reports.i18n import Language
 from reconciler.reports.plans import render_text
 from reconciler.runs import (
     RunContext,
@@ -66,14 +66,15 @@ EXIT_ERROR = 1
 # --------------------------------------------------------------------------------------------
 
 
-def print_summary(report: ApplyReport, lang: Language | None = None) -> None:
+def print_summary(report: ApplyReport, lang: Language, timezone: str) -> None:
     """The run's outcome, its notes and advice that matches what happened, so the operator
     (and the exit code, for a scheduler) can tell a clean run from a partial one; worded in
-    `lang` (default English). Markup and identifiers stay outside the translated text."""
-    _ = (lang or language("en")).gettext
+    `lang`, dates in `timezone` (the organisation's). Markup and identifiers stay outside the
+    translated text."""
+    _ = lang.gettext
     console = report_console()
     for note in report.notes:
-        console.print(f"  {_('note:')} {escape(str(note))}")
+        console.print("  " + _("note:") + f" {escape(lang.words(note, timezone))}")
     if report.refused:
         console.print("[bold red]REFUSED[/]: " + _("nothing was applied."))
         for reason in report.refused:
@@ -87,28 +88,37 @@ def print_summary(report: ApplyReport, lang: Language | None = None) -> None:
             + " "
             + _("Run again with --confirm to apply.")
         )
-        _print_partial(report)
+        _print_partial(report, lang, timezone)
         return
     applied = [o for o in report.outcomes if o.status is OutcomeStatus.APPLIED and o.changed]
     unchanged = [o for o in report.outcomes if o.status is OutcomeStatus.APPLIED and not o.changed]
     failed = report.failures
     console.print(
-        f"run {report.run_id}: "
-        + _(
-            "%(applied)d applied, %(unchanged)d unchanged (already in place), "
+        _(
+            "run %(run)s: %(applied)d applied, %(unchanged)d unchanged (already in place), "
             "%(failed)d failed, 0 refused"
         )
-        % {"applied": len(applied), "unchanged": len(unchanged), "failed": len(failed)}
+        % {
+            "run": report.run_id,
+            "applied": len(applied),
+            "unchanged": len(unchanged),
+            "failed": len(failed),
+        }
     )
     for outcome in failed:
         console.print(
-            f"  [red]failed[/] {escape(outcome.action.describe())}: {escape(outcome.message)}"
+            "  [red]"
+            + escape(_("failed"))
+            + f"[/] {escape(outcome.action.describe())}: {escape(outcome.message)}"
         )
     for person_id in report.offboarding_completed:
-        console.print(f"  offboarding-complete recorded for {escape(person_id)}")
+        console.print(
+            "  " + escape(_("offboarding-complete recorded for %(person)s") % {"person": person_id})
+        )
     for person_id in report.offboarding_incomplete:
-        console.print(f"  [yellow]offboarding-incomplete[/] recorded for {escape(person_id)}")
-    _print_partial(report)
+        words = _("offboarding-incomplete recorded for %(person)s") % {"person": person_id}
+        console.print(f"  [yellow]{escape(words)}[/]")
+    _print_partial(report, lang, timezone)
     if failed:
         console.print(
             _(
@@ -143,11 +153,11 @@ def _print_head(report: ApplyReport, _: Callable[[str], str]) -> None:
         )
 
 
-def _print_partial(report: ApplyReport) -> None:
+def _print_partial(report: ApplyReport, lang: Language, timezone: str) -> None:
     if report.partial:
         report_console().print("[bold yellow]PARTIAL[/]:")
         for reason in report.partial:
-            report_console().print(f"  - {escape(reason)}")
+            report_console().print(f"  - {escape(lang.render(reason, timezone))}")
 
 
 def _print_error(exc: Exception) -> None:
@@ -254,7 +264,7 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
             outcome = apply_changes(
-                desired, providers, ctx, saved_plan=saved, events=ConsoleEvents()
+                desired, providers, ctx, saved_plan=saved, events=ConsoleEvents(language)
             )
     except (RunRefused, AuditLogError) as exc:
         _print_error(exc)
@@ -263,8 +273,8 @@ def apply(  # noqa: PLR0917 - typer passes options by name; the signature is the
     if report.dry_run and plan.has_changes and not report.refused:
         report_console().print(render_text(plan, desired, language))
     elif not plan.has_changes:
-        report_console().print("no changes: the systems already match the repo.")
-    print_summary(report, language)
+        report_console().print(language.gettext("no changes: the systems already match the repo."))
+    print_summary(report, language, desired.organization.timezone)
     raise typer.Exit(report.exit_code)
 
 
@@ -321,6 +331,7 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
     ] = None,
     sandbox: SandboxOption = False,
     at: AtOption = None,
+    lang: LangOption = None,
 ) -> None:
     """Cut all of PERSON's access now (compromise, abrupt departure), without the repo edit.
 
@@ -339,11 +350,12 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
         raise typer.Exit(EXIT_ERROR)
     refuse_if_read_only("offboard")
     desired, found = _load_for_offboarding(directory, person, email=email, github=github)
+    language = language_of(lang, desired)
     ctx = _context(at=at, confirm=confirm, sandbox=sandbox, directory=directory)
     lock = locked(ctx.settings, ctx.run_id, f"offboard {found.id}") if confirm else _no_lock()
     try:
         with lock, providers_for(desired, sandbox=sandbox, at=ctx.moment) as providers:
-            outcome = offboard_now(desired, found, providers, ctx, events=ConsoleEvents())
+            outcome = offboard_now(desired, found, providers, ctx, events=ConsoleEvents(language))
     except (RunRefused, AuditLogError) as exc:
         _print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
@@ -351,12 +363,15 @@ def offboard(  # noqa: PLR0917 - typer passes options by name; the signature is 
     console = report_console()
     if plan.has_changes:
         if report.dry_run:
-            console.print(render_text(plan, desired))
+            console.print(render_text(plan, desired, language))
     else:
-        console.print(f"{found.id} holds no access the reverse look-ups can find.")
-    print_summary(report)
+        console.print(
+            language.gettext("%(person)s holds no access the reverse look-ups can find.")
+            % {"person": found.id}
+        )
+    print_summary(report, language, desired.organization.timezone)
     today = ctx.moment.astimezone(ZoneInfo(desired.organization.timezone)).date()
-    _print_repo_change(found, today, directory, dry_run=not confirm)
+    _print_repo_change(found, today, directory, language, dry_run=not confirm)
     raise typer.Exit(report.exit_code)
 
 
@@ -390,17 +405,30 @@ def _load_for_offboarding(
     return desired, found.person
 
 
-def _print_repo_change(person: Person, today: date, directory: Path, *, dry_run: bool) -> None:
+def _print_repo_change(
+    person: Person, today: date, directory: Path, lang: Language, *, dry_run: bool
+) -> None:
     """The edit that makes the repo agree with what was just done, so the next `apply` does
     not re-grant the access."""
+    _ = lang.gettext
     path = directory / "people" / f"{person.id}.yaml"
     job = person.employment
-    when = "after confirming" if dry_run else "now"
+    advice = (
+        _("Commit this change to %(path)s after confirming, so the repo and reality agree:")
+        if dry_run
+        else _("Commit this change to %(path)s now, so the repo and reality agree:")
+    )
+    line = (
+        f"employment: {{type: {job.type.value}, start: {job.start}, end: {today}"
+        + (f", nda: {job.nda}" if job.nda else "")
+        + "}"
+    )
     report_console().print(
-        f"\nCommit this change to {path} {when}, so the repo and reality agree:\n"
-        f"  employment.end: {today}\n"
-        f"  (the line becomes: employment: {{type: {job.type.value}, start: {job.start}, "
-        f"end: {today}" + (f", nda: {job.nda}" if job.nda else "") + "})",
+        "\n"
+        + advice % {"path": path}
+        + f"\n  employment.end: {today}\n  ("
+        + _("the line becomes: %(line)s") % {"line": line}
+        + ")",
         highlight=False,
     )
 

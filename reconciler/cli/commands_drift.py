@@ -94,14 +94,16 @@ def drift(  # noqa: PLR0917 - typer passes options by keyword
                 moment=moment,
                 directory=directory,
                 remember=not sandbox,
-                events=ConsoleEvents(),
+                events=ConsoleEvents(language),
             )
     except RunRefused as exc:
         fail(str(exc))
     report = outcome.report
     view = drift_view(report, desired, language, trend(list(outcome.history), report))
     rendered = {
-        DriftFormat.JSON: lambda: render_drift_json(report),
+        DriftFormat.JSON: lambda: render_drift_json(
+            report, language, desired.organization.timezone
+        ),
         DriftFormat.MARKDOWN: lambda: render_drift_markdown(view, language),
         DriftFormat.HTML: lambda: render_drift_html(view, language),
         DriftFormat.TEXT: lambda: render_drift_text(view, language),

@@ -26,6 +26,7 @@ from reconciler.cli.common import (
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.desired.reviewing import NoReviewer, completeness, review_files
+from reconciler.reports.i18n import language
 from reconciler.reports.inventory_files import inventory_files, render_manifest
 from reconciler.runs import RunRefused, git_provenance, inventory_now
 
@@ -80,7 +81,7 @@ def inventory(  # noqa: PLR0917 - typer passes options positionally
                 year=year,
                 provenance=provenance,
                 remember_counts=not sandbox,
-                events=ConsoleEvents(),
+                events=ConsoleEvents(language(lang.value)),
             )
     except RunRefused as exc:
         fail(str(exc))

@@ -165,7 +165,7 @@ def plan(  # noqa: PLR0917 - typer passes options by name; the signature is the 
                 moment=moment,
                 directory=directory,
                 remember_counts=not sandbox,
-                events=ConsoleEvents(),
+                events=ConsoleEvents(language),
             ).plan
             if reference is not None:
                 post_pr_comment(

@@ -20,7 +20,13 @@ from reconciler.cli.commands_desired import OutputFormat, load_desired_or_exit
 from reconciler.errors import ReconcilerError
 from reconciler.log import redact_text
 from reconciler.model import DesiredState, Person, Snapshot, System
-from reconciler.reports.i18n import LANGUAGES, Language, resolve_language
+from reconciler.reports.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    Language,
+    language,
+    resolve_language,
+)
 from reconciler.runs import RunEvents
 from reconciler.settings import Settings, load_settings
 
@@ -156,7 +162,8 @@ class ConsoleEvents(RunEvents):
     """A run's progress on stderr (stdout stays for the plan): a status line while the
     systems are read, one line per system after it, a progress bar while actions apply."""
 
-    def __init__(self, *, show_progress: bool | None = None) -> None:
+    def __init__(self, lang: Language | None = None, *, show_progress: bool | None = None) -> None:
+        self.gettext = (lang or language(DEFAULT_LANGUAGE)).gettext
         self.show_progress = err_console.is_terminal if show_progress is None else show_progress
         self._states: dict[System, str] = {}
         self._status: Status | None = None
@@ -180,13 +187,25 @@ class ConsoleEvents(RunEvents):
         if self._status is not None:
             self._status.stop()
             self._status = None
-        who = f" for {person.id}" if person is not None else ""
+        _ = self.gettext
         for system, part in snapshot.parts.items():
-            mark = "[green]complete[/]" if part.status.complete else "[bold yellow]INCOMPLETE[/]"
+            read = {"system": system.value, "person": person.id if person else ""}
+            mark = (
+                "[green]" + escape(_("complete")) + "[/]"
+                if part.status.complete
+                else "[bold yellow]" + escape(_("INCOMPLETE")) + "[/]"
+            )
+            counts = {"calls": part.status.api_calls, "round_trips": part.status.round_trips}
             detail = "; ".join(part.status.problems)
             err_console.print(
-                f"read {system.value}{who}: {mark} ({part.status.api_calls} calls, "
-                f"{part.status.round_trips} round trips)"
+                escape(
+                    _("read %(system)s for %(person)s:") % read
+                    if person is not None
+                    else _("read %(system)s:") % read
+                )
+                + f" {mark} ("
+                + escape(_("%(calls)s calls, %(round_trips)s round trips") % counts)
+                + ")"
                 + (f" - {escape(detail)}" if detail else ""),
                 soft_wrap=True,  # one line per system, whatever the width: logs are grepped
             )

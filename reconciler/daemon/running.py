@@ -413,7 +413,7 @@ class Runner:
             self.notifier.notify(
                 "offboarding-incomplete",
                 f"{person_id}'s offboarding by run {report.run_id} on {where} is NOT complete: "
-                + "; ".join(p for p in report.partial if person_id in p),
+                + "; ".join(str(p) for p in report.partial if person_id in str(p)),
                 {"person_id": person_id, "run_id": report.run_id},
             )
 

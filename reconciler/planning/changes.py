@@ -17,14 +17,16 @@ from reconciler.model import (
     EmergencyHold,
     Grant,
     GrantKind,
+    Message,
+    MessageParam,
     NoteKind,
     Plan,
     ReviewItem,
     Snapshot,
     System,
     action_order_key,
+    msg,
     normalise_member,
-    unread_names,
 )
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.planning.gcp import plan_gcp
@@ -36,6 +38,7 @@ from reconciler.planning.incomplete import (
     read_problem,
 )
 from reconciler.policy import findings_of
+from reconciler.views import unread_message
 
 
 def systems_in_scope(desired: DesiredState) -> tuple[System, ...]:
@@ -71,14 +74,17 @@ def plan_changes(
         if part is None:
             out.note(
                 NoteKind.NOT_READ,
-                f"{system.value} was not read: nothing is planned for it",
+                msg("%(system)s was not read: nothing is planned for it", system=system.value),
                 system=system,
             )
         elif part.not_read:
             out.note(
                 NoteKind.UNREAD,
-                f"{unread_names(part.not_read)} were not read (read-only credentials): this "
-                "plan neither shows nor revokes them, and says nothing of who holds any",
+                msg(
+                    "%(what)s were not read (read-only credentials): this plan neither shows "
+                    "nor revokes them, and says nothing of who holds any",
+                    what=unread_message(part.not_read),
+                ),
                 system=system,
             )
     plan_google(ctx, out)
@@ -239,13 +245,50 @@ def _cite_reviews(ctx: PlanContext, actions: list[Action], out: Candidates) -> l
         role = dict(action.params).get("old_role") or action.role
         out.note(
             NoteKind.ADVICE,
-            f"{action.person_id}'s {item.kind.value} {action.target} {role} is "
-            f"{'lowered' if action.kind in _CHANGES else 'removed'} although role "
-            f"{item.via or 'in the repo'} grants it: {item.reviewer} revoked it in {where}",
+            _review_citation(action, item, role, where),
             person_id=action.person_id,
             system=action.system,
         )
     return cited
+
+
+def _review_citation(action: Action, item: ReviewItem, role: str, where: str) -> Message:
+    """The note beside an action that carries out a review's revocation: what is removed
+    or lowered, the role that still grants it, and who revoked it where."""
+    params: dict[str, MessageParam] = {
+        "person": action.person_id or "",
+        "kind": item.kind.value,
+        "target": action.target,
+        "role": role,
+        "reviewer": item.reviewer,
+        "where": where,
+    }
+    lowered = action.kind in _CHANGES
+    if item.via and lowered:
+        return msg(
+            "%(person)s's %(kind)s %(target)s %(role)s is lowered although role %(via)s grants "
+            "it: %(reviewer)s revoked it in %(where)s",
+            via=item.via,
+            **params,
+        )
+    if item.via:
+        return msg(
+            "%(person)s's %(kind)s %(target)s %(role)s is removed although role %(via)s grants "
+            "it: %(reviewer)s revoked it in %(where)s",
+            via=item.via,
+            **params,
+        )
+    if lowered:
+        return msg(
+            "%(person)s's %(kind)s %(target)s %(role)s is lowered although the repo grants it: "
+            "%(reviewer)s revoked it in %(where)s",
+            **params,
+        )
+    return msg(
+        "%(person)s's %(kind)s %(target)s %(role)s is removed although the repo grants it: "
+        "%(reviewer)s revoked it in %(where)s",
+        **params,
+    )
 
 
 def _note_revoked_super_admins(
@@ -265,9 +308,15 @@ def _note_revoked_super_admins(
                 where = _cited(item)
                 out.note(
                     NoteKind.ADVICE,
-                    f"{pid}'s Workspace super admin ({account.name}) was revoked by "
-                    f"{item.reviewer} in {where} but is still held: the reconciler does not "
-                    "change super-admin status; remove it in the Admin console",
+                    msg(
+                        "%(person)s's Workspace super admin (%(account)s) was revoked by "
+                        "%(reviewer)s in %(where)s but is still held: the reconciler does not "
+                        "change super-admin status; remove it in the Admin console",
+                        person=pid,
+                        account=account.name,
+                        reviewer=item.reviewer,
+                        where=where,
+                    ),
                     person_id=pid,
                     system=System.GOOGLE,
                 )
@@ -296,8 +345,12 @@ def _hold_back_unapproved_privilege(
         if kind is not None and (a.person_id, kind, a.target.lower(), a.role) in forbidden:
             out.note(
                 NoteKind.HELD_BACK,
-                f"held back {a.describe()}: privileged, and {a.person_id} is not the security "
-                "officer and has no approved, time-boxed grant (policy 第10.2条)",
+                msg(
+                    "held back %(action)s: privileged, and %(person)s is not the security "
+                    "officer and has no approved, time-boxed grant (policy 第10.2条)",
+                    action=a.describe(),
+                    person=a.person_id or "",
+                ),
                 person_id=a.person_id,
                 system=a.system,
                 principal=a.principal,
@@ -313,10 +366,19 @@ def _drop_untouchables(ctx: PlanContext, actions: list[Action], out: Candidates)
     kept = []
     for a in actions:
         if ctx.untouchables.untouchable(a.principal):
-            what = "protected" if ctx.untouchables.is_protected(a.principal) else "non-human"
             out.note(
                 NoteKind.UNTOUCHED,
-                f"left {a.principal} untouched ({what} account): {a.describe()}",
+                msg(
+                    "left %(account)s untouched (protected account): %(action)s",
+                    account=a.principal,
+                    action=a.describe(),
+                )
+                if ctx.untouchables.is_protected(a.principal)
+                else msg(
+                    "left %(account)s untouched (non-human account): %(action)s",
+                    account=a.principal,
+                    action=a.describe(),
+                ),
                 system=a.system,
                 principal=a.principal,
             )
@@ -357,7 +419,7 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
         actions,
         admins,
         lambda a: a.kind is ActionKind.SUSPEND_ACCOUNT,
-        "the last Workspace super admin",
+        msg("the last Workspace super admin"),
         out,
     )
     for org in sorted({g.target for g in ctx.grants(GrantKind.GITHUB_ORG)}):
@@ -370,7 +432,7 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
             actions,
             owners,
             _removes_org_owner(org),
-            f"the last owner of the GitHub organisation {org}",
+            msg("the last owner of the GitHub organisation %(org)s", org=org),
             out,
         )
     bindings = ctx.grants(GrantKind.GCP_BINDING)
@@ -379,7 +441,7 @@ def _keep_last_admins(ctx: PlanContext, actions: list[Action], out: Candidates) 
             actions,
             owners,
             _removes_gcp_owner(resource),
-            f"the last roles/owner of {resource}",
+            msg("the last roles/owner of %(resource)s", resource=resource),
             out,
         )
     return actions
@@ -423,7 +485,7 @@ def _keep_one(
     actions: list[Action],
     holders: set[str],
     removes: Callable[[Action], bool],
-    what: str,
+    what: Message,
     out: Candidates,
 ) -> list[Action]:
     if not holders:
@@ -436,7 +498,11 @@ def _keep_one(
     kept = next(a for a in actions if removes(a) and a.principal == spared)
     out.note(
         NoteKind.KEPT,
-        f"kept {spared}: {what} is never removed, suspended or demoted",
+        msg(
+            "kept %(account)s: %(what)s is never removed, suspended or demoted",
+            account=spared,
+            what=what,
+        ),
         person_id=kept.person_id,
         system=kept.system,
         principal=spared,

@@ -12,6 +12,7 @@ from reconciler.model import (
     Entitlement,
     Grant,
     GrantKind,
+    Message,
     Note,
     NoteKind,
     Person,
@@ -86,13 +87,17 @@ class Candidates:
     def note(
         self,
         kind: NoteKind,
-        message: str,
+        text: Message,
         *,
         person_id: str | None = None,
         system: System | None = None,
         principal: str | None = None,
     ) -> None:
-        note = Note(kind, message, person_id=person_id, system=system, principal=principal)
+        """`text` is the note's words (`msg(...)`), worded in the reader's language when the
+        plan is shown; `Note.message` keeps their English."""
+        note = Note(
+            kind, str(text), person_id=person_id, system=system, principal=principal, text=text
+        )
         if note not in self._noted:
             self._noted.add(note)
             self.notes.append(note)

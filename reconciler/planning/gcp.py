@@ -4,7 +4,16 @@ snapshot carries conditional bindings in IamPolicy.bindings but never as grants.
 
 from __future__ import annotations
 
-from reconciler.model import ActionKind, GrantKind, NoteKind, Person, PersonStatus, System, gcp_user
+from reconciler.model import (
+    ActionKind,
+    GrantKind,
+    NoteKind,
+    Person,
+    PersonStatus,
+    System,
+    gcp_user,
+    msg,
+)
 from reconciler.planning.context import Candidates, PlanContext
 
 
@@ -35,8 +44,13 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person) -> None:
         if g.target not in ctx.scope.resources:
             out.note(
                 NoteKind.ADVICE,
-                f"{person.id}: {g.role} on {g.target} is not planned, the resource is not "
-                "in scope in organization.yaml",
+                msg(
+                    "%(person)s: %(role)s on %(resource)s is not planned, the resource is not in "
+                    "scope in organization.yaml",
+                    person=person.id,
+                    role=g.role,
+                    resource=g.target,
+                ),
                 person_id=person.id,
                 system=System.GCP,
             )

@@ -11,6 +11,7 @@ from reconciler.model import (
     Person,
     PersonStatus,
     System,
+    msg,
 )
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.views import higher_role, pending_invitations_of
@@ -50,7 +51,10 @@ def _plan_active(
         if org_role:
             out.note(
                 NoteKind.ADVICE,
-                f"{person.id} has GitHub roles but no GitHub login in their person file",
+                msg(
+                    "%(person)s has GitHub roles but no GitHub login in their person file",
+                    person=person.id,
+                ),
                 person_id=person.id,
                 system=System.GITHUB,
             )
@@ -62,8 +66,11 @@ def _plan_active(
         if org_role:
             out.note(
                 NoteKind.HELD_BACK,
-                f"{person.id}: GitHub access held back, the login in the person file belongs "
-                "to another account now; put the person's current login in the file",
+                msg(
+                    "%(person)s: GitHub access held back, the login in the person file belongs "
+                    "to another account now; put the person's current login in the file",
+                    person=person.id,
+                ),
                 person_id=person.id,
                 system=System.GITHUB,
             )
@@ -81,8 +88,13 @@ def _plan_active(
                 account_id = int(match.account.id)
                 out.note(
                     NoteKind.ADVICE,
-                    f"{person.id}: the GitHub login {login} is account id {account_id}; add "
-                    f"github_id: {account_id} to their person file",
+                    msg(
+                        "%(person)s: the GitHub login %(login)s is account id %(id)s; add "
+                        "github_id: %(id)s to their person file",
+                        person=person.id,
+                        login=login,
+                        id=account_id,
+                    ),
                     person_id=person.id,
                     system=System.GITHUB,
                 )
@@ -100,8 +112,14 @@ def _plan_active(
             # they accept, so teams are planned on the first run after acceptance.
             out.note(
                 NoteKind.WAITING,
-                f"{person.id}: teams {', '.join(sorted(teams))} wait until {login} accepts "
-                f"the invitation to {org}",
+                msg(
+                    "%(person)s: teams %(teams)s wait until %(login)s accepts the invitation to "
+                    "%(org)s",
+                    person=person.id,
+                    teams=", ".join(sorted(teams)),
+                    login=login,
+                    org=org,
+                ),
                 person_id=person.id,
                 system=System.GITHUB,
             )

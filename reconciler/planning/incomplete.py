@@ -11,16 +11,19 @@ leaving it in place is the greater risk (policy 第5.2条3).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from reconciler.model import (
     Action,
     ActionKind,
     Grant,
     GrantKind,
+    Message,
     Snapshot,
     System,
+    msg,
     normalise_email,
+    verbatim,
 )
 
 _GRANT_KIND_OF_REMOVAL = {
@@ -31,17 +34,44 @@ _GRANT_KIND_OF_REMOVAL = {
     ActionKind.REMOVE_BINDING: GrantKind.GCP_BINDING,
 }
 
-# How a held-back change is counted in the one note per system, (singular, plural).
+# How a held-back change is counted in the one note per system: its category, and the
+# category's words for one and for several (two messages, so each language words a count its
+# own way). Equal counts are listed in the order of the category names.
 _CATEGORY = {
-    ActionKind.CREATE_ACCOUNT: ("account creation", "account creations"),
-    ActionKind.UNSUSPEND_ACCOUNT: ("unsuspension", "unsuspensions"),
-    ActionKind.INVITE_ORG_MEMBER: ("invitation", "invitations"),
-    ActionKind.CHANGE_GROUP_ROLE: ("role change", "role changes"),
-    ActionKind.CHANGE_ORG_ROLE: ("role change", "role changes"),
-    ActionKind.CHANGE_TEAM_ROLE: ("role change", "role changes"),
+    ActionKind.CREATE_ACCOUNT: "account creation",
+    ActionKind.UNSUSPEND_ACCOUNT: "unsuspension",
+    ActionKind.INVITE_ORG_MEMBER: "invitation",
+    ActionKind.CHANGE_GROUP_ROLE: "role change",
+    ActionKind.CHANGE_ORG_ROLE: "role change",
+    ActionKind.CHANGE_TEAM_ROLE: "role change",
 }
-_ADDITION = ("addition", "additions")
-_REMOVAL = ("removal", "removals")
+_ADDITION, _REMOVAL = "addition", "removal"
+_COUNTED: dict[str, tuple[Callable[[int], Message], Callable[[int], Message]]] = {
+    "account creation": (
+        lambda n: msg("%(count)s account creation", count=n),
+        lambda n: msg("%(count)s account creations", count=n),
+    ),
+    "unsuspension": (
+        lambda n: msg("%(count)s unsuspension", count=n),
+        lambda n: msg("%(count)s unsuspensions", count=n),
+    ),
+    "invitation": (
+        lambda n: msg("%(count)s invitation", count=n),
+        lambda n: msg("%(count)s invitations", count=n),
+    ),
+    "role change": (
+        lambda n: msg("%(count)s role change", count=n),
+        lambda n: msg("%(count)s role changes", count=n),
+    ),
+    "addition": (
+        lambda n: msg("%(count)s addition", count=n),
+        lambda n: msg("%(count)s additions", count=n),
+    ),
+    "removal": (
+        lambda n: msg("%(count)s removal", count=n),
+        lambda n: msg("%(count)s removals", count=n),
+    ),
+}
 
 
 def allowed_on_incomplete_read(action: Action, snapshot: Snapshot) -> bool:
@@ -76,24 +106,32 @@ def shown_by_snapshot(a: Action, snapshot: Snapshot) -> bool:
     return False
 
 
-def read_problem(snapshot: Snapshot, system: System) -> str:
+def read_problem(snapshot: Snapshot, system: System) -> Message:
     """Why `system`'s read is incomplete, in the words the provider gave (already redacted)."""
     part = snapshot.part(system)
     if part is None:
-        return "not read"
-    return "; ".join(part.status.problems) or "no reason given"
+        return msg("not read")
+    if not part.status.problems:
+        return msg("no reason given")
+    return verbatim("; ".join(part.status.problems))
 
 
-def held_back_note(system: System, why: str, held: Iterable[Action]) -> str:
+def held_back_note(system: System, why: Message, held: Iterable[Action]) -> Message:
     """The one line a plan shows per system whose changes were held back, e.g. "github read
     incomplete (members page 2 failed: ...): 18 change(s) held back: 17 invitations, 1 role
     change". Counting by kind keeps the note short however many people it concerns."""
-    counts: Counter[tuple[str, str]] = Counter()
+    counts: Counter[str] = Counter()
     for a in held:
         counts[_CATEGORY.get(a.kind, _REMOVAL if a.is_removal else _ADDITION)] += 1
     total = sum(counts.values())
-    parts = ", ".join(
-        f"{n} {singular if n == 1 else plural}"
-        for (singular, plural), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    parts = tuple(
+        _COUNTED[category][0 if n == 1 else 1](n)
+        for category, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     )
-    return f"{system.value} read incomplete ({why}): {total} change(s) held back: {parts}"
+    return msg(
+        "%(system)s read incomplete (%(why)s): %(total)s change(s) held back: %(parts)s",
+        system=system.value,
+        why=why,
+        total=total,
+        parts=parts,
+    )

@@ -11,13 +11,15 @@ from reconciler.desired.checking import looks_shared
 from reconciler.model import (
     Account,
     AccountKind,
+    Message,
     PersonStatus,
     System,
+    msg,
 )
 from reconciler.policy.context import CheckContext, Findings
 
 
-def report_two_factor(out: Findings, account: Account, owner: str | None, message: str) -> None:
+def report_two_factor(out: Findings, account: Account, owner: str | None, text: Message) -> None:
     """2SV / 2FA off (policy 第5.3条); for an administrator it is 第12.5条 and critical.
     `None` (the API did not say) is not reported: only a known "off" is a finding."""
     if account.two_factor_enrolled is not False:
@@ -26,7 +28,7 @@ def report_two_factor(out: Findings, account: Account, owner: str | None, messag
         "2sv-not-enrolled",
         account.system,
         account.name,
-        message,
+        text,
         owner,
         variant="admin" if account.is_admin else None,
     )
@@ -46,16 +48,22 @@ def check_accounts(ctx: CheckContext, out: Findings) -> None:
                 "unmanaged-account",
                 System.GOOGLE,
                 name,
-                f"Workspace account {name} belongs to nobody in the repo; add a person file, "
-                "list it as protected or non-human, or suspend it by hand",
+                msg(
+                    "Workspace account %(account)s belongs to nobody in the repo; add a person "
+                    "file, list it as protected or non-human, or suspend it by hand",
+                    account=name,
+                ),
             )
         if not untouchable and looks_shared(name):
             out.add(
                 "shared-account",
                 System.GOOGLE,
                 name,
-                f"{name} looks like a shared account; personal accounts only, or list it as "
-                "a non-human account with an owner",
+                msg(
+                    "%(account)s looks like a shared account; personal accounts only, or list it "
+                    "as a non-human account with an owner",
+                    account=name,
+                ),
                 owner,
             )
         departed = owner is not None and ctx.status(owner) is PersonStatus.DEPARTED
@@ -64,8 +72,12 @@ def check_accounts(ctx: CheckContext, out: Findings) -> None:
                 out,
                 account,
                 owner,
-                f"{name} has not enrolled in 2-Step Verification"
-                + (" and is a super admin" if account.is_admin else ""),
+                msg(
+                    "%(account)s has not enrolled in 2-Step Verification and is a super admin",
+                    account=name,
+                )
+                if account.is_admin
+                else msg("%(account)s has not enrolled in 2-Step Verification", account=name),
             )
         if not untouchable and not departed:
             last = account.last_login
@@ -74,7 +86,11 @@ def check_accounts(ctx: CheckContext, out: Findings) -> None:
                     "dormant-account",
                     System.GOOGLE,
                     name,
-                    f"{name} has never signed in since {account.created.date()}",
+                    msg(
+                        "%(account)s has never signed in since %(created_on)s",
+                        account=name,
+                        created_on=account.created.date(),
+                    ),
                     owner,
                 )
             elif last is not None and ctx.now - last > limit:
@@ -82,7 +98,11 @@ def check_accounts(ctx: CheckContext, out: Findings) -> None:
                     "dormant-account",
                     System.GOOGLE,
                     name,
-                    f"{name} last signed in on {last.date()}, more than "
-                    f"{org.limits.dormant_after_days} days ago",
+                    msg(
+                        "%(account)s last signed in on %(last_on)s, more than %(days)s days ago",
+                        account=name,
+                        last_on=last.date(),
+                        days=org.limits.dormant_after_days,
+                    ),
                     owner,
                 )

@@ -11,6 +11,7 @@ from reconciler.model import (
     Account,
     Entitlement,
     Finding,
+    Message,
     PersonStatus,
     System,
 )
@@ -24,7 +25,8 @@ from reconciler.views import (
 @dataclass
 class Findings:
     """The findings of one run of the checks. A check names the code (and, where the rule has
-    one, its variant); severity and article come from the catalogue, the one place for them."""
+    one, its variant) and its words; severity and article come from the catalogue, the one
+    place for them."""
 
     items: list[Finding] = field(default_factory=list)
 
@@ -33,13 +35,17 @@ class Findings:
         code: str,
         system: System | None,
         subject: str,
-        message: str,
+        text: Message,
         person_id: str | None = None,
         *,
         variant: str | None = None,
     ) -> None:
+        """`text` is the finding's words (`msg(...)`), rendered in the reader's language by the
+        reports; `Finding.message` keeps their English."""
         severity, article = finding_type(code).rating(variant)
-        self.items.append(Finding(code, severity, article, system, subject, message, person_id))
+        self.items.append(
+            Finding(code, severity, article, system, subject, str(text), person_id, text)
+        )
 
 
 def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:

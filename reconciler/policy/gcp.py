@@ -7,6 +7,7 @@ from reconciler.model import (
     GrantKind,
     PersonStatus,
     System,
+    msg,
     normalise_member,
 )
 from reconciler.policy.context import CheckContext, Findings
@@ -27,7 +28,11 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
                         "deleted-principal",
                         System.GCP,
                         f"{policy.resource} {binding.role} {member}",
-                        f"{binding.role} on {policy.resource} still names a deleted principal",
+                        msg(
+                            "%(role)s on %(resource)s still names a deleted principal",
+                            role=binding.role,
+                            resource=policy.resource,
+                        ),
                     )
         if scope is not None and scope.require_audit_logs:
             enabled = {
@@ -39,7 +44,11 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
                     "audit-logs-disabled",
                     System.GCP,
                     policy.resource,
-                    f"{policy.resource} does not log {', '.join(missing)} for allServices",
+                    msg(
+                        "%(resource)s does not log %(types)s for allServices",
+                        resource=policy.resource,
+                        types=", ".join(missing),
+                    ),
                 )
     _check_owners_on_prod(ctx, out)
     for grant in ctx.grants(GrantKind.GCP_BINDING):
@@ -55,17 +64,22 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
         removed = managed and (
             owner is not None or grant.target in ctx.scope.authoritative_resources
         )
+        names = {"member": grant.principal, "role": grant.role, "resource": grant.target}
         if not removed:
             out.add(
                 "unmanaged-grant",
                 System.GCP,
                 grant.describe(),
-                f"{grant.principal} holds {grant.role} on {grant.target}, which the repo does "
-                "not grant"
-                + (
-                    " and the product does not manage (role not in roles.yaml)"
-                    if not managed
-                    else " (additive resource: reported, not removed)"
+                msg(
+                    "%(member)s holds %(role)s on %(resource)s, which the repo does not grant "
+                    "and the product does not manage (role not in roles.yaml)",
+                    **names,
+                )
+                if not managed
+                else msg(
+                    "%(member)s holds %(role)s on %(resource)s, which the repo does not grant "
+                    "(additive resource: reported, not removed)",
+                    **names,
                 ),
                 owner,
             )
@@ -77,8 +91,12 @@ def check_gcp(ctx: CheckContext, out: Findings) -> None:
                 "user-managed-key",
                 System.GCP,
                 sa.email,
-                f"service account {sa.email} has {len(keys)} user-managed key(s); keys "
-                "belong in the secret manager or should be replaced by workload identity",
+                msg(
+                    "service account %(account)s has %(count)s user-managed key(s); keys belong "
+                    "in the secret manager or should be replaced by workload identity",
+                    account=sa.email,
+                    count=len(keys),
+                ),
             )
 
 
@@ -92,14 +110,23 @@ def _check_owners_on_prod(ctx: CheckContext, out: Findings) -> None:
         if ctx.untouchables.untouchable(e.member):
             continue  # a sealed break-glass account is the sanctioned owner (第10.2条 exception)
         subject = f"{e.resource} roles/owner {e.member}"
-        message = f"{e.member} holds roles/owner on the production resource {e.resource}"
         if e.via:
             subject += f" via group:{e.via[0]}"
-            message += (
-                f" through {e.path()}; the plan does not change group memberships for GCP "
-                f"bindings: remove them from {e.via[-1]} or bind narrower roles to "
-                f"group:{e.via[0]}"
+            text = msg(
+                "%(member)s holds roles/owner on the production resource %(resource)s through "
+                "%(path)s; the plan does not change group memberships for GCP bindings: remove "
+                "them from %(group)s or bind narrower roles to group:%(bound)s",
+                member=e.member,
+                resource=e.resource,
+                path=e.path(),
+                group=e.via[-1],
+                bound=e.via[0],
             )
         else:
-            message += "; use narrower roles and time-boxed elevation"
-        out.add("owner-on-prod", System.GCP, subject, message, ctx.ids.person_of_member(e.member))
+            text = msg(
+                "%(member)s holds roles/owner on the production resource %(resource)s; use "
+                "narrower roles and time-boxed elevation",
+                member=e.member,
+                resource=e.resource,
+            )
+        out.add("owner-on-prod", System.GCP, subject, text, ctx.ids.person_of_member(e.member))

@@ -9,6 +9,7 @@ from reconciler.model import (
     GrantKind,
     PersonStatus,
     System,
+    msg,
 )
 from reconciler.policy.accounts import report_two_factor
 from reconciler.policy.context import CheckContext, Findings
@@ -24,8 +25,11 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
             "org-2fa-not-required",
             System.GITHUB,
             part.github_org.org,
-            f"the GitHub organisation {part.github_org.org} does not require two-factor "
-            "authentication for its members",
+            msg(
+                "the GitHub organisation %(org)s does not require two-factor authentication for "
+                "its members",
+                org=part.github_org.org,
+            ),
         )
     for account in sorted(part.accounts, key=lambda a: a.name):
         owner = ctx.ids.person_of_login(account.name)
@@ -35,7 +39,7 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
                 out,
                 account,
                 owner,
-                f"GitHub member {account.name} has no two-factor authentication",
+                msg("GitHub member %(login)s has no two-factor authentication", login=account.name),
             )
     for grant in ctx.grants(GrantKind.GITHUB_ORG):
         if ctx.ids.person_of_login(grant.principal) is None and not (
@@ -45,8 +49,20 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
                 "unmanaged-account",
                 System.GITHUB,
                 grant.principal,
-                f"GitHub {grant.role} {grant.principal} of {grant.target} is not in the repo"
-                + ("; the plan removes them" if ctx.scope.org_authoritative else ""),
+                msg(
+                    "GitHub %(role)s %(login)s of %(org)s is not in the repo; the plan removes "
+                    "them",
+                    role=grant.role,
+                    login=grant.principal,
+                    org=grant.target,
+                )
+                if ctx.scope.org_authoritative
+                else msg(
+                    "GitHub %(role)s %(login)s of %(org)s is not in the repo",
+                    role=grant.role,
+                    login=grant.principal,
+                    org=grant.target,
+                ),
             )
     for grant in ctx.grants(GrantKind.GITHUB_COLLABORATOR):
         owner = ctx.ids.person_of_login(grant.principal)
@@ -58,8 +74,12 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
             "unmanaged-grant",
             System.GITHUB,
             grant.describe(),
-            f"{grant.principal} is an outside collaborator on repositories of {grant.target}; "
-            "repository access is granted by hand, so confirm it is approved",
+            msg(
+                "%(login)s is an outside collaborator on repositories of %(org)s; repository "
+                "access is granted by hand, so confirm it is approved",
+                login=grant.principal,
+                org=grant.target,
+            ),
             owner,
         )
     for inv in sorted(part.invitations, key=lambda i: i.id):
@@ -72,8 +92,22 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
                 "failed-invitation",
                 System.GITHUB,
                 who,
-                f"the invitation of {who} to {inv.org} failed on {inv.failed_at.date()} "
-                f"({inv.failed_reason or 'no reason given'}); GitHub does not resend it",
+                msg(
+                    "the invitation of %(who)s to %(org)s failed on %(failed_on)s (%(reason)s); "
+                    "GitHub does not resend it",
+                    who=who,
+                    org=inv.org,
+                    failed_on=inv.failed_at.date(),
+                    reason=inv.failed_reason,
+                )
+                if inv.failed_reason
+                else msg(
+                    "the invitation of %(who)s to %(org)s failed on %(failed_on)s (no reason "
+                    "given); GitHub does not resend it",
+                    who=who,
+                    org=inv.org,
+                    failed_on=inv.failed_at.date(),
+                ),
                 owner,
             )
             continue
@@ -83,7 +117,12 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
                 "stale-invitation",
                 System.GITHUB,
                 who,
-                f"the invitation of {who} to {inv.org} has been pending for {age.days} days",
+                msg(
+                    "the invitation of %(who)s to %(org)s has been pending for %(days)s days",
+                    who=who,
+                    org=inv.org,
+                    days=age.days,
+                ),
                 owner,
             )
         if owner is None and not ctx.untouchables.untouchable(who):
@@ -91,5 +130,9 @@ def check_github(ctx: CheckContext, out: Findings) -> None:
                 "unmanaged-grant",
                 System.GITHUB,
                 f"invitation {inv.org} {who}",
-                f"{who} has a pending invitation to {inv.org} but is not in the repo",
+                msg(
+                    "%(who)s has a pending invitation to %(org)s but is not in the repo",
+                    who=who,
+                    org=inv.org,
+                ),
             )

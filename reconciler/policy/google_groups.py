@@ -6,6 +6,7 @@ from __future__ import annotations
 from reconciler.model import (
     GrantKind,
     System,
+    msg,
 )
 from reconciler.policy.context import CheckContext, Findings
 from reconciler.views import (
@@ -24,8 +25,13 @@ def check_google_groups(ctx: CheckContext, out: Findings) -> None:
                 "external-member",
                 System.GOOGLE,
                 grant.describe(),
-                f"{grant.principal} is outside the organisation's domains and is a "
-                f"{grant.role} of {grant.target}; confirm an NDA covers them",
+                msg(
+                    "%(member)s is outside the organisation's domains and is a %(role)s of "
+                    "%(group)s; confirm an NDA covers them",
+                    member=grant.principal,
+                    role=grant.role,
+                    group=grant.target,
+                ),
                 owner,
             )
         if (
@@ -35,11 +41,20 @@ def check_google_groups(ctx: CheckContext, out: Findings) -> None:
             and in_domains(grant.principal, org.domains)
             and not ctx.untouchables.untouchable(grant.principal)
         ):
-            kind = "nested group" if grant.principal in groups else "member"
+            names = {"member": grant.principal, "group": grant.target}
             out.add(
                 "unmanaged-grant",
                 System.GOOGLE,
                 grant.describe(),
-                f"{kind} {grant.principal} of the managed group {grant.target} is not in the "
-                "repo and is not a known user, so it is left in place; review it",
+                msg(
+                    "nested group %(member)s of the managed group %(group)s is not in the repo "
+                    "and is not a known user, so it is left in place; review it",
+                    **names,
+                )
+                if grant.principal in groups
+                else msg(
+                    "member %(member)s of the managed group %(group)s is not in the repo and is "
+                    "not a known user, so it is left in place; review it",
+                    **names,
+                ),
             )

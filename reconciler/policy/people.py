@@ -13,12 +13,14 @@ from reconciler.model import (
     PersonStatus,
     System,
     gcp_user,
+    msg,
 )
 from reconciler.policy.context import CheckContext, Findings
 from reconciler.views import (
     GitHubMatch,
     access_held,
     access_unread,
+    unread_message,
 )
 
 EXPIRING_SOON_DAYS = 7  # an extra grant ending within a week is worth a heads-up
@@ -37,8 +39,12 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
                     "access-before-start",
                     None,
                     person.email,
-                    f"{person.id} starts on {person.employment.start} but already holds: "
-                    + ", ".join(held),
+                    msg(
+                        "%(person)s starts on %(start_on)s but already holds: %(held)s",
+                        person=person.id,
+                        start_on=person.employment.start,
+                        held=held,
+                    ),
                     person.id,
                 )
         if status is not PersonStatus.DEPARTED and (
@@ -49,17 +55,29 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
                 "contractor-nda",
                 None,
                 person.email,
-                f"contractor {person.id} has no NDA signed on or before the start date "
-                f"{person.employment.start}",
+                msg(
+                    "contractor %(person)s has no NDA signed on or before the start date "
+                    "%(start_on)s",
+                    person=person.id,
+                    start_on=person.employment.start,
+                ),
                 person.id,
             )
         if status is PersonStatus.ACTIVE and training_overdue(person, today):
-            last = person.training.isoformat() if person.training else "never recorded"
             out.add(
                 "security-training-overdue",
                 None,
                 person.email,
-                f"{person.id}'s last security training: {last}; it is due once a year",
+                msg(
+                    "%(person)s's last security training: %(trained_on)s; it is due once a year",
+                    person=person.id,
+                    trained_on=person.training,
+                )
+                if person.training
+                else msg(
+                    "%(person)s's last security training: never recorded; it is due once a year",
+                    person=person.id,
+                ),
                 person.id,
             )
         for ent in ctx.entitlements(person.id):
@@ -71,8 +89,14 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
                     "expiring-grant",
                     ent.grant.system,
                     ent.grant.describe(),
-                    f"{person.id}'s grant via {ent.via_role} ends on {ent.expires} "
-                    f"({left} day(s) left); renew it with a new approval if still needed",
+                    msg(
+                        "%(person)s's grant via %(role)s ends on %(expires_on)s (%(left)s day(s) "
+                        "left); renew it with a new approval if still needed",
+                        person=person.id,
+                        role=ent.via_role,
+                        expires_on=ent.expires,
+                        left=left,
+                    ),
                     person.id,
                 )
         match = ctx.ids.github.get(person.id)
@@ -81,9 +105,14 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
                 "github-login-renamed",
                 System.GITHUB,
                 match.account.name,
-                f"{person.id}'s GitHub account {person.github_id} is now called "
-                f"{match.account.name} (the repo says {match.renamed_from}); "
-                "update the person file",
+                msg(
+                    "%(person)s's GitHub account %(id)s is now called %(login)s (the repo says "
+                    "%(old)s); update the person file",
+                    person=person.id,
+                    id=str(person.github_id),
+                    login=match.account.name,
+                    old=match.renamed_from,
+                ),
                 person.id,
             )
         if match is not None and match.squatter is not None:
@@ -92,13 +121,22 @@ def check_people(ctx: CheckContext, out: Findings) -> None:
     for nh in ctx.desired.organization.non_human_accounts:
         owner = people.get(nh.owner)
         if owner is None or ctx.status(owner.id) is PersonStatus.DEPARTED:
-            why = "is not in the repo" if owner is None else "has left"
+            names = {"account": nh.id, "identity": nh.identity, "owner": nh.owner}
             out.add(
                 "non-human-owner-departed",
                 nh.system,
                 nh.identity,
-                f"non-human account {nh.id} ({nh.identity}) is owned by {nh.owner}, who {why}; "
-                "assign a new owner or disable it",
+                msg(
+                    "non-human account %(account)s (%(identity)s) is owned by %(owner)s, who is "
+                    "not in the repo; assign a new owner or disable it",
+                    **names,
+                )
+                if owner is None
+                else msg(
+                    "non-human account %(account)s (%(identity)s) is owned by %(owner)s, who has "
+                    "left; assign a new owner or disable it",
+                    **names,
+                ),
                 nh.owner if owner else None,
             )
 
@@ -122,29 +160,39 @@ def _report_login_taken(
     the org it is an unmanaged member (第5.1条) and removed as a stranger; outside it, the read
     found it while resolving the person for an invitation, and access issued to it would go
     to someone nobody assessed or approved (第5.2条1): it is never invited."""
-    taken = f"the login {squatter.name} in {person.id}'s file now belongs to another GitHub "
-    taken += f"account (id {squatter.id}, not {person.github_id})"
+    who = {"login": squatter.name, "person": person.id, "id": str(squatter.id)}
+    who["github_id"] = str(person.github_id)
     if match.squatter_is_member:
         out.add(
             "github-login-taken",
             System.GITHUB,
             squatter.name,
-            f"{taken}; it is given nothing on their behalf",
+            msg(
+                "the login %(login)s in %(person)s's file now belongs to another GitHub account "
+                "(id %(id)s, not %(github_id)s); it is given nothing on their behalf",
+                **who,
+            ),
             person.id,
         )
         return
     if match.login is not None:
-        then = f"{person.id} is invited by account id as {match.login}"
+        text = msg(
+            "the login %(login)s in %(person)s's file now belongs to another GitHub account "
+            "(id %(id)s, not %(github_id)s), outside the organisation: it is never invited; "
+            "%(person)s is invited by account id as %(invited)s. Put the person's current "
+            "login in their file",
+            invited=match.login,
+            **who,
+        )
     else:
-        then = f"{person.id}'s invitation is held back"
-    out.add(
-        "github-invitee-login-taken",
-        System.GITHUB,
-        squatter.name,
-        f"{taken}, outside the organisation: it is never invited; {then}. Put the person's "
-        "current login in their file",
-        person.id,
-    )
+        text = msg(
+            "the login %(login)s in %(person)s's file now belongs to another GitHub account "
+            "(id %(id)s, not %(github_id)s), outside the organisation: it is never invited; "
+            "%(person)s's invitation is held back. Put the person's current login in their "
+            "file",
+            **who,
+        )
+    out.add("github-invitee-login-taken", System.GITHUB, squatter.name, text, person.id)
 
 
 def check_leaver(ctx: CheckContext, out: Findings, person: Person) -> None:
@@ -156,16 +204,29 @@ def check_leaver(ctx: CheckContext, out: Findings, person: Person) -> None:
     if ends is not None:
         hours = (ctx.now - ends).total_seconds() / 3600
         overdue = hours > 0
-        when = f"{hours:.1f} hours past the offboarding time {ends.isoformat()}"
+        text = msg(
+            "%(person)s has left but still holds %(held)s (%(hours)s hours past the "
+            "offboarding time %(ends_at)s)",
+            person=person.id,
+            held=held,
+            hours=f"{hours:.1f}",
+            ends_at=ends,
+        )
     else:
-        overdue, when = True, "with no recorded offboarding time"
+        overdue = True
+        text = msg(
+            "%(person)s has left but still holds %(held)s (with no recorded offboarding time)",
+            person=person.id,
+            held=held,
+        )
     unread = access_unread(ctx.ids, ctx.snapshot, person)
-    unknown = f"; {unread} were not read" if unread else ""
+    if unread:
+        text = msg("%(finding)s; %(what)s were not read", finding=text, what=unread_message(unread))
     out.add(
         "leaver-has-access",
         None,
         person.email,
-        f"{person.id} has left but still holds {', '.join(held)} ({when}){unknown}",
+        text,
         person.id,
         variant=None if overdue else "before-offboarding-time",
     )
@@ -176,8 +237,14 @@ def check_leaver(ctx: CheckContext, out: Findings, person: Person) -> None:
                 "leaver-conditional-binding",
                 System.GCP,
                 f"{resource} {binding.role} {member}",
-                f"{person.id} is named in a conditional binding of {binding.role} on "
-                f"{resource} ({title}); the product does not edit conditional bindings: "
-                "remove it by hand",
+                msg(
+                    "%(person)s is named in a conditional binding of %(role)s on %(resource)s "
+                    "(%(title)s); the product does not edit conditional bindings: remove it by "
+                    "hand",
+                    person=person.id,
+                    role=binding.role,
+                    resource=resource,
+                    title=title,
+                ),
                 person.id,
             )

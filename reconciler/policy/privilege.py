@@ -10,7 +10,9 @@ from reconciler.desired.checking import PRIVILEGED_GCP_ROLES
 from reconciler.model import (
     DesiredState,
     GrantKind,
+    Message,
     System,
+    msg,
 )
 from reconciler.policy.context import CheckContext, Findings
 
@@ -49,7 +51,11 @@ def check_privileged(ctx: CheckContext, out: Findings) -> None:
             subject=account.name,
             holder=account.name,
             owner=ctx.ids.person_of_email(account.name),
-            holds=f"{account.name} is a Workspace super admin",
+            holds=msg(
+                "%(holder)s is a Workspace super admin but is not the security officer and has "
+                "no approved, time-boxed grant",
+                holder=account.name,
+            ),
             grant=(GrantKind.GOOGLE_ACCOUNT, "ADMIN"),
         )
     for grant in ctx.grants(GrantKind.GITHUB_ORG):
@@ -62,7 +68,12 @@ def check_privileged(ctx: CheckContext, out: Findings) -> None:
             subject=grant.describe(),
             holder=grant.principal,
             owner=ctx.ids.person_of_login(grant.principal),
-            holds=f"{grant.principal} is an owner of the GitHub organisation {grant.target}",
+            holds=msg(
+                "%(holder)s is an owner of the GitHub organisation %(org)s but is not the "
+                "security officer and has no approved, time-boxed grant",
+                holder=grant.principal,
+                org=grant.target,
+            ),
             grant=(GrantKind.GITHUB_ORG, "admin"),
         )
     privileged = privileged_gcp_roles(ctx.desired)
@@ -72,10 +83,21 @@ def check_privileged(ctx: CheckContext, out: Findings) -> None:
         if e.conditional or e.role not in privileged:
             continue
         subject = f"{e.resource} {e.role} {e.member}"
-        holds = f"{e.member} holds the privileged role {e.role} on {e.resource}"
+        names = {"holder": e.member, "role": e.role, "resource": e.resource}
+        holds = msg(
+            "%(holder)s holds the privileged role %(role)s on %(resource)s but is not the "
+            "security officer and has no approved, time-boxed grant",
+            **names,
+        )
         if e.via:
             subject += f" via group:{e.via[0]}"
-            holds += f" through {e.path()}"
+            holds = msg(
+                "%(holder)s holds the privileged role %(role)s on %(resource)s through "
+                "%(path)s but is not the security officer and has no approved, time-boxed "
+                "grant",
+                path=e.path(),
+                **names,
+            )
         _report_privileged_holder(
             ctx,
             out,
@@ -96,7 +118,7 @@ def _report_privileged_holder(
     subject: str,
     holder: str,
     owner: str | None,
-    holds: str,
+    holds: Message,
     grant: tuple[GrantKind, *tuple[str, ...]],
 ) -> None:
     """Policy 第10.2条: a privilege held by anyone but the security officer (or a protected
@@ -110,6 +132,6 @@ def _report_privileged_holder(
         "privileged-holder",
         system,
         subject,
-        f"{holds} but is not the security officer and has no approved, time-boxed grant",
+        holds,
         owner,
     )

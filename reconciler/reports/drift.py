@@ -21,6 +21,8 @@ from reconciler.model import (
     DesiredAccess,
     DesiredState,
     Finding,
+    Message,
+    MessageParam,
     PersonStatus,
     Plan,
     Snapshot,
@@ -28,6 +30,7 @@ from reconciler.model import (
     to_jsonable,
 )
 from reconciler.policy.catalogue import finding_type
+from reconciler.reports.i18n import Language
 from reconciler.views import StateViews, access_held
 
 DRIFT_REPORT_FORMAT = 1  # bump when the JSON form changes incompatibly
@@ -59,10 +62,11 @@ class ReportedFinding:
     title_ja: str
     system: System | None
     subject: str
-    message: str
+    message: str  # English (`Finding.message`); `text` is worded per language when rendered
     person_id: str | None
     first_seen: datetime  # the first report that listed it (this one, when it is new)
     age_hours: float
+    text: Message
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -77,7 +81,7 @@ class OverdueLeaver:
     email: str
     access_ends_at: datetime
     hours_overdue: float
-    held: tuple[str, ...]
+    held: tuple[Message, ...]
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ def _overdue_leavers(
         held = access_held(views.ids, views.index, snapshot, person)
         if held:
             hours = round((now - ends).total_seconds() / 3600, 1)
-            overdue.append(OverdueLeaver(person.id, person.email, ends, hours, tuple(held)))
+            overdue.append(OverdueLeaver(person.id, person.email, ends, hours, held))
     return tuple(sorted(overdue, key=lambda o: (-o.hours_overdue, o.person_id)))
 
 
@@ -197,6 +201,7 @@ def _reported(
         person_id=finding.person_id,
         first_seen=first,
         age_hours=round((now - first).total_seconds() / 3600, 1),
+        text=finding.words,
     )
 
 
@@ -222,12 +227,35 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
-def drift_document(report: DriftReport) -> dict[str, Any]:
-    """The report as plain JSON data; `history` for the next report reads this back."""
+def drift_document(report: DriftReport, lang: Language, timezone: str) -> dict[str, Any]:
+    """The report as plain JSON data; `history` for the next report reads this back. Each
+    finding's `message` and each overdue leaver's `held` are worded in `lang` (instants in
+    `timezone`); `message_id` and `params` (nested messages in English) are the same in every
+    language, for tools."""
     document = to_jsonable(report)
     assert isinstance(document, dict)
-    return {"format": DRIFT_REPORT_FORMAT, **document}
+    for finding, data in (
+        *zip(report.findings, document["findings"], strict=True),
+        *zip(report.holds_not_in_repo, document["holds_not_in_repo"], strict=True),
+    ):
+        del data["text"]
+        data["message"] = lang.render(finding.text, timezone)
+        data["message_id"] = finding.text.msgid
+        data["params"] = {name: _plain(value) for name, value in finding.text.params}
+    for leaver, data in zip(report.overdue_leavers, document["overdue_leavers"], strict=True):
+        data["held"] = [lang.render(h, timezone) for h in leaver.held]
+    return {"format": DRIFT_REPORT_FORMAT, "lang": lang.code, **document}
 
 
-def render_drift_json(report: DriftReport) -> str:
-    return json.dumps(drift_document(report), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+def _plain(value: MessageParam) -> Any:
+    """A message's value as plain JSON: a nested message as its English words."""
+    if isinstance(value, Message):
+        return str(value)
+    if isinstance(value, tuple):
+        return [str(v) for v in value]
+    return to_jsonable(value)
+
+
+def render_drift_json(report: DriftReport, lang: Language, timezone: str) -> str:
+    document = drift_document(report, lang, timezone)
+    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"

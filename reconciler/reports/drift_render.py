@@ -100,7 +100,7 @@ def drift_view(
         return lang.datetime(moment, tz)
 
     new = set(report.new)
-    rows = tuple(_finding_row(f, desired, lang, when, f.key in new) for f in report.findings)
+    rows = tuple(_finding_row(f, desired, lang, tz, f.key in new) for f in report.findings)
     by_key = {f.key: row for f, row in zip(report.findings, rows, strict=True)}
     unmanaged = tuple(_drift_row(d, desired, lang) for d in report.unmanaged)
     missing = tuple(_drift_row(d, desired, lang) for d in report.missing)
@@ -143,7 +143,7 @@ def drift_view(
                 "email": o.email,
                 "last_day": when(o.access_ends_at),
                 "hours_overdue": o.hours_overdue,
-                "held": o.held,
+                "held": lang.gettext(", ").join(lang.render(h, tz) for h in o.held),
             }
             for o in report.overdue_leavers
         ),
@@ -177,7 +177,7 @@ def _finding_row(
     finding: ReportedFinding,
     desired: DesiredState,
     lang: Language,
-    when: Any,
+    timezone: str,
     is_new: bool,
 ) -> FindingRow:
     entry = finding_type(finding.code)
@@ -192,8 +192,8 @@ def _finding_row(
         system_label=SYSTEM_LABEL[finding.system] if finding.system else "",
         person=person_label(finding.person_id, desired, lang) if finding.person_id else "",
         subject=finding.subject,
-        message=finding.message,
-        first_seen=when(finding.first_seen),
+        message=lang.render(finding.text, timezone),
+        first_seen=lang.datetime(finding.first_seen, timezone),
         age_hours=finding.age_hours,
         is_new=is_new,
     )

@@ -17,16 +17,17 @@ from __future__ import annotations
 import gettext
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from reconciler.model import Finding, Message, Note
 from reconciler.policy.catalogue import FindingType
 
 LANGUAGES = ("ja", "en")
@@ -63,6 +64,26 @@ class Language:
             tzinfo=ZoneInfo(timezone),
             locale=self.locale,
         )
+
+    def day(self, value: date) -> str:
+        """A day worded for this language (ja: 2026年12月1日), as `datetime` words an instant."""
+        return format_date(value, self.gettext("d MMM y"), locale=self.locale)
+
+    def render(self, message: Message, timezone: str) -> str:
+        """`message` in this language: instants in `timezone` (the organisation's) and days
+        worded as `datetime` and `date` word them, lists joined this language's way."""
+
+        def moment(value: date) -> str:
+            if isinstance(value, datetime):
+                return self.datetime(value, timezone)
+            return self.day(value)
+
+        return message.render(self.gettext, moment, self.gettext(", "))
+
+    def words(self, item: Finding | Note, timezone: str) -> str:
+        """A finding's or a plan note's words in this language (one made without a message,
+        in a hand-made plan, keeps its English words)."""
+        return self.render(item.words, timezone)
 
     def title(self, entry: FindingType) -> str:
         return str(getattr(entry, f"title_{self.code}"))

@@ -2,8 +2,9 @@
 
 Pure: each function turns a Plan (and the desired state, for names) into a value; the CLI
 prints it. One renderer per format. The fixed words (headings, column names, summary lines)
-go through the gettext catalogue of the chosen language (`reconciler.reports.i18n`); the
-JSON form is the same in every language.
+go through the gettext catalogue of the chosen language (`reconciler.reports.i18n`), and so
+do the findings' and notes' words (their messages); the JSON form is the same in every
+language.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def person_label(
         return (lang or language("en")).gettext("(not in the repo)")
     person = desired.people.get(person_id) if desired else None
     return f"{person.name} ({person_id}, {person.email})" if person else person_id
+
+
+def timezone_of(desired: DesiredState | None) -> str:
+    """The timezone a plan's dates are shown in: the organisation's (UTC without a repo)."""
+    return desired.organization.timezone if desired else "UTC"
 
 
 def group_by_person(actions: Iterable[Action]) -> dict[str | None, list[Action]]:
@@ -125,8 +131,9 @@ def render_text(
             )
         )
     note_word = _("note:")
+    tz = timezone_of(desired)
     for note in plan.notes:
-        parts.append(Text(f"  {note_word} {note}", "yellow"))
+        parts.append(Text(f"  {note_word} {lang.words(note, tz)}", "yellow"))
 
     if plan.actions:
         table = Table(title=_("Changes"), title_justify="left", show_lines=False, expand=True)
@@ -166,7 +173,7 @@ def render_text(
                 f.article,
                 f.code,
                 f.subject,
-                f.message,
+                lang.words(f, tz),
             )
         parts.append(table)
     return Group(*parts)
@@ -238,8 +245,9 @@ def render_markdown(
     _ = lang.gettext
     lines = _markdown_summary(plan, lang)
     note_word = _("note:")
+    tz = timezone_of(desired)
     for note in plan.notes:
-        lines.append(f"- {note_word} {_md_escape(str(note))}")
+        lines.append(f"- {note_word} {_md_escape(lang.words(note, tz))}")
     if plan.notes:
         lines.append("")
     if plan.actions:
@@ -276,7 +284,7 @@ def render_markdown(
         ]
         lines += [
             f"| {f.severity.value} | {f.article} | `{f.code}`"
-            f" | `{_md_escape(f.subject)}` | {_md_escape(f.message)} |"
+            f" | `{_md_escape(f.subject)}` | {_md_escape(lang.words(f, tz))} |"
             for f in plan.findings
         ]
         lines.append("")

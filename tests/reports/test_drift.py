@@ -11,6 +11,7 @@ from typing import Any
 from reconciler.model import EmergencyHold, Person, PersonStatus, System
 from reconciler.plan import plan_changes
 from reconciler.reports.drift import DriftReport, drift_report, render_drift_json
+from reconciler.reports.i18n import language
 from tests.plan.builders import NOW, ORG, g_user, gh_user, world
 from tests.policy.test_findings import TARO, taro
 
@@ -40,7 +41,7 @@ def test_a_leaver_past_the_offboarding_time_with_access_left_is_overdue_by_the_h
     )
     (late,) = report.overdue_leavers
     assert (late.person_id, late.email, late.hours_overdue) == ("e0042", TARO, 5.0)
-    assert "an active Google account" in late.held
+    assert "an active Google account" in {str(h) for h in late.held}
 
 
 def test_a_leaver_before_the_offboarding_time_or_with_nothing_left_is_not_overdue() -> None:
@@ -96,7 +97,7 @@ def test_a_standing_emergency_hold_the_repo_has_not_caught_up_with_is_listed() -
 
 def test_changes_since_the_previous_report_new_resolved_and_still_open_with_age() -> None:
     first = _report(g_users=[g_user("ghost@example.co.jp"), g_user("dev-team@example.co.jp")])
-    history = json.loads(render_drift_json(first))
+    history = json.loads(_json(first))
     later = NOW + timedelta(hours=30)
     # dev-team was suspended; ghost is still there; a new stranger appeared
     second = _report(
@@ -122,14 +123,32 @@ def test_changes_since_the_previous_report_new_resolved_and_still_open_with_age(
 def test_the_first_report_or_one_of_another_format_makes_everything_new() -> None:
     first = _report(g_users=[g_user("ghost@example.co.jp")])
     assert set(first.new) == {f.key for f in first.findings} and first.resolved == ()
-    old = json.loads(render_drift_json(first)) | {"format": 0}
+    old = json.loads(_json(first)) | {"format": 0}
     again = _report(g_users=[g_user("ghost@example.co.jp")], history=old)
     assert again.still_open == () and again.resolved == ()
 
 
+def _json(report: DriftReport, lang: str = "en") -> str:
+    return render_drift_json(report, language(lang), "Asia/Tokyo")
+
+
+def test_the_json_form_words_messages_in_its_language_with_the_same_id_and_params() -> None:
+    report = _report(g_users=[g_user("ghost@example.co.jp")])
+    english, japanese = (json.loads(_json(report, lang)) for lang in ("en", "ja"))
+    assert (english["lang"], japanese["lang"]) == ("en", "ja")
+    en = next(f for f in english["findings"] if f["code"] == "unmanaged-account")
+    ja = next(f for f in japanese["findings"] if f["code"] == "unmanaged-account")
+    assert en["message"].startswith("Workspace account ghost@example.co.jp belongs to nobody")
+    assert ja["message"].startswith(
+        "Workspace アカウント ghost@example.co.jp はリポジトリの誰にも対応していません"
+    )
+    assert en["message_id"] == ja["message_id"] and en["params"] == ja["params"]
+    assert ja["params"] == {"account": "ghost@example.co.jp"}
+
+
 def test_the_json_form_names_its_format_and_reads_back() -> None:
     report = _report(g_users=[g_user("ghost@example.co.jp")])
-    document = json.loads(render_drift_json(report))
+    document = json.loads(_json(report))
     assert document["format"] == 1
     assert document["generated_at"] == NOW.isoformat()
     assert {f["code"] for f in document["findings"]} >= {"unmanaged-account"}

@@ -12,6 +12,7 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from babel.util import pathmatch
 
 from reconciler.desired.loading import load_desired_dir
 from reconciler.desired.problems import ValidationFailed
@@ -20,6 +21,7 @@ from tests.e2e.scenario import write_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+_MESSAGE_CALL = re.compile(r"\bmsg\(\s*\"")
 
 
 def _used_messages() -> set[str]:
@@ -30,7 +32,7 @@ def _used_messages() -> set[str]:
         str(ROOT),
         method_map=method_map,
         options_map=options_map,
-        keywords={"_": None, "gettext": None, "ngettext": (1, 2)},
+        keywords={"_": None, "gettext": None, "ngettext": (1, 2), "msg": None},
     )
     return {message for _file, _line, message, _comments, _context in found}
 
@@ -43,11 +45,30 @@ def _catalogue(code: str) -> dict[str, str]:
 def test_every_message_is_in_both_catalogues_and_translated_in_japanese() -> None:
     used = _used_messages()
     assert "Drift report" in used and "Access plan" in used  # the extraction found them
+    # ... and the findings' and notes' messages, `msg("...")` in the checks and the planner
+    assert "%(account)s has not enrolled in 2-Step Verification" in used
+    assert "%(system)s was not read: nothing is planned for it" in used
     for code in LANGUAGES:
         missing = sorted(used - set(_catalogue(code)))
         assert not missing, f"{code}: run `make messages` and translate: {missing}"
     untranslated = sorted(m for m, s in _catalogue("ja").items() if m in used and not s)
     assert not untranslated, f"ja: translate {untranslated}"
+
+
+def test_every_module_that_builds_messages_is_extracted() -> None:
+    """A `msg("...")` in a module babel.cfg does not list would never reach the catalogues:
+    its words would stay English in every language, and the test above could not see it."""
+    with (LOCALE_DIR / "babel.cfg").open() as cfg:
+        method_map, _options = parse_mapping_cfg(cfg)
+    patterns = [pattern for pattern, method in method_map if method == "python"]
+    builders = [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "reconciler").rglob("*.py")
+        if _MESSAGE_CALL.search(path.read_text(encoding="utf-8"))
+    ]
+    assert "reconciler/policy/people.py" in builders  # the search found them
+    missing = [p for p in builders if not any(pathmatch(pattern, p) for pattern in patterns)]
+    assert not missing, f"add these to reconciler/locale/babel.cfg: {missing}"
 
 
 def test_translations_keep_every_placeholder() -> None:
