@@ -400,7 +400,7 @@ class GrantKind(StrEnum):
 _GRANT_SYSTEM = {k: System(k.value.split("_", 1)[0]) for k in GrantKind}
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Grant:
     """One principal holding one role on one target.
 

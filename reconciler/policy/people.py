@@ -26,7 +26,7 @@ EXPIRING_SOON_DAYS = 7  # an extra grant ending within a week is worth a heads-u
 
 def check_people(ctx: CheckContext, out: Findings) -> None:
     today = ctx.now.date()
-    for person in sorted(ctx.desired.people.values(), key=lambda p: p.id):
+    for person in ctx.everyone:
         status = ctx.status(person.id)
         if status is PersonStatus.DEPARTED:
             check_leaver(ctx, out, person)
