@@ -114,13 +114,17 @@ class Identities:
     email_owner: Mapping[str, str]  # any address (primary or alias) -> person id
     github: Mapping[str, GitHubMatch]  # person id -> match
     login_owner: Mapping[str, str]  # GitHub login (as it is now) -> person id
+    # person id -> `addresses_of` and `iam_members_of`, worked out once per plan: the planners
+    # and checks ask them of the same person several times
+    addresses: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    iam_members: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def build(
         cls, desired: DesiredState, snapshot: Snapshot, people: Iterable[Person] | None = None
     ) -> Identities:
         """`people` are the repo's people in id order when the caller has them sorted."""
-        ordered = tuple(people) if people is not None else sorted(desired.people.values(), key=_PERSON_ID)
+        ordered = sorted(desired.people.values(), key=_PERSON_ID) if people is None else people
         google_part = snapshot.part(System.GOOGLE)
         github_part = snapshot.part(System.GITHUB)
         g_accounts = google_part.accounts if google_part else ()
@@ -137,6 +141,7 @@ class Identities:
 
         google_accounts: dict[str, Account] = {}
         email_owner: dict[str, str] = {}
+        addresses: dict[str, frozenset[str]] = {}
         for person in ordered:
             email_owner.setdefault(person.email, person.id)
             found = by_address.get(person.email)
@@ -144,6 +149,8 @@ class Identities:
                 google_accounts[person.id] = found
                 for address in (found.name, *found.aliases):
                     email_owner.setdefault(normalise_email(address), person.id)
+            addresses[person.id] = _addresses(person, found)
+        iam_members = {pid: frozenset(map(gcp_user, a)) for pid, a in addresses.items()}
 
         gh_by_id = {a.id: a for a in (*h_looked_up, *h_accounts)}
         gh_by_login = {normalise_login(a.name): a for a in (*h_looked_up, *h_accounts)}
@@ -157,7 +164,7 @@ class Identities:
             github[person.id] = match
             if match.login is not None:
                 login_owner.setdefault(match.login, person.id)
-        return cls(google_accounts, email_owner, github, login_owner)
+        return cls(google_accounts, email_owner, github, login_owner, addresses, iam_members)
 
     def person_of_email(self, address: str) -> str | None:
         return self.email_owner.get(normalise_email(address))
@@ -182,9 +189,22 @@ class Identities:
 
     def addresses_of(self, person: Person) -> frozenset[str]:
         """Every Google address of the person: primary email plus their account's aliases."""
-        account = self.google_accounts.get(person.id)
-        extra = (account.name, *account.aliases) if account else ()
-        return frozenset({person.email, *(normalise_email(a) for a in extra)})
+        found = self.addresses.get(person.id)
+        if found is not None:
+            return found
+        return _addresses(person, self.google_accounts.get(person.id))
+
+    def iam_members_of(self, person: Person) -> frozenset[str]:
+        """The IAM members (`user:` + address) of every Google address of the person."""
+        found = self.iam_members.get(person.id)
+        if found is not None:
+            return found
+        return frozenset(map(gcp_user, self.addresses_of(person)))
+
+
+def _addresses(person: Person, account: Account | None) -> frozenset[str]:
+    extra = (account.name, *account.aliases) if account else ()
+    return frozenset({person.email, *(normalise_email(a) for a in extra)})
 
 
 def _match_github(
@@ -525,9 +545,7 @@ class Entitled:
     by_person: Mapping[tuple[str, GrantKind], tuple[Entitlement, ...]]  # sorted by grant
     # kind -> every person's entitlements of it (the values of `by_person`), so a check
     # that wants one kind's grants does not walk every other kind's
-    by_kind: Mapping[GrantKind, tuple[tuple[Entitlement, ...], ...]] = field(
-        default_factory=dict
-    )
+    by_kind: Mapping[GrantKind, tuple[tuple[Entitlement, ...], ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, access: DesiredAccess) -> Entitled:
@@ -640,7 +658,7 @@ def access_held(
         held.append("an active Google account")
     match = ids.github.get(person.id)
     login = match.login if match else None
-    members = {gcp_user(a) for a in addresses}
+    members = ids.iam_members_of(person)
     held += [f"group {g.target}" for g in index.held(GrantKind.GOOGLE_GROUP, addresses)]
     for kind in (GrantKind.GITHUB_ORG, GrantKind.GITHUB_TEAM, GrantKind.GITHUB_COLLABORATOR):
         what = kind.value.removeprefix("github_")

@@ -12,7 +12,6 @@ from reconciler.model import (
     Person,
     PersonStatus,
     System,
-    gcp_user,
 )
 from reconciler.policy.context import CheckContext, Findings
 from reconciler.views import (
@@ -169,7 +168,7 @@ def check_leaver(ctx: CheckContext, out: Findings, person: Person) -> None:
         person.id,
         variant=None if overdue else "before-offboarding-time",
     )
-    for member in sorted({gcp_user(a) for a in ctx.ids.addresses_of(person)}):
+    for member in sorted(ctx.ids.iam_members_of(person)):
         for resource, binding in ctx.index.conditional.get(member, ()):
             title = (binding.condition or {}).get("title", "untitled")
             out.add(
