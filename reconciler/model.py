@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import IntEnum, StrEnum
+from itertools import chain
 from operator import attrgetter
 from typing import Any, TypeAlias
 
@@ -400,7 +401,7 @@ class GrantKind(StrEnum):
 _GRANT_SYSTEM = {k: System(k.value.split("_", 1)[0]) for k in GrantKind}
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Grant:
     """One principal holding one role on one target.
 
@@ -656,7 +657,7 @@ class Snapshot:
 
     @property
     def grants(self) -> tuple[Grant, ...]:
-        return tuple(g for p in self._ordered() for g in p.grants)
+        return tuple(chain.from_iterable(p.grants for p in self._ordered()))
 
     @property
     def invitations(self) -> tuple[Invitation, ...]:
@@ -678,13 +679,17 @@ class Snapshot:
         by row, rather than by the generic `_canonical` walk: that walk (a dict per value,
         then sorted keys in the JSON encoder) was 60% of planning 100,000 grants."""
         payload: list[Any] = [_FINGERPRINT_VERSION]
+        kinds = _KIND_VALUES
         for system, p in sorted(self.parts.items()):
             payload.append(
                 [
                     system.value,
                     p.status.complete,
-                    # A grant is four strings: its own row, the bulk of every snapshot.
-                    sorted((g.kind.value, g.target, g.principal, g.role) for g in p.grants),
+                    # A grant is four strings: its own row, the bulk of every snapshot. The
+                    # kind's value by look-up (an enum's `.value` is a Python-level property)
+                    # and a plain str, so the rows hold no enum and the collector can stop
+                    # tracking them.
+                    sorted((kinds[g.kind], g.target, g.principal, g.role) for g in p.grants),
                     # Other rows may hold None beside a value: sorted by their JSON text.
                     *(
                         sorted(_json(_fingerprint_row(x)) for x in items)
@@ -711,6 +716,7 @@ class Snapshot:
 # matches any read, and is refused as stale instead of compared wrongly.
 _FINGERPRINT_VERSION = "snapshot/2"
 _ROW_FIELDS: dict[type, tuple[str, ...]] = {}
+_KIND_VALUES = {k: k.value for k in GrantKind}
 # What `json.dumps(value, ensure_ascii=False, separators=(",", ":"))` uses, built once:
 # `dumps` with arguments builds a new encoder per call, and the fingerprint encodes a row per
 # account, token and policy.

@@ -30,7 +30,7 @@ class PlanContext(StateViews):
 
     def people(self) -> Iterator[tuple[Person, PersonStatus]]:
         """Everyone in the repo, in id order, with their status at `now`."""
-        for person in sorted(self.desired.people.values(), key=lambda p: p.id):
+        for person in self.everyone:
             yield person, status_of(self.access, person.id)
 
     def entitlements(self, person_id: str, kind: GrantKind) -> tuple[Entitlement, ...]:

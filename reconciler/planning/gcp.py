@@ -29,7 +29,7 @@ def plan_gcp(ctx: PlanContext, out: Candidates) -> None:
 
 
 def _held(ctx: PlanContext, person: Person) -> list[tuple[str, str, str]]:
-    members = {gcp_user(a) for a in ctx.ids.addresses_of(person)}
+    members = ctx.ids.iam_members_of(person)
     return [
         (g.target, g.role, g.principal)
         for g in ctx.held(GrantKind.GCP_BINDING, members)

@@ -42,7 +42,8 @@ def _plan_active(
         g = ent.grant
         team = g.target.lower()  # org logins and team slugs are case-insensitive on GitHub
         if team.startswith(org + "/"):
-            teams[team] = higher_role(g.kind, g.role, teams.get(team, g.role))
+            before = teams.get(team)  # two roles asking for one team: the stronger
+            teams[team] = g.role if before is None else higher_role(g.kind, g.role, before)
     if teams and not org_role:
         org_role = "member"  # a team can only hold org members
 

@@ -54,7 +54,8 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str)
     wanted: dict[str, str] = {}
     for ent in ctx.entitlements(person.id, GrantKind.GOOGLE_GROUP):
         g = ent.grant
-        wanted[g.target] = higher_role(g.kind, g.role, wanted.get(g.target, g.role))
+        before = wanted.get(g.target)  # two roles asking for one group: the stronger
+        wanted[g.target] = g.role if before is None else higher_role(g.kind, g.role, before)
     addresses = ctx.ids.addresses_of(person)
     held: dict[str, Grant] = {}
     for g in ctx.held(GrantKind.GOOGLE_GROUP, addresses):
@@ -131,17 +132,18 @@ def _plan_strangers(ctx: PlanContext, out: Candidates) -> None:
     reported by policy, not removed, because removing a nested group cuts off everyone in it."""
     part = ctx.part(System.GOOGLE)
     users = {a.name for a in part.accounts} if part else set()
-    domains = ctx.desired.organization.domains
+    groups, owner, outside = ctx.scope.groups, ctx.members.owner, ctx.members.outside
     for g in ctx.grants(GrantKind.GOOGLE_GROUP):
-        if g.target not in ctx.scope.groups or ctx.ids.person_of_email(g.principal) is not None:
+        principal = g.principal
+        if g.target not in groups or principal in owner:
             continue
-        if ctx.untouchables.untouchable(g.principal):
+        if ctx.untouchables.untouchable(principal):
             continue
-        if g.principal in users or not in_domains(g.principal, domains):
+        if principal in users or principal in outside:
             out.add(
                 ActionKind.REMOVE_GROUP_MEMBER,
                 g.target,
-                g.principal,
+                principal,
                 g.role,
                 reason="member of a managed group but not in the desired state",
             )

@@ -9,18 +9,15 @@ from reconciler.model import (
     msg,
 )
 from reconciler.policy.context import CheckContext, Findings
-from reconciler.views import (
-    in_domains,
-)
 
 
 def check_google_groups(ctx: CheckContext, out: Findings) -> None:
-    org = ctx.desired.organization
+    members = ctx.members  # who each member address is, decided once per address
     user_accounts = {a.name for a in ctx.accounts(System.GOOGLE)}
     groups = {g.target for g in ctx.grants(GrantKind.GOOGLE_GROUP)}
     for grant in ctx.grants(GrantKind.GOOGLE_GROUP):
-        owner = ctx.ids.person_of_email(grant.principal)
-        if not in_domains(grant.principal, org.domains):
+        owner = members.owner.get(grant.principal)
+        if grant.principal in members.outside:
             out.add(
                 "external-member",
                 System.GOOGLE,
@@ -38,7 +35,7 @@ def check_google_groups(ctx: CheckContext, out: Findings) -> None:
             grant.target in ctx.scope.groups
             and owner is None
             and grant.principal not in user_accounts
-            and in_domains(grant.principal, org.domains)
+            and grant.principal not in members.outside
             and not ctx.untouchables.untouchable(grant.principal)
         ):
             names = {"member": grant.principal, "group": grant.target}

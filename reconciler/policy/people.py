@@ -12,7 +12,6 @@ from reconciler.model import (
     Person,
     PersonStatus,
     System,
-    gcp_user,
     msg,
 )
 from reconciler.policy.context import CheckContext, Findings
@@ -28,7 +27,7 @@ EXPIRING_SOON_DAYS = 7  # an extra grant ending within a week is worth a heads-u
 
 def check_people(ctx: CheckContext, out: Findings) -> None:
     today = ctx.now.date()
-    for person in sorted(ctx.desired.people.values(), key=lambda p: p.id):
+    for person in ctx.everyone:
         status = ctx.status(person.id)
         if status is PersonStatus.DEPARTED:
             check_leaver(ctx, out, person)
@@ -230,7 +229,7 @@ def check_leaver(ctx: CheckContext, out: Findings, person: Person) -> None:
         person.id,
         variant=None if overdue else "before-offboarding-time",
     )
-    for member in sorted({gcp_user(a) for a in ctx.ids.addresses_of(person)}):
+    for member in sorted(ctx.ids.iam_members_of(person)):
         for resource, binding in ctx.index.conditional.get(member, ()):
             title = (binding.condition or {}).get("title", "untitled")
             out.add(
