@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from reconciler.cli import app
-from reconciler.cli.common import load, now, require_sandbox_extra
+from reconciler.cli.common import language_of, load, now, require_sandbox_extra
 from reconciler.cli.output import report_console
 from reconciler.desired.expanding import expand_access
 from reconciler.plan import plan_changes
@@ -73,7 +73,8 @@ def demo(
         f"GitHub rate-limit points {counters['rate_limit_points']}"
     )
     result = plan_changes(desired, expand_access(desired, moment), snapshot, moment)
-    console.print(render_text(result, desired))
+    # In the organisation's language (organization.yaml `language`), as `plan` shows it.
+    console.print(render_text(result, desired, language_of(None, desired)))
     console.print("\nNext: apply it against a running sandbox (README, Quick start):")
     for line in NEXT_STEPS:
         console.print(f"  [bold]{escape(line)}[/]", soft_wrap=True, highlight=False)

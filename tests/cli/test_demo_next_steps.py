@@ -82,3 +82,16 @@ def test_every_command_the_demo_suggests_works_as_printed(
     assert exits["apply --confirm"] in {0, 3}, exits
     assert exits["audit verify"] == 0, exits
     assert (tmp_path / "var" / "audit.jsonl").exists()
+
+
+def test_the_demo_shows_the_plan_in_the_organisations_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example company writes `language: ja`: `make run` shows the plan as `plan` does,
+    with its findings' details in Japanese, not the English kept for logs."""
+    shutil.copytree(ROOT / "desired_state", tmp_path / "desired_state")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "退職者" in result.stdout, result.stdout[-3000:]
+    assert "has left but still holds" not in result.stdout
