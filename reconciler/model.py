@@ -1032,6 +1032,14 @@ def msg(msgid: str, /, **params: MessageParam) -> Message:
     return Message(msgid, tuple(sorted(params.items())))
 
 
+def reason_words(words: str) -> str:
+    """A fixed action reason ("granted by the person's roles"), returned as it is: an action
+    keeps its English reason (the audit log, saved plans), and this marks the words for
+    `make messages`, so a report shows them in its language (`Language.gettext(reason)`).
+    Reasons made with values stay English."""
+    return words
+
+
 @dataclass(frozen=True)
 class Finding:
     """A policy observation; each cites the policy article it serves."""

@@ -19,6 +19,7 @@ from reconciler.model import (
     PersonStatus,
     SnapshotPart,
     System,
+    reason_words,
 )
 from reconciler.views import StateViews, status_of
 
@@ -127,7 +128,7 @@ class Candidates:
                     principal,
                     role,
                     person_id=person_id,
-                    reason="granted by the person's roles",
+                    reason=reason_words("granted by the person's roles"),
                 )
             elif have.role != role:
                 self.add(
@@ -147,5 +148,5 @@ class Candidates:
                     have.principal,
                     have.role,
                     person_id=person_id,
-                    reason="no longer granted by the person's roles",
+                    reason=reason_words("no longer granted by the person's roles"),
                 )

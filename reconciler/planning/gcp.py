@@ -13,6 +13,7 @@ from reconciler.model import (
     System,
     gcp_user,
     msg,
+    reason_words,
 )
 from reconciler.planning.context import Candidates, PlanContext
 
@@ -65,7 +66,7 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person) -> None:
             gcp_user(person.email),
             role,
             person_id=person.id,
-            reason="granted by the person's roles",
+            reason=reason_words("granted by the person's roles"),
         )
     for resource, role, member in sorted(held):
         # Only roles the repo manages on this resource are corrected; a role nobody in
@@ -77,7 +78,7 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person) -> None:
                 member,
                 role,
                 person_id=person.id,
-                reason="no longer granted by the person's roles",
+                reason=reason_words("no longer granted by the person's roles"),
             )
 
 
@@ -112,5 +113,7 @@ def _plan_strangers(ctx: PlanContext, out: Candidates) -> None:
             g.target,
             g.principal,
             g.role,
-            reason="binding on an authoritative resource but not in the desired state",
+            reason=reason_words(
+                "binding on an authoritative resource but not in the desired state"
+            ),
         )

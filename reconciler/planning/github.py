@@ -12,6 +12,7 @@ from reconciler.model import (
     PersonStatus,
     System,
     msg,
+    reason_words,
 )
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.views import higher_role, pending_invitations_of
@@ -105,7 +106,7 @@ def _plan_active(
                 login,
                 org_role,
                 person_id=person.id,
-                reason="granted by the person's roles",
+                reason=reason_words("granted by the person's roles"),
                 params={"github_id": str(account_id)} if account_id is not None else None,
             )
         if teams:
@@ -135,7 +136,7 @@ def _plan_active(
                 login,
                 member.role,
                 person_id=person.id,
-                reason="none of the person's roles grants GitHub access",
+                reason=reason_words("none of the person's roles grants GitHub access"),
             )
         return  # removal from the org removes them from its teams too
     if member.role != org_role:
@@ -223,5 +224,5 @@ def _plan_strangers(ctx: PlanContext, out: Candidates, org: str, members: dict[s
             org,
             login,
             grant.role,
-            reason="member of the organisation but not in the desired state",
+            reason=reason_words("member of the organisation but not in the desired state"),
         )

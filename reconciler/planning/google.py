@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from reconciler.model import ActionKind, Grant, GrantKind, Person, PersonStatus, System
+from reconciler.model import (
+    ActionKind,
+    Grant,
+    GrantKind,
+    Person,
+    PersonStatus,
+    System,
+    reason_words,
+)
 from reconciler.planning.context import Candidates, PlanContext
 from reconciler.planning.names import split_person_name
 from reconciler.views import higher_role, in_domains
@@ -39,7 +47,7 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str)
             person.email,
             "USER",
             person_id=person.id,
-            reason="onboarding: no Workspace account yet",
+            reason=reason_words("onboarding: no Workspace account yet"),
             params=params,
         )
     elif wants_account and account is not None and account.suspended:
@@ -48,7 +56,7 @@ def _plan_active(ctx: PlanContext, out: Candidates, person: Person, domain: str)
             domain.lower(),
             account.name,
             person_id=person.id,
-            reason="active in the repo but suspended in Workspace",
+            reason=reason_words("active in the repo but suspended in Workspace"),
         )
 
     wanted: dict[str, str] = {}
@@ -145,5 +153,5 @@ def _plan_strangers(ctx: PlanContext, out: Candidates) -> None:
                 g.target,
                 principal,
                 g.role,
-                reason="member of a managed group but not in the desired state",
+                reason=reason_words("member of a managed group but not in the desired state"),
             )

@@ -152,7 +152,7 @@ def render_text(
                 change.append(f"{' ' if person_id is None else ''}{action.target}")
                 if action.role:
                     change.append(f" ({action.role})", style="italic")
-                why = (_("offboarding; ") if action.offboarding else "") + action.reason
+                why = (_("offboarding; ") if action.offboarding else "") + _(action.reason)
                 table.add_row(label, SYSTEM_LABEL[action.system], Text(symbol, style), change, why)
                 first = False
             table.add_section()
@@ -265,7 +265,7 @@ def render_markdown(
             ]
             for a in actions:
                 symbol, _style = _symbol(a)
-                why = (_("offboarding; ") if a.offboarding else "") + a.reason
+                why = (_("offboarding; ") if a.offboarding else "") + _(a.reason)
                 lines.append(
                     f"| `{symbol}` | {SYSTEM_LABEL[a.system]} | {a.kind.value}"
                     f" `{_md_escape(a.principal)}` | `{_md_escape(a.target)}`"

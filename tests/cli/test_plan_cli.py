@@ -100,7 +100,7 @@ def test_demo_shows_the_drift_the_plan_and_exits_0() -> None:
         "reconciler demo",
         "read google: complete",
         "leaver-has-access",
-        "Changes",
-        "Findings",
+        "変更",  # the example company's language (organization.yaml `language: ja`)
+        "指摘事項",
     ):
         assert expected in result.stdout

@@ -32,7 +32,13 @@ def _used_messages() -> set[str]:
         str(ROOT),
         method_map=method_map,
         options_map=options_map,
-        keywords={"_": None, "gettext": None, "ngettext": (1, 2), "msg": None},
+        keywords={
+            "_": None,
+            "gettext": None,
+            "ngettext": (1, 2),
+            "msg": None,
+            "reason_words": None,
+        },
     )
     return {message for _file, _line, message, _comments, _context in found}
 
