@@ -95,3 +95,5 @@ def test_the_demo_shows_the_plan_in_the_organisations_language(
     assert result.exit_code == 0, result.output
     assert "退職者" in result.stdout, result.stdout[-3000:]
     assert "has left but still holds" not in result.stdout
+    assert "本人のロールで付与" in result.stdout  # a fixed action reason, from the catalogue
+    assert "granted by the person's roles" not in result.stdout
