@@ -62,7 +62,7 @@ clean: ## remove the environment and caches
 	rm -rf .venv .tools specs/node_modules .mypy_cache .ruff_cache .pytest_cache
 
 messages: setup ## re-extract the messages of plans and reports into the ja/en catalogues (.po)
-	.venv/bin/pybabel extract -F reconciler/locale/babel.cfg -k _ -k gettext -k ngettext:1,2 -k msg -k reason_words \
+	.venv/bin/pybabel extract -F reconciler/locale/babel.cfg -k _ -k gettext -k ngettext:1,2 -k msg -k reason_words -k NC_:1c,2 \
 		--no-location --sort-output --omit-header -o reconciler/locale/reconciler.pot .
 	.venv/bin/pybabel update -i reconciler/locale/reconciler.pot -d reconciler/locale \
 		-D reconciler --ignore-obsolete -w 100

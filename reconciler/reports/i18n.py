@@ -54,6 +54,11 @@ class Language:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.translations.ngettext(singular, plural, n)
 
+    def pgettext(self, context: str, message: str) -> str:
+        """`message` as `context` words it: a short word ("target") can mean one thing in the
+        inventory's columns and another in the drift report's."""
+        return self.translations.pgettext(context, message)
+
     def datetime(self, moment: datetime, timezone: str) -> str:
         """`moment` in `timezone` (the organisation's), worded for this language. The Babel
         pattern is a message itself, so each language words it its own way (ja: 2026年12月1日
@@ -93,6 +98,14 @@ class Language:
 
     def remediation(self, entry: FindingType) -> str:
         return str(getattr(entry, f"remediation_{self.code}"))
+
+
+def NC_(context: str, message: str) -> tuple[str, str]:
+    """`(context, message)`, marked for `make messages` (the extraction keyword `NC_:1c,2`):
+    for a table of words defined once at import time and translated where it is shown, with
+    `Language.pgettext(*words)`. The context travels with the words, so what is shown is
+    what was extracted."""
+    return context, message
 
 
 @cache

@@ -23,6 +23,7 @@ from reconciler.model import (
     DesiredState,
     Entitlement,
     GrantKind,
+    Message,
     NonHumanAccount,
     Person,
     PersonStatus,
@@ -32,6 +33,7 @@ from reconciler.model import (
     SourceRef,
     System,
     member_identity,
+    msg,
     normalise_login,
 )
 from reconciler.policy.people import training_overdue
@@ -94,7 +96,7 @@ class InventoryRow:
     commit: str = ""  # last commit that changed the line granting it
     author: str = ""
     decision: str = ""  # keep | revoke | pending | "" (not in this year's review)
-    note: str = ""
+    note: Message | None = None  # words for the reader, in the inventory's language
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,9 @@ class ReviewRow:
     decision: str  # keep | revoke | pending
     comment: str
     file: str  # file:line of the decision
-    done: str  # for a revoke: "run-id #seq" of the audit record, or "" while still held
+    # For a revoke: "run-id #seq" of the audit record, "" while still held, or a message
+    # when the grant is gone without a record.
+    done: str | Message
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ class Inventory:
     year: int
     made_at: datetime
     organization: str
+    timezone: str  # the organisation's: how the files word an instant or a day
     state_fingerprint: str
     desired_commit: str | None
     incomplete: tuple[System, ...]
@@ -189,6 +194,7 @@ def build_inventory(
         year=year,
         made_at=now,
         organization=desired.organization.name,
+        timezone=desired.organization.timezone,
         state_fingerprint=snapshot.fingerprint(),
         desired_commit=desired.commit,
         incomplete=tuple(s for s in snapshot.parts if not snapshot.is_complete(s)),
@@ -285,7 +291,7 @@ class _Builder:
         account: Account | None = None,
         via: str = "",
         privileged: bool = False,
-        note: str = "",
+        note: Message | None = None,
     ) -> InventoryRow:
         status, pid, owner = self._who(system, principal)
         person = self.v.desired.people.get(pid) if pid else None
@@ -308,7 +314,7 @@ class _Builder:
                 fields["commit"], fields["author"] = found.commit, found.author
             privileged = privileged or ent.privileged
         elif pid and status == ACTIVE and not via:
-            note = note or "not granted by the repo"
+            note = note or msg("not granted by the repo")
         if pid and grant_kind is not None and not via:
             item = self.decisions.get((pid, grant_kind, target, role))
             if item is not None:
@@ -349,7 +355,7 @@ class _Builder:
                 "ADMIN" if a.is_admin else "USER",
                 account=a,
                 privileged=a.is_admin,
-                note="suspended" if a.suspended else "",
+                note=msg("suspended") if a.suspended else None,
             )
             for a in sorted(part.accounts, key=lambda a: a.name)
         ]
@@ -394,7 +400,9 @@ class _Builder:
             return []
         rows = []
         for e in self.v.index.effective:
-            condition = f"conditional: {e.condition}" if e.condition else ""
+            condition = (
+                msg("conditional: %(condition)s", condition=e.condition) if e.condition else None
+            )
             rows.append(
                 self._row(
                     System.GCP,
@@ -415,7 +423,9 @@ class _Builder:
                 sa.project,
                 f"serviceAccount:{sa.email}",
                 "",
-                note=("disabled; " if sa.disabled else "") + f"{keys} user-managed key(s)",
+                note=msg("disabled; %(keys)s user-managed key(s)", keys=keys)
+                if sa.disabled
+                else msg("%(keys)s user-managed key(s)", keys=keys),
             )
             rows.append(row)
         return rows
@@ -447,11 +457,11 @@ def _review_row(
     held_now: set[tuple[str, GrantKind, str, str]],
 ) -> ReviewRow:
     where = f"{item.source.file}:{item.source.line}" if item.source else ""
-    done = ""
+    done: str | Message = ""
     if item.decision is ReviewDecision.REVOKE:
         record = carried.get(where)
         still = (item.person_id, item.kind, item.target, item.role) in held_now
-        done = str(record) if record is not None else ("" if still else "not held")
+        done = str(record) if record is not None else ("" if still else msg("not held"))
     return ReviewRow(
         reviewer=item.reviewer,
         person_id=item.person_id,

@@ -13,6 +13,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -21,101 +22,88 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from reconciler.model import System
+from reconciler.model import Message, System, msg
+from reconciler.reports.i18n import NC_, Language, language
 from reconciler.reports.inventory import Inventory
 
-LANGS = ("ja", "en")
-
-# (field, English header, Japanese header); the field names are the English CSV headers'
-# source of truth and the keys of the JSON-like rows.
-GRANT_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("kind", "kind", "種別"),
-    ("target", "target", "対象"),
-    ("principal", "principal", "主体"),
-    ("role", "role", "ロール"),
-    ("status", "status", "区分"),
-    ("person_id", "person id", "人員ID"),
-    ("person_name", "name", "氏名"),
-    ("owner", "owner (non-human)", "所有者(非人間)"),
-    ("via", "via groups", "経由グループ"),
-    ("source", "granted by (role / grant)", "付与根拠(ロール/個別付与)"),
-    ("approver", "approver", "承認者"),
-    ("approved_on", "approved on", "承認日"),
-    ("expires", "expires", "有効期限"),
-    ("two_factor", "2SV / 2FA", "2段階認証"),
-    ("last_login", "last login", "最終ログイン"),
-    ("privileged", "privileged", "特権"),
-    ("commit", "commit", "コミット"),
-    ("author", "author", "変更者"),
-    ("decision", "review decision", "棚卸の判定"),
-    ("note", "note", "備考"),
+# (field, header): the field names are the keys of the rows; the header is the English msgid
+# of the column's name in the catalogues, in the table's own context ("target" is 対象 here but
+# 対象リソース in the drift report; "status" is 区分 for a grant, 状態 for a person).
+GRANT_COLUMNS: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("kind", NC_("inventory grants column", "kind")),
+    ("target", NC_("inventory grants column", "target")),
+    ("principal", NC_("inventory grants column", "principal")),
+    ("role", NC_("inventory grants column", "role")),
+    ("status", NC_("inventory grants column", "status")),
+    ("person_id", NC_("inventory grants column", "person id")),
+    ("person_name", NC_("inventory grants column", "name")),
+    ("owner", NC_("inventory grants column", "owner (non-human)")),
+    ("via", NC_("inventory grants column", "via groups")),
+    ("source", NC_("inventory grants column", "granted by (role / grant)")),
+    ("approver", NC_("inventory grants column", "approver")),
+    ("approved_on", NC_("inventory grants column", "approved on")),
+    ("expires", NC_("inventory grants column", "expires")),
+    ("two_factor", NC_("inventory grants column", "2SV / 2FA")),
+    ("last_login", NC_("inventory grants column", "last login")),
+    ("privileged", NC_("inventory grants column", "privileged")),
+    ("commit", NC_("inventory grants column", "commit")),
+    ("author", NC_("inventory grants column", "author")),
+    ("decision", NC_("inventory grants column", "review decision")),
+    ("note", NC_("inventory grants column", "note")),
 )
-PEOPLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("id", "id", "人員ID"),
-    ("name", "name", "氏名"),
-    ("email", "email", "メール"),
-    ("github", "GitHub", "GitHub"),
-    ("type", "employment", "雇用区分"),
-    ("department", "department", "部署"),
-    ("title", "title", "役職"),
-    ("start", "start", "開始日"),
-    ("end", "last day", "最終日"),
-    ("status", "status", "状態"),
-    ("manager", "manager", "上長"),
-    ("nda", "NDA signed", "NDA締結日"),
-    ("training", "security training", "セキュリティ教育受講日"),
-    ("training_overdue", "training overdue", "教育期限切れ"),
+PEOPLE_COLUMNS: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("id", NC_("inventory people column", "id")),
+    ("name", NC_("inventory people column", "name")),
+    ("email", NC_("inventory people column", "email")),
+    ("github", NC_("inventory people column", "GitHub")),
+    ("type", NC_("inventory people column", "employment")),
+    ("department", NC_("inventory people column", "department")),
+    ("title", NC_("inventory people column", "title")),
+    ("start", NC_("inventory people column", "start")),
+    ("end", NC_("inventory people column", "last day")),
+    ("status", NC_("inventory people column", "status")),
+    ("manager", NC_("inventory people column", "manager")),
+    ("nda", NC_("inventory people column", "NDA signed")),
+    ("training", NC_("inventory people column", "security training")),
+    ("training_overdue", NC_("inventory people column", "training overdue")),
 )
-REVIEW_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("reviewer", "reviewer", "レビュー者"),
-    ("person_id", "person id", "人員ID"),
-    ("system", "system", "システム"),
-    ("kind", "kind", "種別"),
-    ("target", "target", "対象"),
-    ("role", "role", "ロール"),
-    ("decision", "decision", "判定"),
-    ("comment", "comment", "コメント"),
-    ("file", "decided in", "判定の記録"),
-    ("done", "carried out (audit run #seq)", "実施記録(監査ログ run #seq)"),
+REVIEW_COLUMNS: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("reviewer", NC_("inventory review column", "reviewer")),
+    ("person_id", NC_("inventory review column", "person id")),
+    ("system", NC_("inventory review column", "system")),
+    ("kind", NC_("inventory review column", "kind")),
+    ("target", NC_("inventory review column", "target")),
+    ("role", NC_("inventory review column", "role")),
+    ("decision", NC_("inventory review column", "decision")),
+    ("comment", NC_("inventory review column", "comment")),
+    ("file", NC_("inventory review column", "decided in")),
+    ("done", NC_("inventory review column", "carried out (audit run #seq)")),
 )
 SYSTEM_FILES = {System.GOOGLE: "google", System.GITHUB: "github", System.GCP: "gcp"}
-
-_TEXT = {
-    "title": ("Access inventory", "アクセス権限棚卸"),
-    "summary": ("summary", "概要"),
-    "people": ("people", "人員"),
-    "review": ("review", "棚卸レビュー"),
-    "made_at": ("made at", "作成日時"),
-    "fingerprint": ("state fingerprint", "状態フィンガープリント"),
-    "commit": ("desired-state commit", "desired-state のコミット"),
-    "incomplete": ("incomplete reads", "不完全な読み取り"),
-    "rows": ("rows", "行数"),
-    "checklist": ("Policy checklist", "規程チェックリスト"),
-    "met": ("met", "充足"),
-    "open": ("open", "未充足"),
-}
+Columns = Sequence[tuple[str, tuple[str, str]]]
 
 
-def text(key: str, lang: str) -> str:
-    en, ja = _TEXT[key]
-    return ja if lang == "ja" else en
+def headers(columns: Columns, lang: Language) -> list[str]:
+    return [lang.pgettext(*header) for _, header in columns]
 
 
-def headers(columns: Sequence[tuple[str, str, str]], lang: str) -> list[str]:
-    return [ja if lang == "ja" else en for _, en, ja in columns]
-
-
-def _cell(value: Any) -> Any:
+def _cell(value: Any, lang: Language, timezone: str) -> Any:
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, System):
         return value.value
+    if isinstance(value, Message):
+        return lang.render(value, timezone)
+    if value is None:
+        return ""
     return value
 
 
-def _table(rows: Sequence[Any], columns: Sequence[tuple[str, str, str]]) -> list[list[Any]]:
-    names = [name for name, _, _ in columns]
-    return [[_cell(getattr(r, name)) for name in names] for r in rows]
+def _table(
+    inv: Inventory, rows: Sequence[Any], columns: Columns, lang: Language
+) -> list[list[Any]]:
+    names = [name for name, _ in columns]
+    return [[_cell(getattr(r, name), lang, inv.timezone) for name in names] for r in rows]
 
 
 def render_csv(header: list[str], body: list[list[Any]]) -> bytes:
@@ -129,7 +117,7 @@ def render_csv(header: list[str], body: list[list[Any]]) -> bytes:
 
 @dataclass(frozen=True)
 class Check:
-    """One policy article the inventory gives evidence for."""
+    """One policy article the inventory gives evidence for, worded in the report's language."""
 
     article: str
     what: str
@@ -137,9 +125,9 @@ class Check:
     met: bool
 
 
-def checklist(inv: Inventory, lang: str) -> list[Check]:
+def checklist(inv: Inventory, lang: Language) -> list[Check]:
     """The articles this inventory evidences, each with the numbers that show it."""
-    ja = lang == "ja"
+    _ = lang.gettext
     active = [p for p in inv.people if p.status == "active"]
     contractors = [p for p in active if p.type == "contractor"]
     with_nda = [p for p in contractors if p.nda]
@@ -150,102 +138,133 @@ def checklist(inv: Inventory, lang: str) -> list[Check]:
     decided = [r for r in inv.reviews if r.decision != "pending"]
     revokes = [r for r in inv.reviews if r.decision == "revoke"]
     done = [r for r in revokes if r.done]
-    rows = len(inv.rows)
+
+    def evidence(message: Message) -> str:
+        return lang.render(message, inv.timezone)
+
     return [
         Check(
             "第5.2条2",
-            "アクセス権限の棚卸" if ja else "inventory of access rights",
-            f"{rows} 件の権限、{len(unmatched)} 件が未管理・退職者"
-            if ja
-            else f"{rows} accounts and grants, {len(unmatched)} unmanaged or orphaned",
+            _("inventory of access rights"),
+            evidence(
+                msg(
+                    "%(rows)s accounts and grants, %(unmatched)s unmanaged or orphaned",
+                    rows=len(inv.rows),
+                    unmatched=len(unmatched),
+                )
+            ),
             not inv.incomplete,
         ),
         Check(
             "第9.1条",
-            "チェックリストによる監査" if ja else "checklist audit",
-            "manifest.json に各ファイルの SHA-256 と監査ログの先頭"
-            if ja
-            else "manifest.json: SHA-256 of every file and the audit log head",
+            _("checklist audit"),
+            _("manifest.json: SHA-256 of every file and the audit log head"),
             True,
         ),
         Check(
             "第9.2条",
-            "監査結果に基づく是正" if ja else "corrective action on the audit's results",
-            f"棚卸レビュー {len(decided)}/{len(inv.reviews)} 件判定済み、取消 {len(done)}/"
-            f"{len(revokes)} 件実施済み"
-            if ja
-            else f"review: {len(decided)}/{len(inv.reviews)} decided, {len(done)}/"
-            f"{len(revokes)} revocations carried out",
+            _("corrective action on the audit's results"),
+            evidence(
+                msg(
+                    "review: %(decided)s/%(reviews)s decided, %(done)s/%(revokes)s revocations"
+                    " carried out",
+                    decided=len(decided),
+                    reviews=len(inv.reviews),
+                    done=len(done),
+                    revokes=len(revokes),
+                )
+            ),
             bool(inv.reviews) and len(decided) == len(inv.reviews) and len(done) == len(revokes),
         ),
         Check(
             "第5.2条1",
-            "権限付与の事前承認" if ja else "prior approval of grants",
-            f"個別付与 {len(approved)}/{len(extra)} 件に承認者と承認日"
-            if ja
-            else f"{len(approved)}/{len(extra)} extra grants with approver and date",
+            _("prior approval of grants"),
+            evidence(
+                msg(
+                    "%(approved)s/%(extra)s extra grants with approver and date",
+                    approved=len(approved),
+                    extra=len(extra),
+                )
+            ),
             len(approved) == len(extra),
         ),
         Check(
             "第6.1条",
-            "業務委託者の NDA" if ja else "contractors' NDAs",
-            f"{len(with_nda)}/{len(contractors)} 名が NDA 締結済み"
-            if ja
-            else f"{len(with_nda)}/{len(contractors)} contractors signed an NDA",
+            _("contractors' NDAs"),
+            evidence(
+                msg(
+                    "%(signed)s/%(contractors)s contractors signed an NDA",
+                    signed=len(with_nda),
+                    contractors=len(contractors),
+                )
+            ),
             len(with_nda) == len(contractors),
         ),
         Check(
             "第11.1条",
-            "年次のセキュリティ教育" if ja else "yearly security training",
-            f"{len(trained)}/{len(active)} 名が1年以内に受講"
-            if ja
-            else f"{len(trained)}/{len(active)} active people trained within a year",
+            _("yearly security training"),
+            evidence(
+                msg(
+                    "%(trained)s/%(active)s active people trained within a year",
+                    trained=len(trained),
+                    active=len(active),
+                )
+            ),
             len(trained) == len(active),
         ),
     ]
 
 
-def _summary(inv: Inventory, lang: str) -> list[tuple[str, str]]:
+def _summary(inv: Inventory, lang: Language) -> list[tuple[str, str]]:
+    _ = lang.gettext
     lines = [
-        (text("made_at", lang), inv.made_at.isoformat()),
-        (text("fingerprint", lang), inv.state_fingerprint),
-        (text("commit", lang), inv.desired_commit or ""),
-        (text("incomplete", lang), ", ".join(s.value for s in inv.incomplete)),
+        (_("made at"), inv.made_at.isoformat()),
+        (_("state fingerprint"), inv.state_fingerprint),
+        (_("desired-state commit"), inv.desired_commit or ""),
+        (_("incomplete reads"), ", ".join(s.value for s in inv.incomplete)),
     ]
     for system in SYSTEM_FILES:
-        lines.append((f"{system.value} {text('rows', lang)}", str(len(inv.of(system)))))
+        rows = lang.render(msg("%(system)s rows", system=system.value), inv.timezone)
+        lines.append((rows, str(len(inv.of(system)))))
     for status in ("active", "orphaned", "unmanaged", "external", "non-human", "protected"):
         lines.append((status, str(inv.count(status))))
     return lines
 
 
-def render_xlsx(inv: Inventory, lang: str) -> bytes:
+def _sheets(inv: Inventory, lang: Language) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """(name, header, rows) of every table: one per system, people and review."""
+    _ = lang.gettext
+    tables: list[tuple[str, Sequence[Any], Columns]] = [
+        (SYSTEM_FILES[s], inv.of(s), GRANT_COLUMNS) for s in SYSTEM_FILES
+    ]
+    tables += [
+        (_("people"), inv.people, PEOPLE_COLUMNS),
+        (_("review"), inv.reviews, REVIEW_COLUMNS),
+    ]
+    return [
+        (name, headers(columns, lang), _table(inv, rows, columns, lang))
+        for name, rows, columns in tables
+    ]
+
+
+def render_xlsx(inv: Inventory, lang: Language) -> bytes:
     """A summary sheet, one sheet per system, people and review; each with a bold frozen
     header, an autofilter and column widths that fit the text. Written in openpyxl's
     streaming (write-only) mode: a 10,000-people inventory has about 100,000 rows."""
+    _ = lang.gettext
     book = Workbook(write_only=True)
-    summary_rows: list[list[Any]] = [[text("title", lang), f"{inv.organization} {inv.year}"]]
+    summary_rows: list[list[Any]] = [[_("Access inventory"), f"{inv.organization} {inv.year}"]]
     summary_rows += [[key, value] for key, value in _summary(inv, lang)]
-    summary_rows += [[], [text("checklist", lang)]]
+    summary_rows += [[], [_("Policy checklist")]]
     summary_rows += [
-        [c.article, c.what, c.evidence, text("met" if c.met else "open", lang)]
+        [c.article, c.what, c.evidence, _("met") if c.met else _("open")]
         for c in checklist(inv, lang)
     ]
-    summary = book.create_sheet(text("summary", lang))
+    summary = book.create_sheet(_("summary"))
     _fit(summary, summary_rows)
     for row in summary_rows:
         summary.append(row)
-    sheets: list[tuple[str, list[str], list[list[Any]]]] = [
-        (SYSTEM_FILES[s], headers(GRANT_COLUMNS, lang), _table(inv.of(s), GRANT_COLUMNS))
-        for s in SYSTEM_FILES
-    ]
-    sheets.append(
-        (text("people", lang), headers(PEOPLE_COLUMNS, lang), _table(inv.people, PEOPLE_COLUMNS))
-    )
-    sheets.append(
-        (text("review", lang), headers(REVIEW_COLUMNS, lang), _table(inv.reviews, REVIEW_COLUMNS))
-    )
-    for title, header, body in sheets:
+    for title, header, body in _sheets(inv, lang):
         sheet = book.create_sheet(title)
         _fit(sheet, [header, *body])
         sheet.freeze_panes = "A2"
@@ -279,67 +298,76 @@ def _fit(sheet: Any, rows: Sequence[Sequence[Any]]) -> None:
         sheet.column_dimensions[get_column_letter(column)].width = min(max(width + 2, 8), 60)
 
 
-_ENV = Environment(
-    loader=PackageLoader("reconciler.reports", "templates"),
-    autoescape=select_autoescape(["html", "j2"]),
-    keep_trailing_newline=True,
-)
+@cache
+def _environment(lang: Language) -> Environment:
+    """One environment per language (gettext is bound to an environment, so a process
+    rendering both languages, the daemon, never mixes them)."""
+    env = Environment(
+        loader=PackageLoader("reconciler.reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        extensions=["jinja2.ext.i18n"],
+        keep_trailing_newline=True,
+    )
+    env.install_gettext_translations(lang.translations, newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
-def render_html(inv: Inventory, lang: str) -> str:
+def render_html(inv: Inventory, lang: Language) -> str:
     """Self-contained (inline style, no script, no external asset): it is archived as audit
     evidence and must open the same way in ten years."""
-    return _ENV.get_template("inventory.html.j2").render(
-        inv=inv,
-        lang=lang,
-        t=lambda key: text(key, lang),
-        summary=_summary(inv, lang),
-        checks=checklist(inv, lang),
-        systems=[
-            (SYSTEM_FILES[s], headers(GRANT_COLUMNS, lang), _table(inv.of(s), GRANT_COLUMNS))
-            for s in SYSTEM_FILES
-        ],
-        people=(headers(PEOPLE_COLUMNS, lang), _table(inv.people, PEOPLE_COLUMNS)),
-        reviews=(headers(REVIEW_COLUMNS, lang), _table(inv.reviews, REVIEW_COLUMNS)),
+    *systems, people, reviews = _sheets(inv, lang)
+    return (
+        _environment(lang)
+        .get_template("inventory.html.j2")
+        .render(
+            inv=inv,
+            lang=lang.code,
+            summary=_summary(inv, lang),
+            checks=checklist(inv, lang),
+            systems=systems,
+            people=people[1:],
+            reviews=reviews[1:],
+        )
     )
 
 
-def render_markdown(inv: Inventory, lang: str) -> str:
+def render_markdown(inv: Inventory, lang: Language) -> str:
     """The summary, the checklist and the rows that need a human (not active people's)."""
-    lines = [f"# {text('title', lang)}: {inv.organization} {inv.year}", ""]
+    _ = lang.gettext
+    lines = [f"# {_('Access inventory')}: {inv.organization} {inv.year}", ""]
     lines += [f"- {key}: {value}" for key, value in _summary(inv, lang)]
-    lines += ["", f"## {text('checklist', lang)}", ""]
+    lines += ["", f"## {_('Policy checklist')}", ""]
     for c in checklist(inv, lang):
         mark = "x" if c.met else " "
         lines.append(f"- [{mark}] {c.article} {c.what}: {c.evidence}")
     attention = [r for r in inv.rows if r.status not in ("active", "group")]
     if attention:
-        lines += ["", "## " + ("要確認" if lang == "ja" else "Needs attention"), ""]
+        lines += ["", "## " + _("Needs attention"), ""]
         cols = ("kind", "target", "principal", "role", "status", "owner", "note")
         lines.append("| system | " + " | ".join(cols) + " |")
         lines.append("|" + "---|" * (len(cols) + 1))
         for r in attention:
-            values = [r.system.value, *(str(getattr(r, c)) for c in cols)]
+            values = [
+                r.system.value,
+                *(str(_cell(getattr(r, c), lang, inv.timezone)) for c in cols),
+            ]
             lines.append("| " + " | ".join(v.replace("|", "\\|") for v in values) + " |")
     return "\n".join(lines) + "\n"
 
 
 def inventory_files(inv: Inventory, lang: str) -> dict[str, bytes]:
-    """Every file of the inventory by name (the manifest aside)."""
+    """Every file of the inventory by name (the manifest aside), in the language `lang`
+    (ja or en)."""
+    words = language(lang)
+    *systems, people, reviews = _sheets(inv, words)
     files: dict[str, bytes] = {}
-    for system, name in SYSTEM_FILES.items():
-        files[f"{name}.csv"] = render_csv(
-            headers(GRANT_COLUMNS, lang), _table(inv.of(system), GRANT_COLUMNS)
-        )
-    files["people.csv"] = render_csv(
-        headers(PEOPLE_COLUMNS, lang), _table(inv.people, PEOPLE_COLUMNS)
-    )
-    files["review.csv"] = render_csv(
-        headers(REVIEW_COLUMNS, lang), _table(inv.reviews, REVIEW_COLUMNS)
-    )
-    files["inventory.xlsx"] = render_xlsx(inv, lang)
-    files["inventory.html"] = render_html(inv, lang).encode("utf-8")
-    files["inventory.md"] = render_markdown(inv, lang).encode("utf-8")
+    for name, header, body in systems:  # each system's sheet is named as its file
+        files[f"{name}.csv"] = render_csv(header, body)
+    files["people.csv"] = render_csv(people[1], people[2])
+    files["review.csv"] = render_csv(reviews[1], reviews[2])
+    files["inventory.xlsx"] = render_xlsx(inv, words)
+    files["inventory.html"] = render_html(inv, words).encode("utf-8")
+    files["inventory.md"] = render_markdown(inv, words).encode("utf-8")
     return files
 
 

@@ -24,8 +24,9 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 _MESSAGE_CALL = re.compile(r"\bmsg\(\s*\"")
 
 
-def _used_messages() -> set[str]:
-    """What `make messages` extracts, by the same mapping file (reconciler/locale/babel.cfg)."""
+def _used_messages() -> set[tuple[str | None, str]]:
+    """(context, msgid) of what `make messages` extracts, by the same mapping file
+    (reconciler/locale/babel.cfg) and keywords."""
     with (LOCALE_DIR / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     found = extract_from_dir(
@@ -38,22 +39,27 @@ def _used_messages() -> set[str]:
             "ngettext": (1, 2),
             "msg": None,
             "reason_words": None,
+            "NC_": ((1, "c"), 2),
         },
     )
-    return {message for _file, _line, message, _comments, _context in found}
+    return {(context, message) for _file, _line, message, _comments, context in found}
 
 
-def _catalogue(code: str) -> dict[str, str]:
+def _catalogue(code: str) -> dict[tuple[str | None, str], str]:
+    """(context, msgid) -> msgstr: a word in its own context ("target", an inventory
+    column) is another message than the same word without one."""
     with catalogue_path(code).open("rb") as po:
-        return {str(m.id): str(m.string) for m in read_po(po) if m.id}
+        return {(m.context, str(m.id)): str(m.string) for m in read_po(po) if m.id}
 
 
 def test_every_message_is_in_both_catalogues_and_translated_in_japanese() -> None:
     used = _used_messages()
-    assert "Drift report" in used and "Access plan" in used  # the extraction found them
+    assert (None, "Drift report") in used and (None, "Access plan") in used  # found them
     # ... and the findings' and notes' messages, `msg("...")` in the checks and the planner
-    assert "%(account)s has not enrolled in 2-Step Verification" in used
-    assert "%(system)s was not read: nothing is planned for it" in used
+    assert (None, "%(account)s has not enrolled in 2-Step Verification") in used
+    assert (None, "%(system)s was not read: nothing is planned for it") in used
+    # ... and the inventory's column headers, each in its context (`NC_`)
+    assert ("inventory grants column", "target") in used and (None, "target") in used
     for code in LANGUAGES:
         missing = sorted(used - set(_catalogue(code)))
         assert not missing, f"{code}: run `make messages` and translate: {missing}"
@@ -78,7 +84,7 @@ def test_every_module_that_builds_messages_is_extracted() -> None:
 
 
 def test_translations_keep_every_placeholder() -> None:
-    for message, translated in _catalogue("ja").items():
+    for (_context, message), translated in _catalogue("ja").items():
         assert sorted(_PLACEHOLDER.findall(message)) == sorted(_PLACEHOLDER.findall(translated)), (
             message
         )
