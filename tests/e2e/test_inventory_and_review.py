@@ -170,6 +170,8 @@ def test_inventory_matches_every_account_and_grant_to_a_person_or_marks_it(
     assert partner["status"] == "external"
     nested = _row(google, kind="group", target=READERS, principal=ONCALL)
     assert nested["status"] == "group"  # a nested group, not an unmanaged account
+    held = _row(google, kind="group", target=READERS, principal=STAYER_EMAIL)
+    assert held["note"] == "not granted by the repo"  # a row note, in the report's language
     gcp = _csv(out / "gcp.csv")
     wanted = {"target": PROD, "principal": f"user:{STAYER_EMAIL}", "role": "roles/viewer"}
     reach = _row(gcp, **wanted, **{"via groups": READERS})
@@ -198,6 +200,18 @@ def test_inventory_matches_every_account_and_grant_to_a_person_or_marks_it(
     ]
     html = (out / "inventory.html").read_text(encoding="utf-8")
     assert "第5.2条2" in html and "第11.1条" in html and "<script" not in html
+
+    # In Japanese: the same files with the Japanese headers, checklist and row notes.
+    ja = tmp_path / "inventory-ja"
+    args = ["inventory", "--year", year, "--out", str(ja), "--dir", str(directory), "--lang", "ja"]
+    assert cli(args, env).exit_code == 0
+    held_ja = _row(_csv(ja / "google.csv"), 種別="group", 対象=READERS, 主体=STAYER_EMAIL)
+    assert (held_ja["区分"], held_ja["人員ID"]) == ("active", STAYER)
+    assert held_ja["備考"] == "リポジトリに付与の記載なし"
+    assert list(_csv(ja / "people.csv")[0])[:3] == ["人員ID", "氏名", "メール"]
+    markdown = (ja / "inventory.md").read_text(encoding="utf-8")
+    assert "## 規程チェックリスト" in markdown and "## 要確認" in markdown
+    assert "件の権限" in markdown and "リポジトリに付与の記載なし" not in markdown  # active rows
 
 
 def _decide(path: Path, decide: dict[tuple[str, str, str], str], default: str) -> None:
