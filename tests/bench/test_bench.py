@@ -277,3 +277,20 @@ def test_the_scale_client_builds_the_drift_report_and_the_inventory_from_its_rea
     assert result["inventory_rows"] > 30  # every account and grant, at least one per person
     assert result["drift_seconds"] >= 0 and result["inventory_seconds"] >= 0
     assert result["reports_peak_mb"] >= result["read_plan_peak_mb"]
+
+
+def test_a_scale_client_reports_its_own_peak_memory_not_its_parents() -> None:
+    """The client's peak is measured in the client: a parent holding 400 MB (as the benchmark
+    process holds the L organisation and world) must not show in it. Linux's `ru_maxrss`
+    carries the parent's high-water mark across exec, which inflated the L target."""
+    import subprocess
+    import sys
+
+    held = bytearray(400 * 2**20)
+    held[::4096] = b"\x01" * len(range(0, len(held), 4096))  # make every page resident
+    done = subprocess.run(
+        [sys.executable, "-c", "from reconciler.bench.scale import _peak_mb; print(_peak_mb())"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert held[0] == 1
+    assert float(done.stdout.strip()) < 300  # the interpreter and its imports: about 50 MB
