@@ -61,27 +61,40 @@ def order_actions(actions: Collection[Action]) -> list[Action]:
 
 def find_forbidden_actions(
     plan: Plan, desired: DesiredState, self_identities: Collection[str]
-) -> list[str]:
+) -> list[Message]:
     """Defence in depth behind the planner: no action may name a protected
     account or the tool's own identity, in any system (a protected Google user is also
     protected as a GCP `user:` member). A planner bug must not lock out the break-glass
     admin or cut the branch the tool sits on."""
     protected = {member_identity(p.identity): p for p in desired.organization.protected_accounts}
     own = {member_identity(i) for i in self_identities if i}
-    reasons: list[str] = []
+    reasons: list[Message] = []
     for action in plan.actions:
         who = member_identity(action.principal)
         if who in protected:
             account = protected[who]
-            why = f" ({account.reason})" if account.reason else ""
+            names = {"action": action.describe(), "account": account.identity}
             reasons.append(
-                f"protected account: {action.describe()} names {account.identity}{why}; "
-                "protected accounts are never touched"
+                msg(
+                    "protected account: %(action)s names %(account)s (%(why)s); protected "
+                    "accounts are never touched",
+                    why=account.reason,
+                    **names,
+                )
+                if account.reason
+                else msg(
+                    "protected account: %(action)s names %(account)s; protected accounts are "
+                    "never touched",
+                    **names,
+                )
             )
         elif who in own:
             reasons.append(
-                f"own identity: {action.describe()} names the reconciler's own identity; "
-                "it would lose the access it needs to finish the run"
+                msg(
+                    "own identity: %(action)s names the reconciler's own identity; it would "
+                    "lose the access it needs to finish the run",
+                    action=action.describe(),
+                )
             )
     return reasons
 
@@ -117,7 +130,7 @@ ProgressCallback = Callable[[int, int, ActionOutcome], None]
 class ApplyReport:
     run_id: str
     dry_run: bool
-    refused: tuple[str, ...] = ()  # why nothing was applied, if it was refused
+    refused: tuple[Message, ...] = ()  # why nothing was applied, if it was refused
     outcomes: tuple[ActionOutcome, ...] = ()
     offboarding_completed: tuple[str, ...] = ()  # person ids with `offboarding-complete`
     offboarding_incomplete: tuple[str, ...] = ()  # person ids with `offboarding-incomplete`
@@ -210,17 +223,22 @@ def apply_plan(
         people=len(desired.people),
         protected=desired.organization.protected_accounts,
     )
-    refused = [f"{type(u).__name__}: {u}" for u in unsafe]
+    refused = [msg("%(rule)s: %(reason)s", rule=type(u).__name__, reason=u.text) for u in unsafe]
     refused += find_forbidden_actions(plan, desired, self_identities)
     refused += [
-        f"emergency hold: {a.describe()} would give {a.person_id} access while they are held "
-        "as offboarded; release the hold with `reconciler hold release` if that is intended"
+        msg(
+            "emergency hold: %(action)s would give %(person)s access while they are held as "
+            "offboarded; release the hold with `reconciler hold release` if that is intended",
+            action=a.describe(),
+            person=a.person_id or "",
+        )
         for a in plan.actions
         if a.person_id in held and not a.is_removal
     ]
     missing = sorted({a.system for a in plan.actions} - set(providers))
     refused += [
-        f"no provider configured for {s.value}; its actions cannot be applied" for s in missing
+        msg("no provider configured for %(system)s; its actions cannot be applied", system=s.value)
+        for s in missing
     ]
     ordered = order_actions(plan.actions)
     commit = plan.desired_commit or desired.commit
@@ -257,8 +275,9 @@ def apply_plan(
         start["backdated_to"] = backdated_to.astimezone(UTC).isoformat()
     record(RecordType.RUN_START, details=start)
     if refused:
-        head = record(RecordType.RUN_END, details={"status": "refused", "reasons": refused})
-        log.warning("plan refused", run_id=run_id, reasons=refused)
+        reasons = [str(r) for r in refused]
+        head = record(RecordType.RUN_END, details={"status": "refused", "reasons": reasons})
+        log.warning("plan refused", run_id=run_id, reasons=reasons)
         return ApplyReport(run_id, dry_run=False, refused=tuple(refused), audit_head=head)
 
     outcomes_list: list[ActionOutcome] = []

@@ -78,7 +78,7 @@ def print_summary(report: ApplyReport, lang: Language, timezone: str) -> None:
     if report.refused:
         console.print("[bold red]REFUSED[/]: " + _("nothing was applied."))
         for reason in report.refused:
-            console.print(f"  - {escape(reason)}")
+            console.print(f"  - {escape(lang.render(reason, timezone))}")
         _print_head(report, _)
         return
     if report.dry_run:

@@ -367,7 +367,7 @@ class Runner:
                 "run-refused",
                 f"run {report.run_id} on {where} was refused, nothing was applied:\n"
                 + "\n".join(f"- {r}" for r in report.refused),
-                {"run_id": report.run_id, "reasons": list(report.refused)},
+                {"run_id": report.run_id, "reasons": [str(r) for r in report.refused]},
             )
         if report.failures:
             self.notifier.notify(

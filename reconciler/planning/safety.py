@@ -13,12 +13,14 @@ from reconciler.errors import ReconcilerError
 from reconciler.model import (
     ActionKind,
     GrantKind,
+    Message,
     Plan,
     ProtectedAccount,
     SafetyLimits,
     Snapshot,
     System,
     member_identity,
+    msg,
 )
 from reconciler.planning.changes import gcp_owners
 from reconciler.planning.incomplete import allowed_on_incomplete_read
@@ -36,7 +38,13 @@ DEFAULT_MAX_OFFBOARDING_RATIO = 0.05
 
 
 class UnsafePlan(ReconcilerError):
-    """A plan the executor must refuse. Messages are plain and name no secrets."""
+    """A plan the executor must refuse. Messages are plain and name no secrets; `text` is
+    the reason as a message, worded in the reader's language by the CLI, and `str()` the
+    English that logs and the audit log keep."""
+
+    def __init__(self, text: Message) -> None:
+        super().__init__(str(text))
+        self.text = text
 
 
 class TooManyRemovals(UnsafePlan):
@@ -106,8 +114,15 @@ def raise_if_unsafe(
     )
     if problems:
         first = problems[0]
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise type(first)(f"{first}{more}")
+        if len(problems) == 1:
+            raise first
+        raise type(first)(
+            msg(
+                "%(problem)s (and %(more)s more problem(s))",
+                problem=first.text,
+                more=len(problems) - 1,
+            )
+        )
 
 
 def _too_many_removals(plan: Plan, snapshot: Snapshot, limits: SafetyLimits) -> list[UnsafePlan]:
@@ -116,8 +131,11 @@ def _too_many_removals(plan: Plan, snapshot: Snapshot, limits: SafetyLimits) -> 
     if len(removals) > limits.max_removals:
         found.append(
             TooManyRemovals(
-                f"the plan removes {len(removals)} grants, more than the limit of "
-                f"{limits.max_removals} per run"
+                msg(
+                    "the plan removes %(count)s grants, more than the limit of %(limit)s per run",
+                    count=len(removals),
+                    limit=limits.max_removals,
+                )
             )
         )
     per_system = Counter(a.system for a in removals)
@@ -130,15 +148,27 @@ def _too_many_removals(plan: Plan, snapshot: Snapshot, limits: SafetyLimits) -> 
         if count > limits.max_removals:
             found.append(
                 TooManyRemovals(
-                    f"the plan removes {count} grants in {system.value}, more than the limit "
-                    f"of {limits.max_removals}"
+                    msg(
+                        "the plan removes %(count)s grants in %(system)s, more than the limit "
+                        "of %(limit)s",
+                        count=count,
+                        system=system.value,
+                        limit=limits.max_removals,
+                    )
                 )
             )
         if held >= MIN_GRANTS_FOR_RATIO and count / held > limits.max_removal_ratio:
             found.append(
                 TooManyRemovals(
-                    f"the plan removes {count} of the {held} grants in {system.value} "
-                    f"({count / held:.0%}), more than the limit of {limits.max_removal_ratio:.0%}"
+                    msg(
+                        "the plan removes %(count)s of the %(held)s grants in %(system)s "
+                        "(%(share)s), more than the limit of %(limit)s",
+                        count=count,
+                        held=held,
+                        system=system.value,
+                        share=f"{count / held:.0%}",
+                        limit=f"{limits.max_removal_ratio:.0%}",
+                    )
                 )
             )
     return found
@@ -162,9 +192,14 @@ def _too_many_leavers(plan: Plan, limits: SafetyLimits, people: int) -> list[Uns
         return []
     return [
         TooManyLeavers(
-            f"the plan offboards {len(leavers)} people ({', '.join(leavers)}), more than the "
-            f"limit of {limit} per run; check the end dates, then re-run with "
-            "--allow-mass-offboarding if they are right"
+            msg(
+                "the plan offboards %(count)s people (%(people)s), more than the limit of "
+                "%(limit)s per run; check the end dates, then re-run with "
+                "--allow-mass-offboarding if they are right",
+                count=len(leavers),
+                people=", ".join(leavers),
+                limit=limit,
+            )
         )
     ]
 
@@ -177,8 +212,12 @@ def _changes_on_incomplete_reads(plan: Plan, snapshot: Snapshot) -> list[UnsafeP
         refusal = RemovalOnIncompleteRead if a.is_removal else ChangeOnIncompleteRead
         found.append(
             refusal(
-                f"{a.describe()}: the {a.system.value} read was incomplete, and only a "
-                "leaver's grants that the read did show may be removed there"
+                msg(
+                    "%(action)s: the %(system)s read was incomplete, and only a leaver's "
+                    "grants that the read did show may be removed there",
+                    action=a.describe(),
+                    system=a.system.value,
+                )
             )
         )
     return found
@@ -188,7 +227,13 @@ def _protected(plan: Plan, protected: Iterable[ProtectedAccount | str]) -> list[
     spelled = (p.identity if isinstance(p, ProtectedAccount) else p for p in protected)
     names = {member_identity(p) for p in spelled}
     return [
-        TouchesProtectedAccount(f"{a.describe()}: {a.principal} is a protected account")
+        TouchesProtectedAccount(
+            msg(
+                "%(action)s: %(principal)s is a protected account",
+                action=a.describe(),
+                principal=a.principal,
+            )
+        )
         for a in plan.actions
         if member_identity(a.principal) in names
     ]
@@ -204,7 +249,7 @@ def _last_admins(plan: Plan, snapshot: Snapshot) -> list[UnsafePlan]:
         if a.kind is ActionKind.SUSPEND_ACCOUNT and a.principal in admins
     }
     if admins and admins <= suspended:
-        found.append(RemovesLastAdmin("the plan suspends every Workspace super admin"))
+        found.append(RemovesLastAdmin(msg("the plan suspends every Workspace super admin")))
     orgs: dict[str, set[str]] = {}
     for g in snapshot.grants:
         if g.kind is GrantKind.GITHUB_ORG and g.role == "admin":
@@ -222,7 +267,9 @@ def _last_admins(plan: Plan, snapshot: Snapshot) -> list[UnsafePlan]:
         }
         if owners <= leaving:
             found.append(
-                RemovesLastAdmin(f"the plan removes or demotes every owner of the org {org}")
+                RemovesLastAdmin(
+                    msg("the plan removes or demotes every owner of the org %(org)s", org=org)
+                )
             )
     for resource, owners in sorted(gcp_owners(snapshot).items()):
         leaving = {
@@ -235,6 +282,11 @@ def _last_admins(plan: Plan, snapshot: Snapshot) -> list[UnsafePlan]:
         }
         if owners and owners <= leaving:
             found.append(
-                RemovesLastAdmin(f"the plan removes every roles/owner member of {resource}")
+                RemovesLastAdmin(
+                    msg(
+                        "the plan removes every roles/owner member of %(resource)s",
+                        resource=resource,
+                    )
+                )
             )
     return found

@@ -130,6 +130,11 @@ def test_more_leavers_than_the_limit_are_refused_naming_them_unless_allowed(
     assert refused.exit_code == 2, refused.output
     assert "offboards 4 people (e0010, e1000, e1001, e1002)" in refused.output
     assert "--allow-mass-offboarding" in refused.output
+    # The refusal in the reader's language (the audit log keeps the English).
+    japanese = cli(["apply", "--confirm", "--lang", "ja", "--dir", str(directory)], env)
+    assert japanese.exit_code == 2, japanese.output
+    assert "4 人(e0010, e1000, e1001, e1002)をオフボーディングします" in japanese.output
+    assert "offboards 4 people" not in japanese.stdout  # (the JSON log line keeps English)
     assert writes(sandbox) == []
     assert users(state(sandbox))["staff0@example.co.jp"]["suspended"] is False
 

@@ -178,7 +178,7 @@ def test_the_executor_refuses_a_hand_made_unsafe_plan_before_any_call(
         snapshot=snapshot,
     )
     assert report.exit_code == 2, name
-    assert any(r.startswith(reason) for r in report.refused), report.refused
+    assert any(str(r).startswith(reason) for r in report.refused), report.refused
     assert all(p.calls == [] for p in providers.values()), name
     assert [r.type for r in read_records(path)] == ["run-start", "run-end"]
 
