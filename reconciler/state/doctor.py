@@ -29,7 +29,7 @@ from google.api_core import exceptions as gexc
 from reconciler.checks import Check
 from reconciler.settings import Settings
 from reconciler.state import open_state_store
-from reconciler.state.gcs import GcsLocation, GcsStateStore, _explain
+from reconciler.state.gcs import GcsLocation, GcsStateStore, explain_error
 from reconciler.state.local import LocalStateStore, StateStoreError, probe_local_store
 
 TERRAFORM = "deploy/terraform/storage.tf"
@@ -80,7 +80,7 @@ def _check_state_bucket(store: GcsStateStore, needed: Sequence[str]) -> list[Che
     try:
         blob.upload_from_string(data, content_type="application/json", if_generation_match=0)
     except gexc.GoogleAPICallError as exc:
-        return [Check("state", item, False, f"cannot create {url}: {_explain(exc)}",
+        return [Check("state", item, False, f"cannot create {url}: {explain_error(exc)}",
                       fix=_state_fix(location, exc))]  # fmt: skip
     checks: list[Check] = []
     generation = int(blob.generation or 0)
@@ -96,7 +96,7 @@ def _check_state_bucket(store: GcsStateStore, needed: Sequence[str]) -> list[Che
                   "lease needs")
         )  # fmt: skip
     except gexc.GoogleAPICallError as exc:
-        checks.append(Check("state", precondition, False, _explain(exc)))
+        checks.append(Check("state", precondition, False, explain_error(exc)))
     else:
         generation = int(bucket.blob(name).generation or 0) or generation
         checks.append(
@@ -115,7 +115,7 @@ def _check_state_bucket(store: GcsStateStore, needed: Sequence[str]) -> list[Che
         checks.insert(
             0,
             Check("state", item, False,
-                  f"wrote {url}, then could not read or delete it: {_explain(exc)}",
+                  f"wrote {url}, then could not read or delete it: {explain_error(exc)}",
                   fix=_state_fix(location, exc)),
         )  # fmt: skip
         return checks
@@ -132,7 +132,7 @@ def _state_fix(location: GcsLocation, exc: gexc.GoogleAPICallError) -> str:
             f"create gs://{location.bucket} (google_storage_bucket.state in {TERRAFORM}) or "
             "correct RECONCILER_STATE_URL"
         )
-    if "retention" in _explain(exc).lower():
+    if "retention" in explain_error(exc).lower():
         return (
             f"remove the retention policy of gs://{location.bucket}: the lease and documents "
             "are replaced routinely; put the audit segments in their own bucket with "
@@ -168,7 +168,7 @@ def _check_audit_bucket(store: GcsStateStore, needed: Sequence[str]) -> list[Che
             f"gs://{audit.bucket} (google_storage_bucket_iam_member.runtime_audit_bucket_read "
             f"in {TERRAFORM})"
         )
-        checks = [Check("state", f"{item} retention policy", False, _explain(exc), fix=fix)]
+        checks = [Check("state", f"{item} retention policy", False, explain_error(exc), fix=fix)]
     else:
         checks = [_retention(item, audit.bucket, bucket.retention_period,
                              bucket.retention_policy_locked,
@@ -215,7 +215,7 @@ def _held(
     try:
         held = set(store.client.bucket(location.bucket).test_iam_permissions(list(asked)))
     except gexc.GoogleAPICallError as exc:
-        return [Check("state", f"{kind} bucket {url} permissions", False, _explain(exc))]
+        return [Check("state", f"{kind} bucket {url} permissions", False, explain_error(exc))]
     needed = [p for p in dict.fromkeys(asked) if p not in forbidden]
     missing = [p for p in needed if p not in held]
     checks = [

@@ -122,7 +122,7 @@ def _no_bucket(exc: gexc.NotFound) -> bool:
     return "bucket does not exist" in str(exc.message).lower()
 
 
-def _explain(exc: gexc.GoogleAPICallError) -> str:
+def explain_error(exc: gexc.GoogleAPICallError) -> str:
     """The status and Cloud Storage's own message ("No such object: ...", "... retention
     policy ..."), without the request URL and raw body the client puts in its message."""
     message = str(exc.message)
@@ -180,10 +180,10 @@ class GcsStateStore:
             raw = blob.download_as_bytes()
         except gexc.NotFound as exc:
             if _no_bucket(exc):
-                raise StateStoreError(f"cannot read {url}: {_explain(exc)}") from None
+                raise StateStoreError(f"cannot read {url}: {explain_error(exc)}") from None
             return None, 0
         except gexc.GoogleAPICallError as exc:
-            raise StateStoreError(f"cannot read {url}: {_explain(exc)}") from None
+            raise StateStoreError(f"cannot read {url}: {explain_error(exc)}") from None
         try:
             return json.loads(raw), int(blob.generation or 0)
         except ValueError as exc:
@@ -211,7 +211,7 @@ class GcsStateStore:
             ) from None
         except gexc.GoogleAPICallError as exc:
             url = self.location.url(name)
-            raise StateStoreError(f"cannot write {url}: {_explain(exc)}") from None
+            raise StateStoreError(f"cannot write {url}: {explain_error(exc)}") from None
         return int(blob.generation or 0)
 
     def update_json(self, name: str, change: Callable[[Any], Any], *, attempts: int = 5) -> Any:
@@ -363,7 +363,7 @@ class _Lease:
                 if generation == 0:
                     continue  # released between our two calls: try to create it again
             except gexc.GoogleAPICallError as exc:
-                problem = _explain(exc)
+                problem = explain_error(exc)
                 raise StateStoreError(f"cannot take the run lease {self.url}: {problem}") from None
             waited = time.monotonic() - started
             if waited >= timeout:
@@ -387,7 +387,9 @@ class _Lease:
                 return
             except gexc.GoogleAPICallError as exc:
                 # The lease is still ours until it expires; the next tick tries again.
-                log.warning("could not renew the run lease", lease=self.url, error=_explain(exc))
+                log.warning(
+                    "could not renew the run lease", lease=self.url, error=explain_error(exc)
+                )
 
     def release(self) -> None:
         self._stop.set()
@@ -401,7 +403,7 @@ class _Lease:
             self.lost = "replaced or deleted by someone else before release"
         except gexc.GoogleAPICallError as exc:
             # It expires on its own; the next run waits at most the lease length.
-            log.warning("could not release the run lease", lease=self.url, error=_explain(exc))
+            log.warning("could not release the run lease", lease=self.url, error=explain_error(exc))
 
 
 @dataclass(frozen=True)
@@ -439,7 +441,7 @@ class GcsAuditLog(AuditTrail):
         return self.segments.url()
 
     def _unreadable(self, exc: gexc.GoogleAPICallError) -> AuditLogError:
-        return AuditLogError(f"cannot read the audit log {self.describe()}: {_explain(exc)}")
+        return AuditLogError(f"cannot read the audit log {self.describe()}: {explain_error(exc)}")
 
     @property
     def head_url(self) -> str:
@@ -629,7 +631,7 @@ class GcsAuditLog(AuditTrail):
         except gexc.GoogleAPICallError as exc:
             raise AuditLogError(
                 f"cannot write audit record seq {record['seq']} to {self.describe()}: "
-                f"{_explain(exc)}"
+                f"{explain_error(exc)}"
             ) from None
 
 
@@ -688,11 +690,11 @@ class GcsInventoryArchive:
             try:
                 same = self._bucket.blob(name).download_as_bytes() == data
             except gexc.GoogleAPICallError as exc:
-                raise StateStoreError(f"cannot read back {url}: {_explain(exc)}") from None
+                raise StateStoreError(f"cannot read back {url}: {explain_error(exc)}") from None
             if not same:
                 raise StateStoreError(
                     f"{url} already exists with other content; inventory files are never "
                     "overwritten"
                 ) from None
         except gexc.GoogleAPICallError as exc:
-            raise StateStoreError(f"cannot write {url}: {_explain(exc)}") from None
+            raise StateStoreError(f"cannot write {url}: {explain_error(exc)}") from None

@@ -53,6 +53,29 @@ def _git(directory: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def _grant_to_stayer_and_commit(directory: Path, role: str, reason: str) -> Path:
+    """The stayer gets `role` through an approved grant that expires in 30 days, a manager
+    and a recent training; the security officer (e0002) reports to the stayer; the repo is
+    committed to a fresh git repository (the inventory's provenance comes from git blame)."""
+    stayer = directory / "people" / f"{STAYER}.yaml"
+    start, end = today() - timedelta(days=10), today() + timedelta(days=30)
+    stayer.write_text(
+        stayer.read_text(encoding="utf-8")
+        + f"manager: {MOVER}\ntraining: {today() - timedelta(days=30)}\n"
+        + f"grants:\n  - {{role: {role}, approved_by: e0002, approved_on: {start}, "
+        + f'expires: {end}, reason: "{reason}"}}\n',
+        encoding="utf-8",
+    )
+    officer = directory / "people" / "e0002.yaml"
+    officer.write_text(
+        officer.read_text(encoding="utf-8") + f"manager: {STAYER}\n", encoding="utf-8"
+    )
+    _git(directory, "init", "-q")
+    _git(directory, "add", ".")
+    _git(directory, "commit", "-qm", "the company")
+    return directory
+
+
 def _repo(tmp_path: Path) -> Path:
     """The scenario's repo with an approved extra grant for the stayer, a non-human GitHub
     account with an owner, the stayer's manager, committed to a fresh git repository."""
@@ -65,23 +88,7 @@ def _repo(tmp_path: Path) -> Path:
         + "purpose: CI}\n",
         encoding="utf-8",
     )
-    stayer = directory / "people" / f"{STAYER}.yaml"
-    start, end = today() - timedelta(days=10), today() + timedelta(days=30)
-    stayer.write_text(
-        stayer.read_text(encoding="utf-8")
-        + f"manager: {MOVER}\ntraining: {today() - timedelta(days=30)}\n"
-        + f"grants:\n  - {{role: sre, approved_by: e0002, approved_on: {start}, "
-        + f'expires: {end}, reason: "INC-1234 incident"}}\n',
-        encoding="utf-8",
-    )
-    officer = directory / "people" / "e0002.yaml"
-    officer.write_text(
-        officer.read_text(encoding="utf-8") + f"manager: {STAYER}\n", encoding="utf-8"
-    )
-    _git(directory, "init", "-q")
-    _git(directory, "add", ".")
-    _git(directory, "commit", "-qm", "the company")
-    return directory
+    return _grant_to_stayer_and_commit(directory, "sre", "INC-1234 incident")
 
 
 def _world(directory: Path) -> dict[str, Any]:
@@ -381,23 +388,7 @@ def _privileged_repo(tmp_path: Path) -> Path:
         + "  github: {org_role: admin, teams: [{team: backend, role: maintainer}]}\n",
         encoding="utf-8",
     )
-    stayer = directory / "people" / f"{STAYER}.yaml"
-    start, end = today() - timedelta(days=10), today() + timedelta(days=30)
-    stayer.write_text(
-        stayer.read_text(encoding="utf-8")
-        + f"manager: {MOVER}\ntraining: {today() - timedelta(days=30)}\n"
-        + f"grants:\n  - {{role: owner, approved_by: e0002, approved_on: {start}, "
-        + f'expires: {end}, reason: "INC-2001 migration"}}\n',
-        encoding="utf-8",
-    )
-    officer = directory / "people" / "e0002.yaml"
-    officer.write_text(
-        officer.read_text(encoding="utf-8") + f"manager: {STAYER}\n", encoding="utf-8"
-    )
-    _git(directory, "init", "-q")
-    _git(directory, "add", ".")
-    _git(directory, "commit", "-qm", "the company")
-    return directory
+    return _grant_to_stayer_and_commit(directory, "owner", "INC-2001 migration")
 
 
 def test_a_review_lowering_a_privileged_role_cites_the_review_in_every_downgrade(
